@@ -1,0 +1,28 @@
+"""symdiff: a symbolic-math-first differentiation engine.
+
+Write a function once as a symbolic graph; derive, print, compare and compile
+its derivatives.
+
+>>> import symdiff as sd
+>>> x, y = sd.symbols("x y")
+>>> f = sd.sin(x) * sd.exp(y) + x**2
+>>> round(float(sd.evaluate(f, {x: 1.0, y: 0.0})), 6)
+1.841471
+"""
+
+from . import ops as _ops  # registers every op
+from .dtypes import DTYPES
+from .evaluate import evaluate
+from .graph import cost, count_ops, toposort, tree_size
+from .node import Expr, Node, as_node, constant, symbols, tensor
+from .ops.registry import FUNCTIONS, OPS
+from .shapes import ShapeError
+
+globals().update(FUNCTIONS)  # sd.exp, sd.sum, sd.matmul, ... : one name per registered function
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DTYPES", "Expr", "FUNCTIONS", "Node", "OPS", "ShapeError", "as_node", "constant", "cost",
+    "count_ops", "evaluate", "symbols", "tensor", "toposort", "tree_size", *sorted(FUNCTIONS),
+]

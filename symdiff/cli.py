@@ -1,0 +1,118 @@
+"""The ``symdiff`` command line: ``symdiff demo``, ``symdiff eval "expr" x=1 y=2``.
+
+Values on the command line are JSON (numbers or nested lists), never Python:
+``symdiff eval "sum(X*X)" X=[[1,2],[3,4]]`` makes ``X`` a 2x2 tensor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+import symdiff as sd
+from symdiff.graph import tree_size
+from symdiff.shapes import dim
+
+
+def _parse_assignments(items) -> dict:
+    values = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise SystemExit(f"symdiff: expected NAME=VALUE, got {item!r}")
+        try:
+            values[name] = np.asarray(json.loads(text), dtype=np.float64)
+        except (ValueError, TypeError):
+            raise SystemExit(f"symdiff: the value of {name} must be a number or a JSON list, got {text!r}")
+    return values
+
+
+def graph_table(exprs) -> str:
+    """One line per node: its number, op, inputs, shape and dtype."""
+    order = sd.toposort(exprs)
+    number = {id(n): i for i, n in enumerate(order)}
+    lines = []
+    for n in order:
+        label = n.name if n.is_leaf else (str(n) if n.is_constant else n.op.name)
+        args = ", ".join(f"n{number[id(i)]}" for i in n.inputs)
+        shape = "(" + ", ".join(str(d) for d in n.shape) + ("," if n.ndim == 1 else "") + ")"
+        lines.append(f"  n{number[id(n)]:<3} {label:<14} {args:<14} {shape:<12} {n.dtype}")
+    return "\n".join(lines)
+
+
+def cmd_eval(args) -> int:
+    values = _parse_assignments(args.values)
+    namespace = {name: sd.tensor(name, v.shape) for name, v in values.items() if v.ndim > 0}
+    expr = sd.parse(args.expression, namespace)
+    print(f"expression   {expr}")
+    print(f"shape        {expr.shape}  dtype {expr.dtype}")
+    print(f"operations   {sd.count_ops(expr)} in the shared graph, {tree_size(expr)} as a tree")
+    print("graph")
+    print(graph_table([expr]))
+    env = {name: v for name, v in values.items()}
+    result = sd.evaluate(expr, env)
+    print(f"value        {np.array2string(result, precision=10)}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    print("symdiff demo: one graph language, shared subexpressions, costs as formulas\n")
+    x, y = sd.symbols("x y")
+    f = sd.sin(x) * sd.exp(y) + x**2
+    print(f"f(x, y) = {f}")
+    print(f"f(0.3, -0.7) = {float(sd.evaluate(f, {x: 0.3, y: -0.7})):.10f}\n")
+
+    print("The logistic map l(k+1) = 4 l(k) (1 - l(k)): the graph shares, the tree explodes")
+    l = x
+    for depth in range(1, 13):
+        l = 4 * l * (1 - l)
+        if depth in (4, 8, 12):
+            print(f"  depth {depth:>2}: {sd.count_ops(l):>3} operations as a graph, "
+                  f"{tree_size(l):>6} as a tree")
+    print()
+    X, W = sd.tensor("X", ("m", "n")), sd.tensor("W", ("n", "k"))
+    labels = sd.tensor("y", ("m",), "int64")
+    loss = sd.softmax_cross_entropy(X @ W, labels)
+    cost = sd.cost(loss)
+    print("Softmax regression, L = softmax_cross_entropy(X @ W, y):")
+    print(f"  FLOPs  = {cost['flops']}")
+    print(f"  bytes  = {cost['bytes']}")
+    rng = np.random.default_rng(0)
+    env = {X: rng.normal(size=(100, 784)), W: 0.01 * rng.normal(size=(784, 10)),
+           labels: rng.integers(0, 10, 100)}
+    print(f"  at m=100, n=784, k=10: L = {float(sd.evaluate(loss, env)):.6f}, "
+          f"{int(cost['flops'].subs({dim(d): v for d, v in zip('mnk', (100, 784, 10))})):,} FLOPs")
+    return 0
+
+
+COMMANDS = {
+    "demo": (cmd_demo, "a short tour"),
+    "eval": (cmd_eval, "parse an expression, show its graph and evaluate it"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symdiff", description="symbolic-first differentiation")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help=COMMANDS["demo"][1])
+    p = sub.add_parser("eval", help=COMMANDS["eval"][1])
+    p.add_argument("expression")
+    p.add_argument("values", nargs="*", help="NAME=VALUE with VALUE a number or JSON list")
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][0](args)
+    except (ValueError, TypeError, KeyError, IndexError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"symdiff: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

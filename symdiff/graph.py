@@ -1,0 +1,99 @@
+"""Walking graphs: deterministic topological order, operation counts, costs.
+
+>>> import symdiff as sd
+>>> x, y = sd.symbols("x y")
+>>> f = sd.sin(x * y) + x * y
+>>> [n.op.name for n in toposort([f])]
+['leaf', 'leaf', 'multiply', 'sin', 'add']
+>>> count_ops(f)
+3
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .node import Node, as_node
+
+
+def as_list(exprs) -> list:
+    """One expression or a sequence of them, as a list of nodes."""
+    if isinstance(exprs, Node):
+        return [exprs]
+    if isinstance(exprs, (list, tuple)):
+        return [as_node(e) for e in exprs]
+    raise TypeError(f"expected an expression or a list of expressions, got {type(exprs).__name__}")
+
+
+def toposort(outputs) -> list:
+    """Nodes reachable from ``outputs``, inputs before users, in a deterministic order.
+
+    Depth-first from the outputs in order, each node's inputs in order (iterative,
+    so deep graphs do not hit the recursion limit).
+    """
+    order, done = [], set()
+    for root in as_list(outputs):
+        if id(root) in done:
+            continue
+        stack = [(root, 0)]
+        on_stack = {id(root)}
+        while stack:
+            node, i = stack[-1]
+            if i < len(node.inputs):
+                stack[-1] = (node, i + 1)
+                child = node.inputs[i]
+                if id(child) not in done and id(child) not in on_stack:
+                    stack.append((child, 0))
+                    on_stack.add(id(child))
+            else:
+                stack.pop()
+                done.add(id(node))
+                order.append(node)
+    return order
+
+
+def is_operation(node: Node) -> bool:
+    return not (node.is_leaf or node.is_constant)
+
+
+def count_ops(exprs) -> int:
+    """Distinct operation nodes needed for ``exprs`` (a shared node counts once)."""
+    return sum(1 for n in toposort(exprs) if is_operation(n))
+
+
+def tree_size(exprs) -> int:
+    """Operation count if nothing were shared (the expression-tree size), exactly."""
+    sizes = {}
+    for n in toposort(exprs):
+        sizes[id(n)] = (1 if is_operation(n) else 0) + sum(sizes[id(i)] for i in n.inputs)
+    return sum(sizes[id(n)] for n in as_list(exprs))
+
+
+def users(order) -> dict:
+    """How many times each node (by id) is used as an input within ``order``."""
+    counts = {id(n): 0 for n in order}
+    for n in order:
+        for i in n.inputs:
+            counts[id(i)] += 1
+    return counts
+
+
+def leaves(exprs) -> list:
+    """The leaves ``exprs`` depend on, in topological order."""
+    return [n for n in toposort(exprs) if n.is_leaf]
+
+
+def cost(exprs) -> dict:
+    """FLOPs and bytes of evaluating ``exprs`` once, as sympy expressions in the dims.
+
+    >>> import symdiff as sd
+    >>> X = sd.tensor("X", ("m", "n"))
+    >>> cost(sd.exp(X))["flops"]
+    m*n
+    """
+    flops, nbytes = sympy.Integer(0), sympy.Integer(0)
+    for n in toposort(exprs):
+        if is_operation(n):
+            flops += n.op.flops(n)
+            nbytes += n.op.bytes(n)
+    return {"flops": sympy.expand(flops), "bytes": sympy.expand(nbytes)}

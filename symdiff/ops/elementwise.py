@@ -1,0 +1,233 @@
+"""Elementwise ops, each declared by its sympy scalar form.
+
+The scalar form is the single source of truth: derivatives come from
+``sympy.diff`` of it (unless a better form through the op's own output is
+declared), the cost from its operation count, and kernels from sympy's C
+printer. The numpy function is the reference evaluation; a test checks it
+against the scalar form.
+
+Building an elementwise node inserts explicit ``astype`` and ``broadcast_to``
+nodes, so every elementwise node's inputs share one shape and dtype:
+
+>>> import symdiff as sd
+>>> X = sd.tensor("X", ("m", 3))
+>>> (X + 1.0).inputs[1].op.name
+'broadcast_to'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+from sympy.codegen.cfunctions import log1p as _sym_log1p
+
+from .. import dtypes, shapes
+from ..node import Node, as_node, make
+from .registry import OPS, Op, function
+
+x, y = sympy.symbols("x y", real=True)
+c = sympy.Symbol("c")  # a boolean condition
+
+
+class ElementwiseOp(Op):
+    """An op applied element by element; ``scalar`` is its sympy form in ``params``."""
+
+    kind = "elementwise"
+
+    def __init__(self, name, scalar, numpy_fn, *, params=(x,), result="same", compute="promote",
+                 domain=None, differentiable=True, doc=""):
+        self.scalar = scalar
+        self.params = params
+        self.arity = len(params)
+        self.result = result  # "same" or "bool": output dtype
+        self.compute = compute  # how input dtypes combine: "promote", "float", "cast"
+        self.numpy_fn = numpy_fn
+        # per-argument sampling interval for tests (the op's domain)
+        self.domain = domain or ((-2.0, 2.0),) * self.arity
+        self.derivative_overrides = {}
+        ops_per_element = max(1, int(sympy.count_ops(scalar))) if isinstance(scalar, sympy.Basic) else 1
+        self.ops_per_element = ops_per_element
+        super().__init__(name, infer=self._infer_elementwise, evaluate=self._evaluate_elementwise,
+                         flops=lambda node: ops_per_element * shapes.numel(node.shape),
+                         differentiable=differentiable, doc=doc)
+
+    def _infer_elementwise(self, inputs, attrs):
+        if len(inputs) != self.arity:
+            raise TypeError(f"{self.name} takes {self.arity} inputs, got {len(inputs)}")
+        out_shape = inputs[0].shape
+        for i in inputs[1:]:
+            if len(i.shape) != len(out_shape) or not all(map(shapes.same_dim, i.shape, out_shape)):
+                listed = " and ".join(shapes.format_shape(j.shape) for j in inputs)
+                raise shapes.ShapeError(f"{self.name}: inputs must have one shape, got {listed}")
+        if self.name == "astype":
+            return out_shape, attrs["dtype"]
+        data = inputs[1:] if self.name == "where" else inputs
+        if self.name == "where" and inputs[0].dtype != "bool":
+            raise TypeError(f"where: the condition must be bool, got {inputs[0].dtype}")
+        dts = {i.dtype for i in data}
+        if len(dts) != 1:
+            raise TypeError(f"{self.name}: inputs must have one dtype, got {sorted(dts)}")
+        dtype = dts.pop()
+        if self.compute == "float" and not dtypes.is_float(dtype):
+            raise TypeError(f"{self.name}: needs float inputs, got {dtype}")
+        return out_shape, ("bool" if self.result == "bool" else dtype)
+
+    def _evaluate_elementwise(self, values, attrs, out_shape, bindings):
+        if self.name == "astype":
+            return values[0].astype(attrs["dtype"])
+        return self.numpy_fn(*values)
+
+
+def elementwise(name, scalar, numpy_fn, **kw) -> ElementwiseOp:
+    return ElementwiseOp(name, scalar, numpy_fn, **kw)
+
+
+def apply(op: ElementwiseOp, *args) -> Node:
+    """Build ``op(*args)`` with numpy promotion and broadcasting made explicit."""
+    from .movement import broadcast_to
+
+    like = next((a for a in args if isinstance(a, Node)), None)
+    if like is None:
+        raise TypeError(f"{op.name}: at least one argument must be an expression")
+    data_args = args[1:] if op.name == "where" else args
+    data_like = next((a for a in data_args if isinstance(a, Node)), like)
+    nodes = [as_node(a, like=data_like) for a in args]
+    data = nodes[1:] if op.name == "where" else nodes
+    common = dtypes.promote(*[n.dtype for n in data])
+    if op.compute == "float":
+        common = dtypes.to_float(common)
+    elif op.compute == "promote" and common == "bool" and op.result != "bool":
+        common = "int64"  # arithmetic on booleans counts
+    data = [astype(n, common) for n in data]
+    if op.name == "where":
+        if nodes[0].dtype != "bool":
+            raise TypeError(f"where: the condition must be bool, got {nodes[0].dtype}")
+        nodes = [nodes[0], *data]
+    else:
+        nodes = data
+    out_shape = shapes.broadcast_shapes(op.name, *[n.shape for n in nodes])
+    nodes = [broadcast_to(n, out_shape) for n in nodes]
+    return make(op, nodes)
+
+
+# -- numpy references that need care -------------------------------------------------------
+
+
+def _sigmoid(a):
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+
+
+def _relu(a):
+    return np.maximum(a, a.dtype.type(0))
+
+
+def _softplus(a):
+    return (np.maximum(a, a.dtype.type(0)) + np.log1p(np.exp(-np.abs(a)))).astype(a.dtype, copy=False)
+
+
+def _power(a, b):
+    if a.dtype.kind in "iu" and (b < 0).any():
+        raise ValueError("power: integers to negative integer powers are not allowed")
+    return np.power(a, b)
+
+
+def _divide(a, b):
+    return np.true_divide(a, b)
+
+
+POSITIVE = (0.2, 3.0)
+
+# -- the catalogue: one line per op --------------------------------------------------------
+add = elementwise("add", x + y, np.add, params=(x, y))
+subtract = elementwise("subtract", x - y, np.subtract, params=(x, y))
+multiply = elementwise("multiply", x * y, np.multiply, params=(x, y))
+divide = elementwise("divide", x / y, _divide, params=(x, y), compute="float",
+                     domain=((-2.0, 2.0), (0.5, 2.0)))
+power = elementwise("power", x**y, _power, params=(x, y), domain=(POSITIVE, (-2.0, 2.0)))
+maximum = elementwise("maximum", sympy.Max(x, y), np.maximum, params=(x, y))
+minimum = elementwise("minimum", sympy.Min(x, y), np.minimum, params=(x, y))
+negative = elementwise("negative", -x, np.negative)
+abs_ = elementwise("abs", sympy.Abs(x), np.abs)
+square = elementwise("square", x**2, np.square)
+reciprocal = elementwise("reciprocal", 1 / x, np.reciprocal, compute="float", domain=((0.5, 2.0),))
+exp = elementwise("exp", sympy.exp(x), np.exp, compute="float")
+log = elementwise("log", sympy.log(x), np.log, compute="float", domain=(POSITIVE,))
+log1p = elementwise("log1p", _sym_log1p(x), np.log1p, compute="float", domain=((-0.5, 2.0),))
+sqrt = elementwise("sqrt", sympy.sqrt(x), np.sqrt, compute="float", domain=(POSITIVE,))
+sin = elementwise("sin", sympy.sin(x), np.sin, compute="float")
+cos = elementwise("cos", sympy.cos(x), np.cos, compute="float")
+tan = elementwise("tan", sympy.tan(x), np.tan, compute="float", domain=((-1.2, 1.2),))
+tanh = elementwise("tanh", sympy.tanh(x), np.tanh, compute="float")
+sigmoid = elementwise("sigmoid", 1 / (1 + sympy.exp(-x)), _sigmoid, compute="float")
+softplus = elementwise("softplus", sympy.log(1 + sympy.exp(x)), _softplus, compute="float")
+relu = elementwise("relu", sympy.Max(x, 0), _relu)
+less = elementwise("less", sympy.StrictLessThan(x, y), np.less, params=(x, y), result="bool",
+                   differentiable=False)
+less_equal = elementwise("less_equal", sympy.LessThan(x, y), np.less_equal, params=(x, y),
+                         result="bool", differentiable=False)
+greater = elementwise("greater", sympy.StrictGreaterThan(x, y), np.greater, params=(x, y),
+                      result="bool", differentiable=False)
+greater_equal = elementwise("greater_equal", sympy.GreaterThan(x, y), np.greater_equal,
+                            params=(x, y), result="bool", differentiable=False)
+equal = elementwise("equal", sympy.Eq(x, y, evaluate=False), np.equal, params=(x, y),
+                    result="bool", differentiable=False)
+not_equal = elementwise("not_equal", sympy.Ne(x, y, evaluate=False), np.not_equal, params=(x, y),
+                        result="bool", differentiable=False)
+where_ = elementwise("where", sympy.Piecewise((x, c), (y, True)), np.where, params=(c, x, y),
+                     domain=((0, 1), (-2.0, 2.0), (-2.0, 2.0)))
+astype_ = elementwise("astype", x, None, compute="cast")
+
+
+# -- public functions ----------------------------------------------------------------------
+
+
+def _public(op):
+    def build(*args):
+        return apply(op, *args)
+
+    build.__name__ = op.name
+    build.__qualname__ = op.name
+    build.__doc__ = f"Elementwise ``{op.name}``: the scalar function {op.scalar}, with numpy broadcasting."
+    return build
+
+
+_BINARY_ALIASES = {"sub": "subtract", "mul": "multiply", "div": "divide", "pow": "power",
+                   "neg": "negative"}
+
+for _op in list(OPS.values()):
+    if isinstance(_op, ElementwiseOp) and _op.name not in ("astype", "where"):
+        function(_public(_op), name=_op.name)
+for _alias, _target in _BINARY_ALIASES.items():
+    function(_public(OPS[_target]), name=_alias)
+
+
+@function
+def where(condition, a, b) -> Node:
+    """``a`` where ``condition`` holds, else ``b`` (numpy broadcasting).
+
+    >>> import symdiff as sd
+    >>> x = sd.symbols("x")
+    >>> float(sd.evaluate(sd.where(x > 0, x, 0.0), {x: -2.0}))
+    0.0
+    """
+    return apply(where_, condition, a, b)
+
+
+@function
+def astype(a, dtype) -> Node:
+    """``a`` converted to ``dtype`` (no node when it already has it).
+
+    >>> import symdiff as sd
+    >>> sd.astype(sd.symbols("x"), "float32").dtype
+    'float32'
+    """
+    a = as_node(a)
+    dtype = dtypes.check_dtype(dtype)
+    if a.dtype == dtype:
+        return a
+    if a.is_constant and a.shape == ():
+        from ..node import constant
+
+        return constant(a.attr("value"), dtype)
+    return make(astype_, (a,), dtype=dtype)

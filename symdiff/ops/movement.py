@@ -1,0 +1,330 @@
+"""Movement ops: broadcast_to, reshape, transpose, indexing, take, concatenate.
+
+They move or copy elements without arithmetic (FLOPs 0). Shapes may be symbolic.
+
+>>> import symdiff as sd
+>>> X = sd.tensor("X", ("m", "n"))
+>>> X.T.shape
+(n, m)
+>>> X[:, 1:].shape
+(m, n - 1)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from .. import dtypes, shapes
+from ..node import Node, as_node, make
+from ..shapes import ShapeError, format_shape
+from .registry import Op, function
+
+
+# -- broadcast_to --------------------------------------------------------------------------
+def _broadcast_infer(inputs, attrs):
+    (a,), target = inputs, attrs["shape"]
+    if len(a.shape) > len(target):
+        raise ShapeError(f"broadcast_to: cannot broadcast {format_shape(a.shape)} to {format_shape(target)}")
+    for d, t in zip(a.shape[::-1], target[::-1]):
+        if not (shapes.is_one(d) or shapes.same_dim(d, t)):
+            raise ShapeError(f"broadcast_to: cannot broadcast {format_shape(a.shape)} to {format_shape(target)}")
+    return target, a.dtype
+
+
+broadcast_to_op = Op(
+    "broadcast_to", infer=_broadcast_infer,
+    evaluate=lambda v, attrs, out_shape, b: np.broadcast_to(v[0], out_shape),
+)
+
+
+@function
+def broadcast_to(a, shape) -> Node:
+    """``a`` repeated along new or size-1 axes to ``shape`` (numpy rules).
+
+    >>> import symdiff as sd
+    >>> sd.broadcast_to(sd.symbols("x"), (2, 3)).shape
+    (2, 3)
+    """
+    a = as_node(a)
+    shape = shapes.shape(shape)
+    if len(shape) == len(a.shape) and all(map(shapes.same_dim, shape, a.shape)):
+        return a
+    return make(broadcast_to_op, (a,), shape=shape)
+
+
+# -- reshape -------------------------------------------------------------------------------
+def _reshape_infer(inputs, attrs):
+    (a,), target = inputs, attrs["shape"]
+    if not shapes.same_dim(shapes.numel(a.shape), shapes.numel(target)):
+        raise ShapeError(f"reshape: cannot reshape {format_shape(a.shape)} into {format_shape(target)}")
+    return target, a.dtype
+
+
+reshape_op = Op("reshape", infer=_reshape_infer,
+                evaluate=lambda v, attrs, out_shape, b: np.reshape(v[0], out_shape))
+
+
+@function
+def reshape(a, shape) -> Node:
+    """``a`` with a new shape of the same size; one dimension may be -1 (inferred).
+
+    >>> import symdiff as sd
+    >>> sd.reshape(sd.tensor("X", (2, 3)), (3, -1)).shape
+    (3, 2)
+    """
+    a = as_node(a)
+    if isinstance(shape, (int, str, sympy.Basic)):
+        shape = (shape,)
+    shape = list(shape)
+    unknown = [i for i, d in enumerate(shape) if isinstance(d, int) and d == -1]
+    if len(unknown) > 1:
+        raise ShapeError(f"reshape: only one dimension can be -1, got {tuple(shape)}")
+    if unknown:
+        known = shapes.numel([shapes.dim(d) for i, d in enumerate(shape) if i != unknown[0]])
+        total = shapes.numel(a.shape)
+        inferred = sympy.simplify(sympy.sympify(total) / known) if known != 0 else None
+        if inferred is None or not (inferred.is_Integer or (inferred.is_integer and inferred.free_symbols)):
+            raise ShapeError(f"reshape: cannot reshape {format_shape(a.shape)} into {tuple(shape)}")
+        shape[unknown[0]] = inferred
+    shape = shapes.shape(shape)
+    if len(shape) == len(a.shape) and all(map(shapes.same_dim, shape, a.shape)):
+        return a
+    return make(reshape_op, (a,), shape=shape)
+
+
+@function
+def expand_dims(a, axis: int) -> Node:
+    """``a`` with a new axis of size 1 at ``axis``."""
+    a = as_node(a)
+    axis = shapes.normalize_axis(axis, a.ndim + 1, "expand_dims")
+    return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
+
+
+@function
+def squeeze(a, axis=None) -> Node:
+    """``a`` without its size-1 axes (or only those in ``axis``)."""
+    a = as_node(a)
+    axes = [i for i, d in enumerate(a.shape) if d == 1] if axis is None else shapes.normalize_axes(axis, a.ndim, "squeeze")
+    for i in axes:
+        if a.shape[i] != 1:
+            raise ShapeError(f"squeeze: axis {i} of {format_shape(a.shape)} does not have size 1")
+    return reshape(a, tuple(d for i, d in enumerate(a.shape) if i not in axes))
+
+
+# -- transpose -----------------------------------------------------------------------------
+def _transpose_infer(inputs, attrs):
+    (a,), axes = inputs, attrs["axes"]
+    if sorted(axes) != list(range(a.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the {a.ndim} axes of {format_shape(a.shape)}")
+    return tuple(a.shape[i] for i in axes), a.dtype
+
+
+transpose_op = Op("transpose", infer=_transpose_infer,
+                  evaluate=lambda v, attrs, out_shape, b: np.transpose(v[0], attrs["axes"]))
+
+
+@function
+def transpose(a, axes=None) -> Node:
+    """``a`` with its axes permuted (reversed when ``axes`` is None), as numpy.
+
+    >>> import symdiff as sd
+    >>> sd.transpose(sd.tensor("A", (2, 3, 4)), (0, 2, 1)).shape
+    (2, 4, 3)
+    """
+    a = as_node(a)
+    if axes is None:
+        axes = tuple(range(a.ndim))[::-1]
+    axes = tuple(shapes.normalize_axis(i, a.ndim, "transpose") for i in axes)
+    if axes == tuple(range(a.ndim)):
+        if len(axes) != a.ndim:
+            raise ShapeError(f"transpose: axes {axes} do not match {format_shape(a.shape)}")
+        return a
+    return make(transpose_op, (a,), axes=axes)
+
+
+function(transpose, name="permute_dims")
+
+
+# -- basic indexing ------------------------------------------------------------------------
+def _normalize_index(index, shape):
+    """numpy basic indexing -> tuple of ("int", i) / ("slice", start, stop, step) / ("newaxis",)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if sum(1 for i in index if i is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if n_real > len(shape):
+        raise IndexError(f"too many indices for an array of shape {format_shape(shape)}")
+    expanded = []
+    for i in index:
+        if i is Ellipsis:
+            expanded.extend([slice(None)] * (len(shape) - n_real))
+        else:
+            expanded.append(i)
+    expanded.extend([slice(None)] * (len(shape) - sum(1 for i in expanded if i is not None)))
+    out, axis = [], 0
+    for i in expanded:
+        if i is None:
+            out.append(("newaxis",))
+            continue
+        d = shape[axis]
+        if isinstance(i, slice):
+            out.append(_normalize_slice(i, d))
+        elif isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+            i = int(i)
+            if isinstance(d, int):
+                if not -d <= i < d:
+                    raise IndexError(f"index {i} is out of bounds for axis {axis} with size {d}")
+                i %= d
+            elif i < 0:
+                i = d + i
+            out.append(("int", i))
+        else:
+            raise IndexError(f"unsupported index {i!r}: use ints, slices, None, ... or sd.take")
+        axis += 1
+    return tuple(out)
+
+
+def _normalize_slice(s, d):
+    for v in (s.start, s.stop, s.step):
+        if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)):
+            raise IndexError(f"slice bounds must be ints or None, got {s}")
+    if isinstance(d, int):
+        start, stop, step = s.indices(d)
+        return ("slice", start, stop, step, len(range(start, stop, step)))
+    step = 1 if s.step is None else int(s.step)
+    if step <= 0:
+        raise IndexError("slices of symbolic dimensions need a positive step")
+    start = 0 if s.start is None else (d + s.start if s.start < 0 else int(s.start))
+    stop = d if s.stop is None else (d + s.stop if s.stop < 0 else int(s.stop))
+    return ("slice", start, stop, step, sympy.ceiling(sympy.sympify(stop - start) / step))
+
+
+def _getitem_infer(inputs, attrs):
+    out = []
+    for entry in attrs["index"]:
+        if entry[0] == "slice":
+            out.append(entry[4])
+        elif entry[0] == "newaxis":
+            out.append(1)
+    return shapes.shape(out), inputs[0].dtype
+
+
+def _concrete(v, bindings):
+    return int(v) if isinstance(v, int) else int(sympy.sympify(v).xreplace(bindings))
+
+
+def _getitem_evaluate(values, attrs, out_shape, bindings):
+    index = []
+    for entry in attrs["index"]:
+        if entry[0] == "int":
+            index.append(_concrete(entry[1], bindings))
+        elif entry[0] == "newaxis":
+            index.append(None)
+        else:
+            start, stop, step = (_concrete(v, bindings) for v in entry[1:4])
+            index.append(slice(start, stop if stop >= 0 else None, step))
+    return values[0][tuple(index)]
+
+
+getitem_op = Op("getitem", infer=_getitem_infer, evaluate=_getitem_evaluate)
+
+
+def getitem(a, index) -> Node:
+    """numpy basic indexing (ints, slices, None, ...); an int64 expression index means ``take``."""
+    a = as_node(a)
+    if isinstance(index, Node):
+        return take(a, index, axis=0)
+    normalized = _normalize_index(index, a.shape)
+    if all(e[0] == "slice" and e[1] == 0 and e[3] == 1 and shapes.same_dim(e[2], d)
+           for e, d in zip(normalized, a.shape)) and len(normalized) == a.ndim:
+        return a
+    return make(getitem_op, (a,), index=normalized)
+
+
+# -- take (gather) -------------------------------------------------------------------------
+def _take_infer(inputs, attrs):
+    a, indices = inputs
+    axis = attrs["axis"]
+    if indices.dtype != "int64":
+        raise TypeError(f"take: indices must be int64, got {indices.dtype}")
+    return a.shape[:axis] + indices.shape + a.shape[axis + 1:], a.dtype
+
+
+take_op = Op("take", infer=_take_infer,
+             evaluate=lambda v, attrs, out_shape, b: np.take(v[0], v[1], axis=attrs["axis"]))
+
+
+@function
+def take(a, indices, axis: int = 0) -> Node:
+    """Elements of ``a`` at integer ``indices`` along ``axis`` (numpy's ``take``).
+
+    >>> import symdiff as sd
+    >>> sd.take(sd.tensor("E", (10, 4)), sd.tensor("i", (3,), "int64")).shape
+    (3, 4)
+    """
+    a, indices = as_node(a), as_node(indices)
+    axis = shapes.normalize_axis(axis, a.ndim, "take")
+    return make(take_op, (a, indices), axis=axis)
+
+
+# -- concatenate / stack -------------------------------------------------------------------
+def _concatenate_infer(inputs, attrs):
+    axis, first = attrs["axis"], inputs[0]
+    for other in inputs[1:]:
+        if other.ndim != first.ndim or not all(
+            shapes.same_dim(p, q) for i, (p, q) in enumerate(zip(first.shape, other.shape)) if i != axis
+        ):
+            listed = ", ".join(format_shape(i.shape) for i in inputs)
+            raise ShapeError(f"concatenate: shapes {listed} differ outside axis {axis}")
+    total = sum((i.shape[axis] for i in inputs), 0)
+    out = list(first.shape)
+    out[axis] = shapes.dim(total)
+    return tuple(out), first.dtype
+
+
+concatenate_op = Op("concatenate", infer=_concatenate_infer,
+                    evaluate=lambda v, attrs, out_shape, b: np.concatenate(v, axis=attrs["axis"]))
+
+
+@function
+def concatenate(arrays, axis: int = 0) -> Node:
+    """Join expressions along an existing axis.
+
+    >>> import symdiff as sd
+    >>> sd.concatenate([sd.tensor("A", (2, 3)), sd.tensor("B", (4, 3))]).shape
+    (6, 3)
+    """
+    nodes = [as_node(a) for a in arrays]
+    if not nodes:
+        raise ValueError("concatenate needs at least one array")
+    if len({n.ndim for n in nodes}) != 1:
+        raise ShapeError("concatenate: arrays must have the same number of dimensions, got "
+                         + ", ".join(format_shape(n.shape) for n in nodes))
+    axis = shapes.normalize_axis(axis, nodes[0].ndim, "concatenate")
+    common = dtypes.promote(*[n.dtype for n in nodes])
+    from .elementwise import astype
+
+    nodes = [astype(n, common) for n in nodes]
+    if len(nodes) == 1:
+        return nodes[0]
+    return make(concatenate_op, nodes, axis=axis)
+
+
+@function
+def stack(arrays, axis: int = 0) -> Node:
+    """Join expressions of one shape along a new axis.
+
+    >>> import symdiff as sd
+    >>> x, y = sd.symbols("x y")
+    >>> sd.stack([x, y]).shape
+    (2,)
+    """
+    nodes = [as_node(a) for a in arrays]
+    if not nodes:
+        raise ValueError("stack needs at least one array")
+    if len({n.ndim for n in nodes}) != 1:
+        raise ShapeError("stack: arrays must have one shape, got " + ", ".join(format_shape(n.shape) for n in nodes))
+    axis = shapes.normalize_axis(axis, nodes[0].ndim + 1, "stack")
+    return concatenate([expand_dims(n, axis) for n in nodes], axis=axis)

@@ -1,0 +1,157 @@
+"""Reductions over axes: sum, max, logsumexp, argmax (and mean, min built from them).
+
+``axis`` is None (all axes), an int or a tuple, as in numpy; ``keepdims`` keeps
+reduced axes with size 1.
+
+>>> import symdiff as sd
+>>> X = sd.tensor("X", ("m", "n"))
+>>> sd.sum(X, axis=0).shape, sd.mean(X, axis=1, keepdims=True).shape
+((n,), (m, 1))
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes, shapes
+from ..node import Node, as_node, constant, make
+from .registry import Op, function
+
+
+def _reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_infer(dtype_rule):
+    def infer(inputs, attrs):
+        (a,) = inputs
+        return _reduced_shape(a.shape, attrs["axis"], attrs["keepdims"]), dtype_rule(a.dtype)
+
+    return infer
+
+
+def _sum_dtype(d):
+    return d if dtypes.is_float(d) else "int64"
+
+
+def _float_only(name):
+    def rule(d):
+        if not dtypes.is_float(d):
+            raise TypeError(f"{name}: needs a float input, got {d}")
+        return d
+
+    return rule
+
+
+def _logsumexp(a, axis, keepdims):
+    if a.size == 0:
+        return np.log(np.sum(np.exp(a), axis=axis, keepdims=keepdims))
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(a.dtype, copy=False)
+    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _in_elements(node):
+    return shapes.numel(node.inputs[0].shape)
+
+
+sum_op = Op("sum", infer=_reduce_infer(_sum_dtype), flops=_in_elements,
+            evaluate=lambda v, at, s, b: np.sum(v[0], axis=at["axis"], keepdims=at["keepdims"],
+                                                 dtype=np.int64 if v[0].dtype.kind in "biu" else None))
+max_op = Op("max", infer=_reduce_infer(lambda d: d), flops=_in_elements,
+            evaluate=lambda v, at, s, b: np.max(v[0], axis=at["axis"], keepdims=at["keepdims"]))
+logsumexp_op = Op("logsumexp", infer=_reduce_infer(_float_only("logsumexp")),
+                  flops=lambda node: 4 * _in_elements(node),
+                  evaluate=lambda v, at, s, b: _logsumexp(v[0], at["axis"], at["keepdims"]))
+argmax_op = Op("argmax", infer=_reduce_infer(lambda d: "int64"), flops=_in_elements,
+               differentiable=False,
+               evaluate=lambda v, at, s, b: _argmax(v[0], at["axis"], at["keepdims"]))
+
+
+def _argmax(a, axis, keepdims):
+    (axis,) = axis
+    return np.argmax(a, axis=axis, keepdims=keepdims).astype(np.int64)
+
+
+def _reduce(op, a, axis, keepdims, name):
+    a = as_node(a)
+    axes = shapes.normalize_axes(axis, a.ndim, name)
+    if not axes and op is not argmax_op:
+        return a
+    if not isinstance(keepdims, bool):
+        raise TypeError(f"{name}: keepdims must be True or False, got {keepdims!r}")
+    return make(op, (a,), axis=axes, keepdims=keepdims)
+
+
+@function
+def sum_(a, axis=None, keepdims=False) -> Node:
+    """Sum over ``axis`` (all axes when None).
+
+    >>> import symdiff as sd
+    >>> X = sd.tensor("X", (2, 3))
+    >>> sd.evaluate(sd.sum(X, axis=1), {X: [[1, 2, 3], [4, 5, 6]]}).tolist()
+    [6.0, 15.0]
+    """
+    return _reduce(sum_op, a, axis, keepdims, "sum")
+
+
+@function
+def max_(a, axis=None, keepdims=False) -> Node:
+    """Maximum over ``axis`` (numpy's ``max``)."""
+    return _reduce(max_op, a, axis, keepdims, "max")
+
+
+@function
+def min_(a, axis=None, keepdims=False) -> Node:
+    """Minimum over ``axis``, as ``-max(-a)``."""
+    a = as_node(a)
+    return -max_(-a, axis=axis, keepdims=keepdims)
+
+
+@function
+def logsumexp(a, axis=None, keepdims=False) -> Node:
+    """``log(sum(exp(a)))`` over ``axis``, evaluated stably.
+
+    >>> import symdiff as sd
+    >>> v = sd.tensor("v", (2,))
+    >>> round(float(sd.evaluate(sd.logsumexp(v), {v: [1000.0, 1000.0]})), 4)
+    1000.6931
+    """
+    return _reduce(logsumexp_op, a, axis, keepdims, "logsumexp")
+
+
+@function
+def mean(a, axis=None, keepdims=False) -> Node:
+    """Mean over ``axis``: the sum divided by the (possibly symbolic) count.
+
+    >>> import symdiff as sd
+    >>> print(sd.mean(sd.tensor("v", ("n",))))
+    sum(v) / n
+    """
+    a = as_node(a)
+    axes = shapes.normalize_axes(axis, a.ndim, "mean")
+    count = shapes.numel([a.shape[i] for i in axes])
+    total = sum_(a, axis=axes, keepdims=keepdims)
+    if not dtypes.is_float(total.dtype):
+        from .elementwise import astype
+
+        total = astype(total, "float64")
+    return total / constant(count, total.dtype) if count != 1 else total
+
+
+@function
+def argmax(a, axis=-1, keepdims=False) -> Node:
+    """Index of the maximum along one ``axis`` (int64; no derivative).
+
+    >>> import symdiff as sd
+    >>> v = sd.tensor("v", (3,))
+    >>> int(sd.evaluate(sd.argmax(v), {v: [0.1, 3.0, -1.0]}))
+    1
+    """
+    a = as_node(a)
+    if axis is None or isinstance(axis, (tuple, list)):
+        raise TypeError("argmax: axis must be a single int")
+    return _reduce(argmax_op, a, axis, keepdims, "argmax")

@@ -1,0 +1,201 @@
+"""Examples of every op, for tests that walk the registry (and for users adding ops).
+
+``cases()`` yields :class:`OpCase` objects: how to build an expression from leaf
+inputs, where to sample the inputs (the op's domain), and an independent numpy
+reference. Tests check evaluation, gradients and lowering against them, so an op
+added to the registry without an example fails the coverage test.
+
+>>> case = next(c for c in cases() if c.op == "matmul")
+>>> expr, values = case.instantiate(np.random.default_rng(0))
+>>> expr.shape
+(3, 5)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import sympy
+
+from . import FUNCTIONS, OPS
+from .node import tensor
+from .ops.elementwise import ElementwiseOp
+
+
+@dataclasses.dataclass
+class Input:
+    shape: tuple
+    dtype: str = "float64"
+    low: float = -2.0
+    high: float = 2.0
+    values: tuple | None = None  # bind symbolic dims: concrete shape to sample
+
+
+@dataclasses.dataclass
+class OpCase:
+    op: str
+    build: Callable
+    inputs: list
+    reference: Callable
+    label: str = ""
+
+    def __str__(self):
+        return f"{self.op}[{self.label}]" if self.label else self.op
+
+    def leaves(self, dtype: str | None = None):
+        out = []
+        for i, spec in enumerate(self.inputs):
+            d = spec.dtype if dtype is None or spec.dtype not in ("float32", "float64") else dtype
+            out.append(tensor(f"a{i}", spec.shape, d))
+        return out
+
+    def sample(self, rng, dtype: str | None = None):
+        arrays = []
+        for spec, leaf in zip(self.inputs, self.leaves(dtype)):
+            shape = spec.values or spec.shape
+            if leaf.dtype == "bool":
+                arrays.append(rng.random(shape) < 0.5)
+            elif leaf.dtype == "int64":
+                arrays.append(rng.integers(int(spec.low), int(spec.high), size=shape).astype(np.int64))
+            else:
+                arrays.append(rng.uniform(spec.low, spec.high, size=shape).astype(leaf.dtype))
+        return arrays
+
+    def instantiate(self, rng, dtype: str | None = None):
+        """(expression, {leaf: value}) for one random point of the case."""
+        leaves = self.leaves(dtype)
+        expr = self.build(*leaves)
+        return expr, dict(zip(leaves, self.sample(rng, dtype)))
+
+
+def scalar_reference(op: ElementwiseOp):
+    """An independent reference for an elementwise op: its sympy form, evaluated per element."""
+
+    def reference(*arrays):
+        arrays = np.broadcast_arrays(*arrays)
+        out = np.empty(arrays[0].shape, dtype=object)
+        for index in np.ndindex(out.shape):
+            subs = {}
+            for p, a in zip(op.params, arrays):
+                v = a[index]
+                subs[p] = sympy.true if v is True or v is np.True_ else (
+                    sympy.false if v is False or v is np.False_ else sympy.Float(float(v), 30))
+            value = op.scalar.xreplace(subs)
+            if isinstance(value, sympy.logic.boolalg.BooleanAtom):
+                out[index] = bool(value)
+            else:
+                out[index] = float(sympy.N(value, 30))
+        return out.astype(bool if op.result == "bool" else float)
+
+    return reference
+
+
+def _elementwise_cases(op: ElementwiseOp):
+    fn = FUNCTIONS["where"] if op.name == "where" else FUNCTIONS[op.name]
+    ref = scalar_reference(op)
+    if op.name == "where":
+        specs = [Input((3, 4), "bool"), Input((3, 4)), Input((3, 4))]
+        yield OpCase(op.name, fn, specs, ref, "same shape")
+        yield OpCase(op.name, fn, [Input((3, 1), "bool"), Input((4,)), Input(())], ref, "broadcast")
+        return
+    domains = op.domain
+    yield OpCase(op.name, fn, [Input((3, 4), low=lo, high=hi) for lo, hi in domains], ref, "same shape")
+    yield OpCase(op.name, fn, [Input(("m", "n"), low=lo, high=hi, values=(2, 5)) for lo, hi in domains],
+                 ref, "symbolic")
+    if op.arity == 2:
+        (l0, h0), (l1, h1) = domains
+        yield OpCase(op.name, fn, [Input((3, 1), low=l0, high=h0), Input((4,), low=l1, high=h1)], ref,
+                     "broadcast")
+        yield OpCase(op.name, fn, [Input((), low=l0, high=h0), Input((2, 3), low=l1, high=h1)], ref,
+                     "scalar")
+
+
+def _logsumexp(a, axis=None, keepdims=False):
+    m = np.max(a, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax(a, axis=-1):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _structural_cases():
+    F = FUNCTIONS
+    M = Input((3, 4))
+    yield OpCase("sum", lambda a: F["sum"](a), [M], np.sum, "all")
+    yield OpCase("sum", lambda a: F["sum"](a, axis=0), [M], lambda a: a.sum(axis=0), "axis 0")
+    yield OpCase("sum", lambda a: F["sum"](a, axis=(0, 2), keepdims=True), [Input((2, 3, 4))],
+                 lambda a: a.sum(axis=(0, 2), keepdims=True), "keepdims")
+    yield OpCase("sum", lambda a: F["sum"](a, axis=1), [Input(("m", "n"), values=(4, 3))],
+                 lambda a: a.sum(axis=1), "symbolic")
+    yield OpCase("max", lambda a: F["max"](a, axis=1), [M], lambda a: a.max(axis=1))
+    yield OpCase("max", lambda a: F["max"](a, axis=-1, keepdims=True), [M],
+                 lambda a: a.max(axis=-1, keepdims=True), "keepdims")
+    yield OpCase("logsumexp", lambda a: F["logsumexp"](a, axis=1), [M], lambda a: _logsumexp(a, 1))
+    yield OpCase("logsumexp", lambda a: F["logsumexp"](a), [M], lambda a: _logsumexp(a), "all")
+    yield OpCase("argmax", lambda a: F["argmax"](a, axis=1), [M], lambda a: np.argmax(a, axis=1))
+    yield OpCase("broadcast_to", lambda a: F["broadcast_to"](a, (2, 3, 4)), [Input((3, 1))],
+                 lambda a: np.broadcast_to(a, (2, 3, 4)))
+    yield OpCase("reshape", lambda a: F["reshape"](a, (2, -1)), [M], lambda a: a.reshape(2, -1))
+    yield OpCase("reshape", lambda a: F["reshape"](a, (-1,)), [Input(("m", "n"), values=(2, 3))],
+                 lambda a: a.reshape(-1), "symbolic")
+    yield OpCase("transpose", lambda a: F["transpose"](a), [M], lambda a: a.T)
+    yield OpCase("transpose", lambda a: F["transpose"](a, (1, 2, 0)), [Input((2, 3, 4))],
+                 lambda a: a.transpose(1, 2, 0), "axes")
+    yield OpCase("getitem", lambda a: a[1:, ::2], [M], lambda a: a[1:, ::2], "slices")
+    yield OpCase("getitem", lambda a: a[-1, None, ..., 1:3], [M], lambda a: a[-1, None, ..., 1:3],
+                 "int none ellipsis")
+    yield OpCase("getitem", lambda a: a[::-1], [M], lambda a: a[::-1], "reverse")
+    yield OpCase("getitem", lambda a: a[1:, :-1], [Input(("m", "n"), values=(4, 5))],
+                 lambda a: a[1:, :-1], "symbolic")
+    yield OpCase("take", lambda a, i: F["take"](a, i, axis=1), [M, Input((5,), "int64", 0, 4)],
+                 lambda a, i: np.take(a, i, axis=1))
+    yield OpCase("concatenate", lambda a, b: F["concatenate"]([a, b], axis=1),
+                 [Input((3, 2)), Input((3, 4))], lambda a, b: np.concatenate([a, b], axis=1))
+    yield OpCase("concatenate", lambda a, b: F["stack"]([a, b]), [M, M],
+                 lambda a, b: np.stack([a, b]), "stack")
+    yield OpCase("matmul", lambda a, b: a @ b, [M, Input((4, 5))], np.matmul)
+    yield OpCase("matmul", lambda a, b: a @ b, [Input((4,)), Input((4, 5))], np.matmul, "vector @ matrix")
+    yield OpCase("matmul", lambda a, b: a @ b, [M, Input((4,))], np.matmul, "matrix @ vector")
+    yield OpCase("matmul", lambda a, b: a @ b, [Input((4,)), Input((4,))], np.matmul, "dot")
+    yield OpCase("matmul", lambda a, b: a @ b, [Input((2, 1, 3, 4)), Input((5, 4, 2))], np.matmul,
+                 "batched broadcast")
+    yield OpCase("matmul", lambda a, b: a @ b, [Input(("m", "n"), values=(3, 4)), Input(("n", 2), values=(4, 2))],
+                 np.matmul, "symbolic")
+    yield OpCase("softmax", lambda a: F["softmax"](a), [M], _softmax)
+    yield OpCase("softmax", lambda a: F["softmax"](a, axis=0), [M], lambda a: _softmax(a, 0), "axis 0")
+    yield OpCase("log_softmax", lambda a: F["log_softmax"](a), [M], lambda a: np.log(_softmax(a)))
+    yield OpCase("one_hot", lambda y: F["one_hot"](y, 5), [Input((4,), "int64", 0, 5)],
+                 lambda y: np.eye(5)[y])
+    yield OpCase("softmax_cross_entropy", lambda z, y: F["softmax_cross_entropy"](z, y),
+                 [Input((4, 3)), Input((4,), "int64", 0, 3)],
+                 lambda z, y: np.mean(-np.log(_softmax(z))[np.arange(4), y]))
+    yield OpCase("softmax_cross_entropy", lambda z, y: F["softmax_cross_entropy"](z, y),
+                 [Input(("m", 3), values=(6, 3)), Input(("m",), "int64", 0, 3, values=(6,))],
+                 lambda z, y: np.mean(-np.log(_softmax(z))[np.arange(len(y)), y]), "symbolic")
+    yield OpCase("astype", lambda a: F["astype"](a, "float32"), [M], lambda a: a.astype(np.float32))
+    yield OpCase("astype", lambda a: F["astype"](a, "float64"), [Input((3,), "int64", -5, 5)],
+                 lambda a: a.astype(np.float64), "int to float")
+
+
+def _composite_cases():
+    F = FUNCTIONS
+    M = Input((3, 4))
+    yield OpCase("mean", lambda a: F["mean"](a, axis=0), [M], lambda a: a.mean(axis=0))
+    yield OpCase("mean", lambda a: F["mean"](a), [Input(("m", "n"), values=(3, 2))], np.mean, "symbolic")
+    yield OpCase("min", lambda a: F["min"](a, axis=1), [M], lambda a: a.min(axis=1))
+    yield OpCase("expand_dims", lambda a: F["expand_dims"](a, 1), [M], lambda a: np.expand_dims(a, 1))
+    yield OpCase("squeeze", lambda a: F["squeeze"](a), [Input((3, 1, 4, 1))], np.squeeze)
+
+
+def cases():
+    """Every example: elementwise ops from their scalar forms, then structural ops."""
+    for op in OPS.values():
+        if isinstance(op, ElementwiseOp) and op.name != "astype":
+            yield from _elementwise_cases(op)
+    yield from _structural_cases()
+    yield from _composite_cases()
