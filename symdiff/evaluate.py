@@ -108,7 +108,11 @@ def evaluate(exprs, values=None):
     leaf_nodes = [n for n in order if n.is_leaf]
     given = _resolve_env(values, leaf_nodes)
     arrays = {id(leaf): as_leaf_value(leaf, given[id(leaf)]) for leaf in leaf_nodes}
-    bindings = bind_dims(leaf_nodes, arrays)
+    # leaves given but not used still fix dimensions (a derivative may be zeros((m, n)))
+    in_graph = set(arrays)
+    extra = [k for k in (values or {}) if isinstance(k, Node) and k.is_leaf and id(k) not in in_graph]
+    arrays.update({id(k): as_leaf_value(k, values[k]) for k in extra})
+    bindings = bind_dims(leaf_nodes + extra, arrays)
     results = dict(arrays)
     for node in order:
         if node.is_leaf:

@@ -96,6 +96,8 @@ def broadcast_shapes(op: str, *shapes) -> tuple:
 
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
+    if hasattr(axis, "__index__") and not isinstance(axis, bool):
+        axis = int(axis.__index__())
     if not isinstance(axis, int) or isinstance(axis, bool):
         raise TypeError(f"{op}: axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:

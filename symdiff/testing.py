@@ -182,6 +182,29 @@ def _structural_cases():
                  lambda a: a.astype(np.float64), "int to float")
 
 
+def _scatter_add_ref(v, i):
+    out = np.zeros((3, 6))
+    np.add.at(out, (slice(None), i), v)
+    return out
+
+
+def _gradient_op_cases():
+    """Ops that differentiation introduces (adjoints of indexing, the identity basis)."""
+    F = FUNCTIONS
+    X = tensor("X", (4, 5))
+    sliced = X[1:3, ::2]
+
+    def slice_ref(v):
+        out = np.zeros((4, 5))
+        out[1:3, ::2] = v
+        return out
+
+    yield OpCase("slice_scatter", lambda v: F["slice_scatter"](v, sliced, (4, 5)), [Input((2, 3))], slice_ref)
+    yield OpCase("scatter_add", lambda v, i: F["scatter_add"](v, i, 1, (3, 6)),
+                 [Input((3, 5)), Input((5,), "int64", 0, 3)], _scatter_add_ref, "repeated indices add")
+    yield OpCase("eye", lambda a: F["eye"](3, a.dtype) * a, [Input(())], lambda a: np.eye(3) * a)
+
+
 def _composite_cases():
     F = FUNCTIONS
     M = Input((3, 4))
@@ -198,4 +221,5 @@ def cases():
         if isinstance(op, ElementwiseOp) and op.name != "astype":
             yield from _elementwise_cases(op)
     yield from _structural_cases()
+    yield from _gradient_op_cases()
     yield from _composite_cases()

@@ -162,6 +162,7 @@ tanh = elementwise("tanh", sympy.tanh(x), np.tanh, compute="float")
 sigmoid = elementwise("sigmoid", 1 / (1 + sympy.exp(-x)), _sigmoid, compute="float")
 softplus = elementwise("softplus", sympy.log(1 + sympy.exp(x)), _softplus, compute="float")
 relu = elementwise("relu", sympy.Max(x, 0), _relu)
+sign = elementwise("sign", sympy.sign(x), np.sign, differentiable=False)
 less = elementwise("less", sympy.StrictLessThan(x, y), np.less, params=(x, y), result="bool",
                    differentiable=False)
 less_equal = elementwise("less_equal", sympy.LessThan(x, y), np.less_equal, params=(x, y),
@@ -231,3 +232,114 @@ def astype(a, dtype) -> Node:
 
         return constant(a.attr("value"), dtype)
     return make(astype_, (a,), dtype=dtype)
+
+
+# -- derivatives ---------------------------------------------------------------------------
+# Partial derivatives come from sympy.diff of the scalar form, except where writing them
+# through the op's own output ``out`` (or a convention at a kink) is better. An entry is a
+# sympy expression in the params and ``out``, or a function of (input nodes..., out node).
+out = sympy.Symbol("out", real=True)
+
+
+def _indicator(cond, like):
+    return astype(cond, like.dtype)
+
+
+def _power_dx(a, b, result):
+    k = scalar_value(b)
+    if k is not None:
+        if k == 2:
+            return a * 2
+        return a ** (k - 1) * k
+    return b * a ** (b - 1)
+
+
+DERIVATIVES = {
+    exp: [out],
+    tanh: [1 - out**2],
+    sigmoid: [out * (1 - out)],
+    sqrt: [1 / (2 * out)],
+    tan: [1 + out**2],
+    reciprocal: [-(out**2)],
+    divide: [1 / y, -out / y],
+    power: [_power_dx, out * sympy.log(x)],
+    softplus: [lambda a, result: apply(sigmoid, a)],
+    relu: [lambda a, result: _indicator(apply(greater, a, 0), a)],  # relu'(0) = 0
+    abs_: [lambda a, result: apply(sign, a)],  # abs'(0) = 0
+    maximum: [lambda a, b, r: _indicator(apply(greater_equal, a, b), a),
+              lambda a, b, r: _indicator(apply(less, a, b), a)],
+    minimum: [lambda a, b, r: _indicator(apply(less_equal, a, b), a),
+              lambda a, b, r: _indicator(apply(greater, a, b), a)],
+}
+
+
+def scalar_value(node):
+    """The Python number a (broadcast) scalar constant holds, else None."""
+    while node.op.name == "broadcast_to":
+        node = node.inputs[0]
+    if node.is_constant and node.shape == () and not isinstance(node.attr("value"), sympy.Basic):
+        return node.attr("value")
+    return None
+
+
+def partials(node, needed=None) -> list:
+    """Graph nodes of d out / d input_i (None for inputs without a derivative or not needed)."""
+    from .from_sympy import to_graph
+
+    op = node.op
+    if not op.differentiable:
+        return [None] * len(node.inputs)
+    declared = DERIVATIVES.get(op) or [sympy.diff(op.scalar, p) for p in op.params]
+    mapping = dict(zip(op.params, node.inputs))
+    mapping[out] = node
+    result = []
+    needed = needed or (True,) * len(node.inputs)
+    for p, inp, d, want in zip(op.params, node.inputs, declared, needed):
+        if p is c or not dtypes.is_float(inp.dtype) or not want:
+            result.append(None)
+        elif callable(d) and not isinstance(d, sympy.Basic):
+            result.append(d(*node.inputs, node))
+        else:
+            result.append(to_graph(d, mapping, like=node))
+    return result
+
+
+def _scale(t, d):
+    if scalar_value(t) == 1 and t.shape == d.shape:
+        return d
+    v = scalar_value(d)
+    if v == 1:
+        return t
+    if v == -1:
+        return -t
+    return t * d
+
+
+def _elementwise_jvp(node, tangents, nb):
+    total = None
+    for d, t in zip(partials(node, [t is not None for t in tangents]), tangents):
+        if t is None or d is None:
+            continue
+        term = _scale(t, d)
+        total = term if total is None else total + term
+    return total
+
+
+def _elementwise_vjp(node, ct, nb, needed=None):
+    return [None if d is None else _scale(ct, d) for d in partials(node, needed)]
+
+
+def _astype_jvp(node, tangents, nb):
+    (t,) = tangents
+    return astype(t, node.dtype) if t is not None and dtypes.is_float(node.dtype) else None
+
+
+def _astype_vjp(node, ct, nb, needed=None):
+    (a,) = node.inputs
+    return [astype(ct, a.dtype) if dtypes.is_float(a.dtype) else None]
+
+
+for _op in list(OPS.values()):
+    if isinstance(_op, ElementwiseOp):
+        _op.jvp, _op.vjp = _elementwise_jvp, _elementwise_vjp
+astype_.jvp, astype_.vjp = _astype_jvp, _astype_vjp

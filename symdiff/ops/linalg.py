@@ -55,3 +55,75 @@ def matmul(a, b) -> Node:
     from .elementwise import astype
 
     return make(matmul_op, (astype(a, common), astype(b, common)))
+
+
+# -- derivatives ---------------------------------------------------------------------------
+# 1-D operands are lifted to matrices ((k,) -> (1, k) on the left, (k, 1) on the right) so the
+# rules are the matrix ones: dA = G Bᵀ, dB = Aᵀ G, with broadcast batch dims summed away.
+
+
+def _lifted(a, b):
+    from .movement import reshape
+
+    a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    return a2, b2
+
+
+def _swap(x):
+    from .movement import transpose
+
+    axes = list(range(x.ndim))
+    axes[-2:] = axes[-1], axes[-2]
+    return transpose(x, axes)
+
+
+def _lifted_out_shape(a2, b2):
+    return shapes.broadcast_shapes("matmul", a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+
+
+def _aligned(x, batch_rank, nb):
+    """``x`` with leading 1s: its batch dims padded to ``batch_rank``, then ``nb`` more for the
+    tangent's leading axes, so numpy broadcasting lines the batch axes up."""
+    from .movement import reshape
+
+    missing = batch_rank - (x.ndim - 2)
+    return reshape(x, (1,) * (nb + missing) + x.shape) if nb + missing else x
+
+
+def _matmul_jvp(node, ts, nb):
+    from .movement import reshape
+
+    a, b = node.inputs
+    a2, b2 = _lifted(a, b)
+    rank = len(_lifted_out_shape(a2, b2)) - 2
+    ta, tb = ts
+    lead = (ta if ta is not None else tb).shape[:nb]
+    total = None
+    if ta is not None:
+        total = _aligned(reshape(ta, a2.shape), rank, 0) if nb == 0 else \
+            reshape(ta, lead + (1,) * (rank - a2.ndim + 2) + a2.shape)
+        total = total @ _aligned(b2, rank, nb)
+    if tb is not None:
+        tb2 = reshape(tb, lead + (1,) * (rank - b2.ndim + 2) + b2.shape)
+        term = _aligned(a2, rank, nb) @ tb2
+        total = term if total is None else total + term
+    return reshape(total, lead + node.shape)
+
+
+def _matmul_vjp(node, ct, nb, needed=None):
+    from .movement import reshape, sum_to
+
+    a, b = node.inputs
+    a2, b2 = _lifted(a, b)
+    lead = ct.shape[:nb]
+    out2 = _lifted_out_shape(a2, b2)
+    rank = len(out2) - 2
+    g = reshape(ct, lead + out2)
+    needed = needed or (True, True)
+    da = reshape(sum_to(g @ _swap(_aligned(b2, rank, nb)), nb, a2.shape), lead + a.shape) if needed[0] else None
+    db = reshape(sum_to(_swap(_aligned(a2, rank, nb)) @ g, nb, b2.shape), lead + b.shape) if needed[1] else None
+    return [da, db]
+
+
+matmul_op.jvp, matmul_op.vjp = _matmul_jvp, _matmul_vjp

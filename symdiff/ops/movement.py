@@ -328,3 +328,136 @@ def stack(arrays, axis: int = 0) -> Node:
         raise ShapeError("stack: arrays must have one shape, got " + ", ".join(format_shape(n.shape) for n in nodes))
     axis = shapes.normalize_axis(axis, nodes[0].ndim + 1, "stack")
     return concatenate([expand_dims(n, axis) for n in nodes], axis=axis)
+
+
+# -- scatters: the adjoints of indexing ----------------------------------------------------
+def _scatter_infer(inputs, attrs):
+    return attrs["shape"], inputs[0].dtype
+
+
+def _slice_scatter_evaluate(values, attrs, out_shape, bindings):
+    out = np.zeros(out_shape, dtype=values[0].dtype)
+    view = _getitem_evaluate([out], {"index": attrs["index"]}, None, bindings)
+    view[...] = values[0]
+    return out
+
+
+def _scatter_add_evaluate(values, attrs, out_shape, bindings):
+    out = np.zeros(out_shape, dtype=values[0].dtype)
+    np.add.at(out, (slice(None),) * attrs["axis"] + (values[1],), values[0])
+    return out
+
+
+slice_scatter_op = Op("slice_scatter", infer=_scatter_infer, evaluate=_slice_scatter_evaluate,
+                      doc="zeros of `shape` with the input written at `index` (adjoint of getitem)")
+scatter_add_op = Op("scatter_add", infer=_scatter_infer, evaluate=_scatter_add_evaluate,
+                    flops=lambda node: shapes.numel(node.inputs[0].shape),
+                    doc="zeros of `shape` plus the input added at integer indices (adjoint of take)")
+
+
+@function
+def slice_scatter(a, index_of, shape) -> Node:
+    """Zeros of ``shape`` with ``a`` written where ``index_of`` (a getitem node) reads.
+
+    >>> import symdiff as sd
+    >>> X = sd.tensor("X", (3,))
+    >>> sd.slice_scatter(sd.tensor("v", (2,)), X[1:], X.shape).shape
+    (3,)
+    """
+    return make(slice_scatter_op, (as_node(a),), index=index_of.attr("index"), shape=shapes.shape(shape))
+
+
+@function
+def scatter_add(a, indices, axis: int, shape) -> Node:
+    """Zeros of ``shape`` with ``a`` added at ``indices`` along ``axis`` (repeated indices add)."""
+    return make(scatter_add_op, (as_node(a), as_node(indices)), axis=axis, shape=shapes.shape(shape))
+
+
+# -- derivatives ---------------------------------------------------------------------------
+# Tangents and cotangents carry ``nb`` leading batch axes (0 or 1) so that forward-mode
+# gradients and Jacobians are one batched pass; ``lead`` is that batch prefix of the shape.
+
+
+def zeros(shape, dtype) -> Node:
+    """A zero tensor of ``shape`` (a broadcast scalar constant)."""
+    from ..node import constant
+
+    return broadcast_to(constant(0, dtype), shape)
+
+
+def full_slice(d):
+    return ("slice", 0, d, 1, d)
+
+
+def slice_axis(a, axis, start, stop):
+    """``a[..., start:stop, ...]`` on ``axis`` (bounds may be symbolic)."""
+    entries = tuple(full_slice(d) for d in a.shape)
+    entries = entries[:axis] + (("slice", start, stop, 1, shapes.dim(stop - start) if not isinstance(stop - start, int) else stop - start),) + entries[axis + 1:]
+    return make(getitem_op, (a,), index=entries)
+
+
+def sum_to(x, nb, target):
+    """Sum ``x`` (shape lead + S) down to lead + ``target`` by undoing numpy broadcasting."""
+    from .reduce import sum_
+
+    lead, body = x.shape[:nb], x.shape[nb:]
+    extra = len(body) - len(target)
+    axes = tuple(range(nb, nb + extra)) + tuple(
+        nb + extra + i for i, d in enumerate(target) if d == 1 and body[extra + i] != 1)
+    if axes:
+        x = sum_(x, axis=axes, keepdims=True)
+    return reshape(x, lead + tuple(target))
+
+
+broadcast_to_op.jvp = lambda node, ts, nb: broadcast_to(
+    reshape(ts[0], ts[0].shape[:nb] + (1,) * (node.ndim - node.inputs[0].ndim) + node.inputs[0].shape),
+    ts[0].shape[:nb] + node.shape)
+broadcast_to_op.vjp = lambda node, ct, nb, needed=None: [sum_to(ct, nb, node.inputs[0].shape)]
+reshape_op.jvp = lambda node, ts, nb: reshape(ts[0], ts[0].shape[:nb] + node.shape)
+reshape_op.vjp = lambda node, ct, nb, needed=None: [reshape(ct, ct.shape[:nb] + node.inputs[0].shape)]
+
+
+def _shifted(axes, nb):
+    return tuple(range(nb)) + tuple(a + nb for a in axes)
+
+
+transpose_op.jvp = lambda node, ts, nb: transpose(ts[0], _shifted(node.attr("axes"), nb))
+transpose_op.vjp = lambda node, ct, nb, needed=None: [
+    transpose(ct, _shifted(tuple(np.argsort(node.attr("axes"))), nb))]
+
+
+def _batched_index(node, x, nb):
+    return tuple(full_slice(d) for d in x.shape[:nb]) + node.attr("index")
+
+
+getitem_op.jvp = lambda node, ts, nb: make(getitem_op, (ts[0],), index=_batched_index(node, ts[0], nb))
+getitem_op.vjp = lambda node, ct, nb, needed=None: [make(
+    slice_scatter_op, (ct,), index=_batched_index(node, ct, nb), shape=ct.shape[:nb] + node.inputs[0].shape)]
+slice_scatter_op.jvp = lambda node, ts, nb: make(
+    slice_scatter_op, (ts[0],), index=_batched_index(node, ts[0], nb), shape=ts[0].shape[:nb] + node.shape)
+slice_scatter_op.vjp = lambda node, ct, nb, needed=None: [
+    make(getitem_op, (ct,), index=_batched_index(node, ct, nb))]
+take_op.jvp = lambda node, ts, nb: None if ts[0] is None else take(ts[0], node.inputs[1], node.attr("axis") + nb)
+take_op.vjp = lambda node, ct, nb, needed=None: [
+    scatter_add(ct, node.inputs[1], node.attr("axis") + nb, ct.shape[:nb] + node.inputs[0].shape), None]
+scatter_add_op.jvp = lambda node, ts, nb: None if ts[0] is None else scatter_add(
+    ts[0], node.inputs[1], node.attr("axis") + nb, ts[0].shape[:nb] + node.shape)
+scatter_add_op.vjp = lambda node, ct, nb, needed=None: [take(ct, node.inputs[1], node.attr("axis") + nb), None]
+
+
+def _concatenate_jvp(node, ts, nb):
+    lead = next(t for t in ts if t is not None).shape[:nb]
+    parts = [t if t is not None else zeros(lead + i.shape, node.dtype) for t, i in zip(ts, node.inputs)]
+    return concatenate(parts, axis=node.attr("axis") + nb)
+
+
+def _concatenate_vjp(node, ct, nb, needed=None):
+    axis, start, out = node.attr("axis"), 0, []
+    for i in node.inputs:
+        stop = start + i.shape[axis]
+        out.append(slice_axis(ct, axis + nb, start, stop))
+        start = stop
+    return out
+
+
+concatenate_op.jvp, concatenate_op.vjp = _concatenate_jvp, _concatenate_vjp

@@ -136,3 +136,61 @@ def softmax_cross_entropy(logits, labels) -> Node:
     0.6931
     """
     return make(softmax_cross_entropy_op, (as_node(logits), as_node(labels)))
+
+
+# -- derivatives ---------------------------------------------------------------------------
+def _sum_keep(x, axis):
+    from .reduce import sum_
+
+    return sum_(x, axis=axis, keepdims=True)
+
+
+def _softmax_rule(node, t, nb):
+    axis = node.attr("axis") + nb
+    return node * (t - _sum_keep(t * node, axis))
+
+
+def _log_softmax_jvp(node, ts, nb):
+    p = softmax(node.inputs[0], axis=node.attr("axis"))
+    return ts[0] - _sum_keep(p * ts[0], node.attr("axis") + nb)
+
+
+def _log_softmax_vjp(node, ct, nb, needed=None):
+    p = softmax(node.inputs[0], axis=node.attr("axis"))
+    return [ct - p * _sum_keep(ct, node.attr("axis") + nb)]
+
+
+def _sce_residual(node):
+    """softmax(z) − onehot(y), divided by the batch size: d loss / d logits."""
+    from ..node import constant
+
+    logits, labels = node.inputs
+    count = shapes.numel(labels.shape)
+    residual = softmax(logits, axis=-1) - one_hot(labels, logits.shape[-1], logits.dtype)
+    return residual / constant(count, logits.dtype) if count != 1 else residual
+
+
+def _lift(x, nb, ndim):
+    from .movement import reshape
+
+    return reshape(x, x.shape[:nb] + (1,) * ndim)
+
+
+def _sce_jvp(node, ts, nb):
+    from .reduce import sum_
+
+    t = ts[0]
+    if t is None:
+        return None
+    return sum_(t * _sce_residual(node), axis=tuple(range(nb, t.ndim)))
+
+
+def _sce_vjp(node, ct, nb, needed=None):
+    residual = _sce_residual(node)
+    return [_lift(ct, nb, residual.ndim) * residual if nb or ct.shape != () else ct * residual, None]
+
+
+softmax_op.jvp = lambda node, ts, nb: _softmax_rule(node, ts[0], nb)
+softmax_op.vjp = lambda node, ct, nb, needed=None: [_softmax_rule(node, ct, nb)]
+log_softmax_op.jvp, log_softmax_op.vjp = _log_softmax_jvp, _log_softmax_vjp
+softmax_cross_entropy_op.jvp, softmax_cross_entropy_op.vjp = _sce_jvp, _sce_vjp

@@ -155,3 +155,53 @@ def argmax(a, axis=-1, keepdims=False) -> Node:
     if axis is None or isinstance(axis, (tuple, list)):
         raise TypeError("argmax: axis must be a single int")
     return _reduce(argmax_op, a, axis, keepdims, "argmax")
+
+
+# -- derivatives ---------------------------------------------------------------------------
+def _keep(node, x, nb):
+    """``x`` (lead + reduced shape) reshaped to lead + the keepdims shape, ready to broadcast."""
+    from .movement import reshape
+
+    a = node.inputs[0]
+    return reshape(x, x.shape[:nb] + _reduced_shape(a.shape, node.attr("axis"), True))
+
+
+def _spread(node, ct, nb):
+    from .movement import broadcast_to
+
+    return broadcast_to(_keep(node, ct, nb), ct.shape[:nb] + node.inputs[0].shape)
+
+
+def _shift(node, nb):
+    return tuple(a + nb for a in node.attr("axis"))
+
+
+def _max_weights(node):
+    """1 at the maxima, shared equally among ties (the subgradient convention)."""
+    from .elementwise import astype
+
+    a = node.inputs[0]
+    mask = astype(a == _keep(node, node, 0), a.dtype)
+    return mask / sum_(mask, axis=node.attr("axis"), keepdims=True)
+
+
+def _lse_weights(node):
+    from .elementwise import exp
+    from .elementwise import apply
+
+    a = node.inputs[0]
+    if len(node.attr("axis")) == 1:
+        from .nn import softmax
+
+        return softmax(a, axis=node.attr("axis")[0])
+    return apply(exp, a - _keep(node, node, 0))
+
+
+sum_op.jvp = lambda node, ts, nb: sum_(ts[0], axis=_shift(node, nb), keepdims=node.attr("keepdims"))
+sum_op.vjp = lambda node, ct, nb, needed=None: [_spread(node, ct, nb)]
+max_op.jvp = lambda node, ts, nb: sum_(ts[0] * _max_weights(node), axis=_shift(node, nb),
+                                       keepdims=node.attr("keepdims"))
+max_op.vjp = lambda node, ct, nb, needed=None: [_spread(node, ct, nb) * _max_weights(node)]
+logsumexp_op.jvp = lambda node, ts, nb: sum_(ts[0] * _lse_weights(node), axis=_shift(node, nb),
+                                             keepdims=node.attr("keepdims"))
+logsumexp_op.vjp = lambda node, ct, nb, needed=None: [_spread(node, ct, nb) * _lse_weights(node)]

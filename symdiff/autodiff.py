@@ -1,0 +1,305 @@
+"""Forward and reverse mode on the graph itself: derivatives are graph nodes.
+
+Reverse mode extends the graph with adjoint nodes (as in CMU's needle), so the
+gradient of a gradient, Hessians and Hessian-vector products come for free.
+Forward mode pushes tangents through the same op rules; several tangents at once
+travel as one batched tangent (a leading axis), which is how a forward-mode
+gradient with respect to n input elements is one pass whose cost shows the n.
+
+>>> import symdiff as sd
+>>> x, y = sd.symbols("x y")
+>>> f = sd.sin(x) * sd.exp(y) + x**2
+>>> dx, dy = sd.grad(f, [x, y])
+>>> print(dx)
+x*2 + exp(y)*cos(x)
+>>> [round(float(v), 6) for v in sd.evaluate([dx, dy], {x: 0.3, y: -0.7})]
+[1.074406, 0.146751]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes, shapes
+from .graph import as_list, toposort
+from .node import Node, as_node, constant
+from .ops.movement import reshape, slice_axis, transpose, zeros
+from .ops.registry import OPS, Op, function
+
+
+class DifferentiationError(TypeError):
+    """A derivative that is not defined as asked (non-scalar grad, integer leaf, ...)."""
+
+
+def _check_wrt(wrt) -> list:
+    nodes = as_list(wrt)
+    for w in nodes:
+        if not w.is_leaf:
+            raise DifferentiationError(f"can only differentiate with respect to leaves, not {w}; "
+                                       "give the expression a name with sd.tensor and substitute")
+        if not dtypes.is_float(w.dtype):
+            raise DifferentiationError(f"cannot differentiate with respect to {w.name}: it is {w.dtype}; "
+                                       "derivatives need float leaves")
+    return nodes
+
+
+def _depends(order, wrt) -> set:
+    """Ids of nodes in ``order`` that depend on some ``wrt`` leaf."""
+    live = {id(w) for w in wrt}
+    for n in order:
+        if any(id(i) in live for i in n.inputs):
+            live.add(id(n))
+    return live
+
+
+def _accumulate(table, node, value):
+    key = id(node)
+    table[key] = value if key not in table else table[key] + value
+
+
+def vjp_graph(outputs, cotangents, wrt, nb: int = 0) -> list:
+    """Cotangents of ``wrt`` given cotangents of ``outputs`` (reverse mode, as graph nodes)."""
+    outputs, wrt = as_list(outputs), _check_wrt(wrt)
+    order = toposort(outputs)
+    live = _depends(order, wrt)
+    ct = {}
+    for o, c in zip(outputs, cotangents):
+        if id(o) in live:
+            _accumulate(ct, o, c)
+    for node in reversed(order):
+        g = ct.get(id(node))
+        if g is None or not node.inputs or not node.op.differentiable:
+            continue
+        needed = tuple(id(i) in live for i in node.inputs)
+        if node.op.vjp is None:
+            raise DifferentiationError(f"op {node.op.name} has no reverse-mode rule")
+        for inp, c in zip(node.inputs, node.op.vjp(node, g, nb, needed)):
+            if c is not None and id(inp) in live:
+                _accumulate(ct, inp, c)
+    lead = cotangents[0].shape[:nb] if cotangents else ()
+    return [ct.get(id(w), zeros(lead + w.shape, w.dtype)) for w in wrt]
+
+
+def jvp_graph(outputs, wrt, tangents, nb: int = 0) -> list:
+    """Tangents of ``outputs`` given tangents of ``wrt`` (forward mode, as graph nodes)."""
+    outputs, wrt = as_list(outputs), _check_wrt(wrt)
+    t = {id(w): as_node(v) for w, v in zip(wrt, tangents) if v is not None}
+    for node in toposort(outputs):
+        if id(node) in t or not node.inputs or not node.op.differentiable:
+            continue
+        ins = [t.get(id(i)) for i in node.inputs]
+        if all(v is None for v in ins):
+            continue
+        if node.op.jvp is None:
+            raise DifferentiationError(f"op {node.op.name} has no forward-mode rule")
+        out = node.op.jvp(node, ins, nb)
+        if out is not None:
+            t[id(node)] = out
+    lead = next(iter(t.values())).shape[:nb] if t else ()
+    return [t.get(id(o), zeros(lead + o.shape, o.dtype) if dtypes.is_float(o.dtype) else None)
+            for o in outputs]
+
+
+# -- the identity basis as a graph op ------------------------------------------------------
+eye_op = Op("eye", infer=lambda inputs, attrs: ((attrs["n"], attrs["n"]), attrs["dtype"]),
+            evaluate=lambda v, attrs, out_shape, b: np.eye(out_shape[0], dtype=attrs["dtype"]),
+            differentiable=False, doc="the n×n identity (seeds of batched tangents)")
+
+
+@function
+def eye(n, dtype="float64") -> Node:
+    """The identity matrix of (possibly symbolic) size ``n``.
+
+    >>> import symdiff as sd
+    >>> sd.evaluate(sd.eye(2), {}).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    from .node import make
+
+    return make(eye_op, (), n=shapes.dim(n), dtype=dtypes.check_dtype(dtype))
+
+
+def basis(wrt: list) -> list:
+    """Batched tangent seeds for ``wrt``: together one identity of size Σ numel (the n of forward mode)."""
+    sizes = [shapes.numel(w.shape) for w in wrt]
+    total = shapes.dim(sum(sizes, 0)) if not all(isinstance(s, int) for s in sizes) else sum(sizes)
+    identity = eye(total, wrt[0].dtype)
+    seeds, start = [], 0
+    for w, n in zip(wrt, sizes):
+        block = identity if len(wrt) == 1 else slice_axis(identity, 1, start, start + n)
+        seeds.append(reshape(block, (total,) + w.shape))
+        start = start + n
+    return seeds
+
+
+# -- public entry points -------------------------------------------------------------------
+MODES = ("reverse", "forward", "symbolic", "symbolic-cse")
+
+
+def _single(wrt):
+    return isinstance(wrt, Node)
+
+
+@function
+def grad(f, wrt, mode: str = "reverse"):
+    """Gradient of scalar ``f`` with respect to each leaf in ``wrt`` (same shapes as the leaves).
+
+    ``mode`` is "reverse" (one backward pass), "forward" (one batched pass with a
+    tangent per input element), "symbolic" or "symbolic-cse" (sympy on the
+    scalarized graph). A single leaf gives a single result, a list a list.
+
+    >>> import symdiff as sd
+    >>> X, w = sd.tensor("X", ("m", "n")), sd.tensor("w", ("n",))
+    >>> g = sd.grad(sd.sum((X @ w) ** 2), w)
+    >>> g.shape
+    (n,)
+    """
+    f = as_node(f)
+    if f.shape != ():
+        raise DifferentiationError(f"grad needs a scalar function, got shape {shapes.format_shape(f.shape)}; "
+                                   "use sd.jacobian or sd.vjp for non-scalar functions")
+    if not dtypes.is_float(f.dtype):
+        raise DifferentiationError(f"grad needs a float function, got {f.dtype}")
+    nodes = _check_wrt(wrt)
+    if mode == "reverse":
+        result = vjp_graph([f], [constant(1, f.dtype)], nodes)
+    elif mode == "forward":
+        (tangent,) = jvp_graph([f], nodes, basis(nodes), nb=1)
+        result, start = [], 0
+        for w in nodes:
+            n = shapes.numel(w.shape)
+            result.append(reshape(slice_axis(tangent, 0, start, start + n) if len(nodes) > 1 else tangent, w.shape))
+            start = start + n
+    elif mode in ("symbolic", "symbolic-cse"):
+        from .symbolic import symbolic_grad
+
+        result = symbolic_grad(f, nodes, cse=mode == "symbolic-cse")
+    else:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    return result[0] if _single(wrt) else result
+
+
+@function
+def jvp(f, wrt, tangents):
+    """Directional derivative J·t of ``f`` (one expression or a list) along ``tangents``.
+
+    >>> import symdiff as sd
+    >>> x, y = sd.symbols("x y")
+    >>> print(sd.jvp(x * y, [x, y], [1.0, 0.0]))
+    y
+    """
+    outputs = as_list(f)
+    nodes = _check_wrt(wrt)
+    tangents = tangents if isinstance(tangents, (list, tuple)) else [tangents]
+    tangents = [as_node(t, like=w) for t, w in zip(tangents, nodes)]
+    for w, t in zip(nodes, tangents):
+        if t.shape != w.shape and not (t.shape == () and t.is_constant):
+            raise shapes.ShapeError(f"jvp: tangent for {w.name} has shape {shapes.format_shape(t.shape)}, "
+                                    f"expected {shapes.format_shape(w.shape)}")
+    from .ops.movement import broadcast_to
+
+    from .ops.elementwise import scalar_value
+
+    # a zero tangent is a symbolic zero: nothing flows from that leaf
+    tangents = [None if scalar_value(t) == 0 else broadcast_to(t, w.shape) for t, w in zip(tangents, nodes)]
+    result = jvp_graph(outputs, nodes, tangents)
+    return result[0] if isinstance(f, Node) else result
+
+
+@function
+def vjp(f, wrt, cotangent):
+    """Cotangent pullback Jᵀ·c of expression ``f`` into each leaf of ``wrt``.
+
+    >>> import symdiff as sd
+    >>> v = sd.tensor("v", (3,))
+    >>> c = sd.tensor("c", (3,))
+    >>> print(sd.vjp(sd.exp(v), v, c))
+    c*exp(v)
+    """
+    f = as_node(f)
+    c = as_node(cotangent, like=f)
+    from .ops.movement import broadcast_to
+
+    if c.shape != f.shape:
+        c = broadcast_to(c, f.shape)
+    result = vjp_graph([f], [c], _check_wrt(wrt))
+    return result[0] if _single(wrt) else result
+
+
+def choose_jacobian_mode(f, nodes) -> tuple[str, str]:
+    """("forward" | "reverse", why): forward needs one tangent per input element, reverse one
+    cotangent per output element; pick the smaller count (forward on ties: no tape to keep)."""
+    n = sum((shapes.numel(w.shape) for w in nodes), 0)
+    m = shapes.numel(f.shape)
+    try:
+        forward = bool(n <= m)
+    except TypeError:
+        forward = True
+    if forward:
+        return "forward", f"forward mode: {n} input elements <= {m} output elements"
+    return "reverse", f"reverse mode: {m} output elements < {n} input elements"
+
+
+@function
+def jacobian(f, wrt, mode: str = "auto", explain: bool = False):
+    """Jacobian of ``f`` with respect to each leaf: shape ``f.shape + leaf.shape``.
+
+    ``mode="auto"`` picks forward or reverse from the input and output sizes;
+    ``explain=True`` also returns the sentence saying why.
+
+    >>> import symdiff as sd
+    >>> A, x = sd.tensor("A", (3, 2)), sd.tensor("x", (2,))
+    >>> J, why = sd.jacobian(sd.tanh(A @ x), x, explain=True)
+    >>> J.shape, why
+    ((3, 2), 'forward mode: 2 input elements <= 3 output elements')
+    """
+    f = as_node(f)
+    nodes = _check_wrt(wrt)
+    why = f"{mode} mode, as asked"
+    if mode == "auto":
+        mode, why = choose_jacobian_mode(f, nodes)
+    result = []
+    if mode == "forward":
+        for w in nodes:
+            (t,) = jvp_graph([f], [w], basis([w]), nb=1)  # (n,) + f.shape
+            moved = transpose(t, tuple(range(1, t.ndim)) + (0,)) if t.ndim > 1 else t
+            result.append(reshape(moved, f.shape + w.shape))
+    elif mode == "reverse":
+        m = shapes.numel(f.shape)
+        seed = reshape(eye(m, f.dtype), (m,) + f.shape)
+        for c, w in zip(vjp_graph([f], [seed], nodes, nb=1), nodes):
+            result.append(reshape(c, f.shape + w.shape))
+    else:
+        raise ValueError(f"unknown jacobian mode {mode!r}; choose auto, forward or reverse")
+    out = result[0] if _single(wrt) else result
+    return (out, why) if explain else out
+
+
+@function
+def hessian(f, wrt):
+    """Hessian of scalar ``f`` by forward-over-reverse: the Jacobian of the reverse-mode gradient.
+
+    >>> import symdiff as sd
+    >>> x, y = sd.symbols("x y")
+    >>> H = sd.hessian(x**2 * y, [x, y])
+    >>> [[float(sd.evaluate(h, {x: 1.0, y: 3.0})) for h in row] for row in H]
+    [[6.0, 2.0], [2.0, 0.0]]
+    """
+    nodes = _check_wrt(wrt)
+    g = grad(f, nodes, mode="reverse")
+    rows = [[jacobian(gi, wj, mode="forward") for wj in nodes] for gi in g]
+    return rows[0][0] if _single(wrt) else rows
+
+
+@function
+def hvp(f, wrt, vectors):
+    """Hessian-vector products H·v without forming H: a JVP of the reverse-mode gradient.
+
+    >>> import symdiff as sd
+    >>> x, y = sd.symbols("x y")
+    >>> hv = sd.hvp(x**2 * y, [x, y], [1.0, 0.0])
+    >>> [float(sd.evaluate(h, {x: 1.0, y: 3.0})) for h in hv]
+    [6.0, 2.0]
+    """
+    nodes = _check_wrt(wrt)
+    return jvp(grad(f, nodes, mode="reverse"), nodes, vectors)
