@@ -14,6 +14,9 @@ from . import ops as _ops  # registers every op
 from . import autodiff as _autodiff  # registers grad, jvp, vjp, jacobian, hessian, hvp
 from .autodiff import DifferentiationError
 from . import numeric as _numeric  # registers numeric_grad, check_grads
+from . import compare as _compare  # registers compare
+from . import rewrite as _rewrite  # registers optimize
+from .compare import Report
 from .dtypes import DTYPES
 from .evaluate import evaluate
 from .graph import cost, count_ops, toposort, tree_size
@@ -26,6 +29,6 @@ globals().update(FUNCTIONS)  # sd.exp, sd.sum, sd.matmul, ... : one name per reg
 __version__ = "0.1.0"
 
 __all__ = [
-    "DTYPES", "DifferentiationError", "Expr", "FUNCTIONS", "Node", "OPS", "ShapeError", "as_node", "constant", "cost",
+    "DTYPES", "DifferentiationError", "Expr", "Report", "FUNCTIONS", "Node", "OPS", "ShapeError", "as_node", "constant", "cost",
     "count_ops", "evaluate", "symbols", "tensor", "toposort", "tree_size", *sorted(FUNCTIONS),
 ]

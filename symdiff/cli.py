@@ -1,4 +1,7 @@
-"""The ``symdiff`` command line: ``symdiff demo``, ``symdiff eval "expr" x=1 y=2``.
+"""The ``symdiff`` command line: demo, eval, grad, compare.
+
+``symdiff eval "expr" x=1 y=2``, ``symdiff grad "expr" --wrt x y``,
+``symdiff compare "expr" --wrt x y --at x=0.3 y=-0.7 [--plot out.png]``.
 
 Values on the command line are JSON (numbers or nested lists), never Python:
 ``symdiff eval "sum(X*X)" X=[[1,2],[3,4]]`` makes ``X`` a 2x2 tensor.
@@ -58,6 +61,43 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _expression_and_values(args):
+    values = _parse_assignments(getattr(args, "at", None) or [])
+    namespace = {name: sd.tensor(name, v.shape) for name, v in values.items() if v.ndim > 0}
+    expr = sd.parse(args.expression, namespace)
+    leaves = {leaf.name: leaf for leaf in sd.graph.leaves(expr)}
+    unknown = [w for w in args.wrt if w not in leaves]
+    if unknown:
+        raise ValueError(f"--wrt names {', '.join(unknown)} do not appear in the expression "
+                         f"(its inputs are {', '.join(sorted(leaves)) or 'none'})")
+    return expr, [leaves[w] for w in args.wrt], values
+
+
+def cmd_grad(args) -> int:
+    expr, wrt, values = _expression_and_values(args)
+    derivatives = sd.grad(expr, wrt, mode=args.mode, **({"at": values} if args.mode.startswith("symbolic") else {}))
+    print(f"f = {expr}")
+    for w, d in zip(wrt, derivatives):
+        text = str(d).replace("\n", "\n    ")
+        print(f"∂f/∂{w.name} = {text}")
+    if values:
+        missing = [leaf.name for leaf in sd.graph.leaves(expr) if leaf.name not in values]
+        if not missing:
+            for w, v in zip(wrt, sd.evaluate(derivatives, values)):
+                print(f"∂f/∂{w.name} at the point = {np.array2string(v, precision=10)}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    expr, wrt, values = _expression_and_values(args)
+    report = sd.compare(expr, wrt, at=values)
+    print(report.to_markdown())
+    if args.plot:
+        report.plot(args.plot)
+        print(f"\nplot written to {args.plot}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     print("symdiff demo: one graph language, shared subexpressions, costs as formulas\n")
     x, y = sd.symbols("x y")
@@ -85,12 +125,19 @@ def cmd_demo(args) -> int:
            labels: rng.integers(0, 10, 100)}
     print(f"  at m=100, n=784, k=10: L = {float(sd.evaluate(loss, env)):.6f}, "
           f"{int(cost['flops'].subs({dim(d): v for d, v in zip('mnk', (100, 784, 10))})):,} FLOPs")
+    grad_w = sd.grad(loss, W)
+    print(f"  ∂L/∂W = {grad_w}")
+    print()
+    print("Comparing AD modes on f(x, y) = sin(x)·exp(y) + x² at (0.3, -0.7):")
+    print(sd.compare(f, [x, y], at={x: 0.3, y: -0.7}).to_markdown())
     return 0
 
 
 COMMANDS = {
     "demo": (cmd_demo, "a short tour"),
     "eval": (cmd_eval, "parse an expression, show its graph and evaluate it"),
+    "grad": (cmd_grad, "print the derivatives of an expression"),
+    "compare": (cmd_compare, "differentiate in every mode and compare agreement and cost"),
 }
 
 
@@ -101,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help=COMMANDS["eval"][1])
     p.add_argument("expression")
     p.add_argument("values", nargs="*", help="NAME=VALUE with VALUE a number or JSON list")
+    for name in ("grad", "compare"):
+        p = sub.add_parser(name, help=COMMANDS[name][1])
+        p.add_argument("expression")
+        p.add_argument("--wrt", nargs="+", required=True, help="the inputs to differentiate by")
+        p.add_argument("--at", nargs="*", default=[], help="NAME=VALUE (a number or JSON list)")
+        if name == "grad":
+            p.add_argument("--mode", default="reverse", choices=["reverse", "forward", "symbolic", "symbolic-cse"])
+        else:
+            p.add_argument("--plot", help="write bar charts of the costs to this PNG")
     return parser
 
 

@@ -223,3 +223,43 @@ def cases():
     yield from _structural_cases()
     yield from _gradient_op_cases()
     yield from _composite_cases()
+
+
+UNARY = ("exp", "tanh", "sigmoid", "sin", "cos", "relu", "softplus", "square", "negative", "abs")
+BINARY = ("add", "subtract", "multiply", "maximum")
+
+
+def random_graphs():
+    """A hypothesis strategy: (scalar function, leaves) built from random registry ops on
+    A (3, 4), B (3, 4) and v (4,). Needs hypothesis (a test dependency)."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def build(draw):
+        A, B, v = tensor("A", (3, 4)), tensor("B", (3, 4)), tensor("v", (4,))
+        F = FUNCTIONS
+        pool = [A, B, v]
+        for _ in range(draw(st.integers(2, 7))):
+            kind = draw(st.sampled_from(["unary", "binary", "reduce", "matmul", "softmax", "slice"]))
+            x = draw(st.sampled_from(pool))
+            if kind == "unary":
+                pool.append(F[draw(st.sampled_from(UNARY))](x))
+            elif kind == "binary":
+                y = draw(st.sampled_from([p for p in pool if p.ndim <= x.ndim]))
+                op = draw(st.sampled_from(BINARY))
+                try:
+                    pool.append(F[op](x, y))
+                except ValueError:  # shapes that do not broadcast: skip this step
+                    pass
+            elif kind == "reduce" and x.ndim:
+                pool.append(F[draw(st.sampled_from(["sum", "max", "logsumexp"]))](x, axis=-1))
+            elif kind == "matmul" and x.ndim == 2 and x.shape[-1] == 4:
+                pool.append(x @ v)
+            elif kind == "softmax" and x.ndim:
+                pool.append(F["softmax"](x))
+            elif kind == "slice" and x.ndim:
+                pool.append(x[..., 1:])
+        out = pool[-1]
+        return F["sum"](out * out) if out.ndim else out * out, [A, B, v]
+
+    return build()

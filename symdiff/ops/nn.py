@@ -186,7 +186,11 @@ def _sce_jvp(node, ts, nb):
 
 
 def _sce_vjp(node, ct, nb, needed=None):
+    from .elementwise import scalar_value
+
     residual = _sce_residual(node)
+    if nb == 0 and scalar_value(ct) == 1:
+        return [residual, None]
     return [_lift(ct, nb, residual.ndim) * residual if nb or ct.shape != () else ct * residual, None]
 
 

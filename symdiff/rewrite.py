@@ -1,0 +1,257 @@
+"""Graph rewrites: small named passes run by one explicit, ordered pipeline.
+
+A pass is a list of local rules (node -> replacement or None) applied bottom-up
+to a fixed point; rebuilding a node goes through hash-consing, so common
+subexpressions merge after every rewrite. Rules never change values (each is
+tested by evaluating before and after on random inputs); a few change *how*
+a value is computed, for numerical stability (``log(sigmoid(x)) = -softplus(-x)``).
+
+>>> import symdiff as sd
+>>> x, y = sd.symbols("x y")
+>>> print(sd.optimize((x * 1 + 0) * (y * x) - -(-y)))
+x*(x*y) - y
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+import numpy as np
+import sympy
+
+from .graph import as_list, toposort
+from .node import Node, as_node, constant, make
+from .ops import elementwise as ew
+from .ops.elementwise import apply, scalar_value
+from .ops.movement import broadcast_to, reshape, transpose, zeros
+from .ops.registry import function
+
+COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "equal", "not_equal"}
+FOLD_LIMIT = 64  # constant folding produces at most this many elements
+
+
+# -- deterministic structure keys (for canonical argument order) -----------------------------
+_keys: dict = {}
+
+
+def structure_key(node: Node) -> str:
+    """A content hash of the subgraph under ``node``: equal for equal structure, stable across runs."""
+    k = _keys.get(id(node))
+    if k is not None and k[0] is node:
+        return k[1]
+    for n in toposort([node]):
+        if id(n) in _keys and _keys[id(n)][0] is n:
+            continue
+        h = hashlib.sha1(n.op.name.encode())
+        for name, value in n._attrs:
+            h.update(name.encode())
+            h.update(value.tobytes() if isinstance(value, np.ndarray) else repr(value).encode())
+        for i in n.inputs:
+            h.update(_keys[id(i)][1].encode())
+        _keys[id(n)] = (n, h.hexdigest())
+    return _keys[id(node)][1]
+
+
+def _order_key(node: Node):
+    # constants first ("2*x"), then leaves by name, then everything else by structure
+    return (0 if _is_const(node) else 1 if node.is_leaf else 2, node.name or "", structure_key(node))
+
+
+def _is_const(node):
+    return scalar_value(node) is not None
+
+
+# -- rules ---------------------------------------------------------------------------------
+def canonical_order(node):
+    if node.op.name in COMMUTATIVE and len(node.inputs) == 2:
+        a, b = node.inputs
+        if _order_key(b) < _order_key(a):
+            return make(node.op, (b, a), **node.attrs)
+    return None
+
+
+def _same(a, b):
+    return a is b
+
+
+def algebra(node):
+    """x·1, 1·x, x+0, x−0, 0−x, x/1, x−x, x·0, −(−x), x·(−1), exp(log x), log(exp x)."""
+    name, ins = node.op.name, node.inputs
+    if not ins:
+        return None
+    vals = [scalar_value(i) for i in ins]
+    if name == "multiply":
+        a, b = ins
+        if vals[0] == 1:
+            return b
+        if vals[1] == 1:
+            return a
+        if 0 in (vals[0], vals[1]) and None in vals:
+            return zeros(node.shape, node.dtype)
+        if vals[0] == -1:
+            return -b
+        if vals[1] == -1:
+            return -a
+    if name == "add":
+        if vals[0] == 0:
+            return ins[1]
+        if vals[1] == 0:
+            return ins[0]
+        if ins[1].op.name == "negative":
+            return ins[0] - ins[1].inputs[0]
+        if ins[0].op.name == "negative":
+            return ins[1] - ins[0].inputs[0]
+    if name == "subtract":
+        if vals[1] == 0:
+            return ins[0]
+        if vals[0] == 0:
+            return -ins[1]
+        if _same(ins[0], ins[1]):
+            return zeros(node.shape, node.dtype)
+        if ins[1].op.name == "negative":
+            return ins[0] + ins[1].inputs[0]
+    if name == "divide" and vals[1] == 1:
+        return ins[0]
+    if name == "negative":
+        (a,) = ins
+        if a.op.name == "negative":
+            return a.inputs[0]
+        if a.op.name == "subtract":
+            return a.inputs[1] - a.inputs[0]
+    if name == "exp" and ins[0].op.name == "log":
+        return ins[0].inputs[0]
+    if name == "log" and ins[0].op.name == "exp":
+        return ins[0].inputs[0]
+    return None
+
+
+def movement(node):
+    """transpose∘transpose, reshape∘reshape, broadcast∘broadcast, astype∘astype, no-op moves."""
+    if not node.inputs:
+        return None
+    name, a = node.op.name, node.inputs[0]
+    if name == "transpose" and a.op.name == "transpose":
+        inner, outer = a.attr("axes"), node.attr("axes")
+        return transpose(a.inputs[0], tuple(inner[i] for i in outer))
+    if name == "reshape" and a.op.name == "reshape":
+        return reshape(a.inputs[0], node.shape)
+    if name == "broadcast_to" and a.op.name == "broadcast_to":
+        return broadcast_to(a.inputs[0], node.shape)
+    if name == "astype" and a.op.name == "astype" and a.inputs[0].dtype in ("float32", "float64") \
+            and node.dtype in ("float32", "float64") and a.dtype == "float64":
+        return ew.astype(a.inputs[0], node.dtype)
+    return None
+
+
+def sum_of_broadcast(node):
+    """Σ over axes of a broadcast scalar is a scale: sum(broadcast_to(c, S)) = c · |S_axes|."""
+    if node.op.name != "sum" or node.inputs[0].op.name != "broadcast_to":
+        return None
+    b = node.inputs[0]
+    source = b.inputs[0]
+    if source.shape != ():
+        return None
+    count = 1
+    for axis in node.attr("axis"):
+        count = count * b.shape[axis]
+    scaled = source * constant(count, source.dtype) if count != 1 else source
+    return broadcast_to(scaled, node.shape)
+
+
+def fold_constants(node):
+    """Evaluate an op whose inputs are all numeric constants (small results only)."""
+    if not node.inputs or node.op.name in ("broadcast_to",):
+        return None
+    if not all(i.is_constant and not isinstance(i.attr("value"), sympy.Basic) for i in node.inputs):
+        return None
+    if not isinstance(node.size, int) or node.size > FOLD_LIMIT:
+        return None
+    from .evaluate import evaluate
+
+    value = evaluate(node, {})
+    return constant(value if value.ndim else value.item(), node.dtype)
+
+
+def stabilize(node):
+    """Numerically better forms: log(sigmoid x) = −softplus(−x), log(softmax) = log_softmax,
+    log(1 + x) = log1p(x)."""
+    if node.op.name != "log" or not node.inputs:
+        return None
+    (a,) = node.inputs
+    if a.op.name == "sigmoid":
+        return -apply(ew.softplus, -a.inputs[0])
+    if a.op.name == "softmax":
+        from .ops.nn import log_softmax
+
+        return log_softmax(a.inputs[0], axis=a.attr("axis"))
+    if a.op.name == "add" and scalar_value(a.inputs[0]) == 1:
+        return apply(ew.log1p, a.inputs[1])
+    return None
+
+
+# -- the pipeline --------------------------------------------------------------------------
+PIPELINE = (
+    ("simplify", (algebra, movement, sum_of_broadcast)),
+    ("fold_constants", (fold_constants,)),
+    ("stabilize", (stabilize,)),
+    ("canonicalize", (canonical_order,)),
+    ("simplify_again", (algebra, movement, sum_of_broadcast, fold_constants)),
+    ("eliminate_common_subexpressions", ()),  # rebuilding through hash-consing merges them
+    ("eliminate_dead_code", ()),  # only nodes reachable from the outputs survive
+)
+
+
+def run_pass(outputs: list, rules) -> list:
+    """Apply ``rules`` bottom-up, each node rewritten to a fixed point; return new outputs."""
+    new = {}
+    for node in toposort(outputs):
+        inputs = tuple(new[id(i)] for i in node.inputs)
+        current = node if all(a is b for a, b in zip(inputs, node.inputs)) else make(node.op, inputs, **node.attrs)
+        for _ in range(50):
+            for rule in rules:
+                replaced = rule(current)
+                if replaced is not None and replaced is not current:
+                    if replaced.shape != current.shape or replaced.dtype != current.dtype:
+                        raise AssertionError(f"rule {rule.__name__} changed {current.op.name}'s type")
+                    current = _rewrite_subgraph(replaced, rules)
+                    break
+            else:
+                break
+        new[id(node)] = current
+    return [new[id(o)] for o in outputs]
+
+
+def _rewrite_subgraph(node, rules):
+    """Nodes a rule builds may themselves simplify (e.g. a new negation of a negation)."""
+    return run_pass([node], rules)[0] if node.inputs else node
+
+
+@function
+def optimize(exprs, passes=None, debug: bool | str = False):
+    """Simplify, fold constants, stabilize, canonicalize, CSE and drop dead code.
+
+    ``passes`` names a subset of the pipeline (in pipeline order); ``debug=True``
+    prints the graph after every pass, ``debug="name"`` after that pass only.
+    One expression in, one out; a list in, a list out.
+
+    >>> import symdiff as sd
+    >>> v = sd.tensor("v", ("n",))
+    >>> print(sd.optimize(sd.log(sd.sigmoid(v))))
+    -softplus(-v)
+    """
+    outputs = as_list(exprs)
+    names = [name for name, _ in PIPELINE]
+    unknown = [p for p in (passes or []) if p not in names]
+    if unknown:
+        raise ValueError(f"unknown passes {unknown}; the pipeline is {names}")
+    for name, rules in PIPELINE:
+        if passes is not None and name not in passes:
+            continue
+        if rules:
+            outputs = run_pass(outputs, rules)
+        if debug is True or debug == name:
+            from .printing import to_str
+
+            print(f"-- after {name} --\n{to_str(outputs)}", file=sys.stdout)
+    return outputs[0] if isinstance(exprs, Node) else outputs
