@@ -16,6 +16,8 @@ from .autodiff import DifferentiationError
 from . import numeric as _numeric  # registers numeric_grad, check_grads
 from . import compare as _compare  # registers compare
 from . import rewrite as _rewrite  # registers optimize
+from . import names as _names  # registers name
+from . import pretty as _pretty  # registers pretty, latex
 from .compare import Report
 from .dtypes import DTYPES
 from .evaluate import evaluate

@@ -176,6 +176,10 @@ def grad(f, wrt, mode: str = "reverse"):
         result = symbolic_grad(f, nodes, cse=mode == "symbolic-cse")
     else:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    from .names import mark_derivative
+
+    for r, w in zip(result, nodes):
+        mark_derivative(r, f, w)
     return result[0] if _single(wrt) else result
 
 

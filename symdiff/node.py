@@ -195,6 +195,11 @@ class Node:
 
         return to_str([self])
 
+    def _repr_latex_(self):
+        from .pretty import latex
+
+        return f"$\\displaystyle {latex(self)}$"
+
     def __repr__(self):
         from .printing import to_str
 

@@ -159,6 +159,32 @@ def sum_of_broadcast(node):
     return broadcast_to(scaled, node.shape)
 
 
+def _scalar_divisor(node):
+    """(numerator, divisor) if ``node`` divides by a broadcast scalar, else None."""
+    if node.op.name != "divide":
+        return None
+    d = node.inputs[1]
+    while d.op.name == "broadcast_to":
+        d = d.inputs[0]
+    return (node.inputs[0], d) if d.shape == () else None
+
+
+def hoist_scalar_division(node):
+    """(a/c)·b = (a·b)/c and (a/c) ⊙ b = (a ⊙ b)/c for a scalar c: the textbook's trailing /m."""
+    if node.op.name not in ("matmul", "multiply") or not node.inputs:
+        return None
+    a, b = node.inputs
+    for first, split in ((True, _scalar_divisor(a)), (False, _scalar_divisor(b))):
+        if split is None:
+            continue
+        numerator, c = split
+        if node.op.name == "multiply" and scalar_value(b if first else a) is not None:
+            continue  # c·(x/m) stays: nothing to gain
+        inner = make(node.op, (numerator, b) if first else (a, numerator), **node.attrs)
+        return inner / c
+    return None
+
+
 def fold_constants(node):
     """Evaluate an op whose inputs are all numeric constants (small results only)."""
     if not node.inputs or node.op.name in ("broadcast_to",):
@@ -195,6 +221,7 @@ PIPELINE = (
     ("simplify", (algebra, movement, sum_of_broadcast)),
     ("fold_constants", (fold_constants,)),
     ("stabilize", (stabilize,)),
+    ("hoist_scalar_division", (hoist_scalar_division,)),
     ("canonicalize", (canonical_order,)),
     ("simplify_again", (algebra, movement, sum_of_broadcast, fold_constants)),
     ("eliminate_common_subexpressions", ()),  # rebuilding through hash-consing merges them
@@ -254,4 +281,8 @@ def optimize(exprs, passes=None, debug: bool | str = False):
             from .printing import to_str
 
             print(f"-- after {name} --\n{to_str(outputs)}", file=sys.stdout)
+    from .names import carry_labels
+
+    for old, new in zip(as_list(exprs), outputs):
+        carry_labels(old, new)
     return outputs[0] if isinstance(exprs, Node) else outputs

@@ -1,0 +1,85 @@
+"""Names for nodes, kept beside the graph (nodes are immutable and shared).
+
+``sd.name(expr, "Z1")`` gives an intermediate value a name that printers use
+(Z₁ = X·W₁); ``grad`` records which derivative each result is, so a printer can
+say ∂L/∂W. Entries are weak: they vanish with their nodes.
+
+>>> import symdiff as sd
+>>> X, W = sd.tensor("X", (2, 3)), sd.tensor("W", (3, 4))
+>>> Z = sd.name(X @ W, "Z1")
+>>> name_of(Z)
+'Z1'
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from .node import Node, check_name
+from .ops.registry import function
+
+class IdentityWeakMap:
+    """node -> value by identity, dropped when the node dies (nodes' == builds graph nodes,
+    so weakref.WeakKeyDictionary, which compares keys with ==, cannot hold them)."""
+
+    def __init__(self):
+        self._data = {}
+
+    def __setitem__(self, node, value):
+        key = id(node)
+        self._data[key] = (weakref.ref(node, lambda _, key=key: self._data.pop(key, None)), value)
+
+    def get(self, node, default=None):
+        entry = self._data.get(id(node))
+        return entry[1] if entry is not None and entry[0]() is node else default
+
+    def __contains__(self, node):
+        entry = self._data.get(id(node))
+        return entry is not None and entry[0]() is node
+
+    def __getitem__(self, node):
+        if node not in self:
+            raise KeyError(node)
+        return self._data[id(node)][1]
+
+
+_names = IdentityWeakMap()
+_derivatives = IdentityWeakMap()
+
+
+@function
+def name(expr: Node, text: str) -> Node:
+    """Name ``expr`` for printing (returns ``expr``). Names must be identifiers."""
+    if not isinstance(expr, Node):
+        raise TypeError("name() takes an expression")
+    _names[expr] = check_name(text)
+    return expr
+
+
+def name_of(node: Node):
+    if node.is_leaf:
+        return node.name
+    return _names.get(node)
+
+
+def mark_derivative(result: Node, of: Node, wrt: Node):
+    """Record that ``result`` is ∂``of``/∂``wrt`` (kept through optimize)."""
+    _derivatives[result] = (weakref.ref(of), wrt.name)
+
+
+def derivative_label(node: Node):
+    """(name of the function or None, name of the variable) if ``node`` is a recorded derivative."""
+    entry = _derivatives.get(node)
+    if entry is None:
+        return None
+    of = entry[0]()
+    return (name_of(of) if of is not None else None), entry[1]
+
+
+def carry_labels(old: Node, new: Node):
+    if old is new:
+        return
+    if old in _derivatives:
+        _derivatives[new] = _derivatives[old]
+    if old in _names and new not in _names:
+        _names[new] = _names[old]
