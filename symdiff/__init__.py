@@ -24,6 +24,7 @@ from .evaluate import evaluate
 from .graph import cost, count_ops, toposort, tree_size
 from .node import Expr, Node, as_node, constant, symbols, tensor
 from .ops.registry import FUNCTIONS, OPS
+from .parser import ParseError, parse
 from .shapes import ShapeError
 
 globals().update(FUNCTIONS)  # sd.exp, sd.sum, sd.matmul, ... : one name per registered function
@@ -31,6 +32,6 @@ globals().update(FUNCTIONS)  # sd.exp, sd.sum, sd.matmul, ... : one name per reg
 __version__ = "0.1.0"
 
 __all__ = [
-    "DTYPES", "DifferentiationError", "Expr", "Report", "FUNCTIONS", "Node", "OPS", "ShapeError", "as_node", "constant", "cost",
-    "count_ops", "evaluate", "symbols", "tensor", "toposort", "tree_size", *sorted(FUNCTIONS),
+    "DTYPES", "DifferentiationError", "Expr", "ParseError", "Report", "FUNCTIONS", "Node", "OPS", "ShapeError", "as_node", "constant", "cost",
+    "count_ops", "evaluate", "parse", "symbols", "tensor", "toposort", "tree_size", *sorted(FUNCTIONS),
 ]

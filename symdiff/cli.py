@@ -17,7 +17,6 @@ import numpy as np
 
 import symdiff as sd
 from symdiff.graph import tree_size
-from symdiff.shapes import dim
 
 
 def _parse_assignments(items) -> dict:
@@ -98,38 +97,47 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    print("symdiff demo: one graph language, shared subexpressions, costs as formulas\n")
-    x, y = sd.symbols("x y")
-    f = sd.sin(x) * sd.exp(y) + x**2
-    print(f"f(x, y) = {f}")
-    print(f"f(0.3, -0.7) = {float(sd.evaluate(f, {x: 0.3, y: -0.7})):.10f}\n")
+def two_layer_network():
+    """The needle homework's 2-layer ReLU network: L = CE(relu(X·W₁)·W₂, y)."""
+    X, y = sd.tensor("X", ("m", "n")), sd.tensor("y", ("m",), "int64")
+    W1, W2 = sd.tensor("W1", ("n", "h")), sd.tensor("W2", ("h", "k"))
+    Z1 = sd.name(sd.relu(X @ W1), "Z1")
+    loss = sd.name(sd.softmax_cross_entropy(Z1 @ W2, y), "L")
+    return loss, [W1, W2]
 
-    print("The logistic map l(k+1) = 4 l(k) (1 - l(k)): the graph shares, the tree explodes")
+
+def cmd_demo(args) -> int:
+    print("symdiff demo\n")
+    print("1. Gradient formulas, derived and simplified: the 2-layer ReLU network")
+    print("   L = softmax_cross_entropy(Z₁·W₂, y),  Z₁ = relu(X·W₁)\n")
+    loss, weights = two_layer_network()
+    for line in sd.pretty(sd.optimize(sd.grad(loss, weights)), show_shapes=True).splitlines():
+        print("   " + line)
+    X, W = sd.tensor("X", ("m", "n")), sd.tensor("W", ("n", "k"))
+    labels = sd.tensor("y", ("m",), "int64")
+    softmax_loss = sd.name(sd.softmax_cross_entropy(X @ W, labels), "L")
+    print("\n   softmax regression:  " + sd.pretty(sd.optimize(sd.grad(softmax_loss, W))))
+    cost = sd.cost(softmax_loss)
+    print(f"   its loss costs {cost['flops']} FLOPs")
+
+    print("\n2. One graph, shared subexpressions: the logistic map l ← 4·l·(1 − l)")
+    x, y = sd.symbols("x y")
     l = x
     for depth in range(1, 13):
         l = 4 * l * (1 - l)
         if depth in (4, 8, 12):
-            print(f"  depth {depth:>2}: {sd.count_ops(l):>3} operations as a graph, "
-                  f"{tree_size(l):>6} as a tree")
-    print()
-    X, W = sd.tensor("X", ("m", "n")), sd.tensor("W", ("n", "k"))
-    labels = sd.tensor("y", ("m",), "int64")
-    loss = sd.softmax_cross_entropy(X @ W, labels)
-    cost = sd.cost(loss)
-    print("Softmax regression, L = softmax_cross_entropy(X @ W, y):")
-    print(f"  FLOPs  = {cost['flops']}")
-    print(f"  bytes  = {cost['bytes']}")
-    rng = np.random.default_rng(0)
-    env = {X: rng.normal(size=(100, 784)), W: 0.01 * rng.normal(size=(784, 10)),
-           labels: rng.integers(0, 10, 100)}
-    print(f"  at m=100, n=784, k=10: L = {float(sd.evaluate(loss, env)):.6f}, "
-          f"{int(cost['flops'].subs({dim(d): v for d, v in zip('mnk', (100, 784, 10))})):,} FLOPs")
-    grad_w = sd.grad(loss, W)
-    print(f"  ∂L/∂W = {grad_w}")
-    print()
-    print("Comparing AD modes on f(x, y) = sin(x)·exp(y) + x² at (0.3, -0.7):")
+            print(f"   depth {depth:>2}: {sd.count_ops(l):>3} operations as a graph, "
+                  f"{tree_size(l):>6} as a tree; its reverse-mode derivative: "
+                  f"{sd.count_ops(sd.grad(l, x)):>3} operations")
+
+    print("\n3. AD modes compared on f(x, y) = sin(x)·exp(y) + x² at (0.3, −0.7)\n")
+    f = sd.sin(x) * sd.exp(y) + x**2
     print(sd.compare(f, [x, y], at={x: 0.3, y: -0.7}).to_markdown())
+    A, v = sd.tensor("A", ("m", "n")), sd.tensor("v", ("n",))
+    rng = np.random.default_rng(0)
+    report = sd.compare(sd.tanh(A @ v), [v], at={A: rng.normal(size=(50, 8)), v: rng.normal(size=8)},
+                        modes=("forward", "reverse"))
+    print("\n   Jacobian of tanh(A·v): " + report.crossover)
     return 0
 
 

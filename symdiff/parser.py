@@ -1,0 +1,369 @@
+"""``sd.parse``: a real parser for the expression language. It never evaluates Python.
+
+Grammar (Python's precedence, lowest first)::
+
+    expr     := arith [compare arith]            compare: < <= > >= == != (no chains)
+    arith    := term (("+" | "-") term)*
+    term     := unary (("*" | "/" | "@") unary)*
+    unary    := ("-" | "+") unary | power
+    power    := postfix ["**" unary]             right-associative; -x**2 is -(x**2)
+    postfix  := atom ("[" index ("," index)* "]")*
+    atom     := number | name | function "(" args ")" | "(" expr ")"
+    index    := int | [int] ":" [int] [":" [int]] | None | ...
+    args     := arg ("," arg)*;  arg := expr | (int, ...) | keyword "=" literal
+
+Functions are exactly the registered ones (``sd.FUNCTIONS``); unknown names
+become scalar float64 symbols unless ``namespace`` maps them. Attribute access,
+strings, lambdas, Python keywords and dunder names are rejected with the
+position of the offending text.
+
+>>> import symdiff as sd
+>>> x, y = sd.symbols("x y")
+>>> sd.parse("sin(x)*exp(y) + x**2") is sd.sin(x) * sd.exp(y) + x**2
+True
+>>> sd.parse("sum(X*X, axis=0)", {"X": sd.tensor("X", ("m", 3))}).shape
+(3,)
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+import re
+
+from .node import Node, as_node, constant, tensor
+from .ops.registry import FUNCTIONS
+
+MAX_LENGTH = 100_000
+MAX_DEPTH = 200
+DTYPE_NAMES = {"float32", "float64", "int64", "bool"}
+LITERALS = {"True": True, "False": False, "None": None}
+
+TOKEN = re.compile(r"""
+    (?P<space>[ \t\r\n]+)
+  | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>\*\*|<=|>=|==|!=|\.\.\.|[-+*/@()\[\],:<>=])
+""", re.VERBOSE)
+
+
+class ParseError(ValueError):
+    """Malformed or unsafe text; ``position`` is the 0-based offset of the problem."""
+
+    def __init__(self, message, text, position):
+        self.position = position
+        self.reason = message
+        line_start = text.rfind("\n", 0, position) + 1
+        line_end = text.find("\n", position)
+        line = text[line_start: line_end if line_end >= 0 else len(text)]
+        if len(line) > 120:  # keep the caret near the problem in long inputs
+            cut = max(0, position - line_start - 60)
+            line, caret = line[cut: cut + 120], position - line_start - cut
+        else:
+            caret = position - line_start
+        super().__init__(f"parse error at column {position + 1}: {message}\n  {line}\n  {' ' * caret}^")
+
+
+def _tokenize(text):
+    tokens, pos = [], 0
+    while pos < len(text):
+        match = TOKEN.match(text, pos)
+        if match is None:
+            ch = text[pos]
+            if ch == ".":
+                raise ParseError("attribute access is not allowed", text, pos)
+            if ch in "'\"":
+                raise ParseError("strings are not allowed", text, pos)
+            raise ParseError(f"unexpected character {ch!r}", text, pos)
+        kind = match.lastgroup
+        if kind != "space":
+            value = match.group()
+            if kind == "name":
+                if value.startswith("__"):
+                    raise ParseError(f"name {value!r} is not allowed (dunder names are reserved)", text, pos)
+                if keyword.iskeyword(value) and value not in LITERALS:
+                    raise ParseError(f"keyword {value!r} is not allowed", text, pos)
+            tokens.append((kind, value, pos))
+        pos = match.end()
+    tokens.append(("end", "", len(text)))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text, namespace):
+        self.text, self.namespace = text, namespace or {}
+        self.tokens, self.i, self.depth = _tokenize(text), 0, 0
+
+    # -- token helpers --------------------------------------------------------------------
+    def peek(self, offset=0):
+        return self.tokens[min(self.i + offset, len(self.tokens) - 1)]
+
+    def at(self, *values):
+        kind, value, _ = self.peek()
+        return kind in ("op", "name") and value in values
+
+    def take(self):
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def expect(self, value, what):
+        kind, got, pos = self.peek()
+        if kind != "op" or got != value:
+            raise self.error(f"expected {what}, found {got!r}" if got else f"expected {what} at the end", pos)
+        return self.take()
+
+    def error(self, message, pos=None):
+        return ParseError(message, self.text, self.peek()[2] if pos is None else pos)
+
+    def nested(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"expression nested more than {MAX_DEPTH} levels deep")
+
+    # -- grammar --------------------------------------------------------------------------
+    def parse(self):
+        if self.peek()[0] == "end":
+            raise self.error("empty expression")
+        result = self.expr()
+        kind, value, pos = self.peek()
+        if kind != "end":
+            if value == "=":
+                raise self.error("assignment is not allowed", pos)
+            if value in (")", "]"):
+                raise self.error(f"unmatched {value!r}", pos)
+            raise self.error(f"unexpected {value!r} after a complete expression", pos)
+        return result
+
+    def expr(self):
+        self.nested()
+        left = self.arith()
+        if self.at("<", "<=", ">", ">=", "==", "!="):
+            op = self.take()[1]
+            right = self.arith()
+            if self.at("<", "<=", ">", ">=", "==", "!="):
+                raise self.error("chained comparisons are not allowed; use parentheses")
+            left = self._compare(op, left, right)
+        self.depth -= 1
+        return left
+
+    def _compare(self, op, left, right):
+        name = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
+                "==": "equal", "!=": "not_equal"}[op]
+        return FUNCTIONS[name](left, right)
+
+    def arith(self):
+        left = self.term()
+        while self.at("+", "-"):
+            op = self.take()[1]
+            right = self.term()
+            left = left + right if op == "+" else left - right
+        return left
+
+    def term(self):
+        left = self.unary()
+        while self.at("*", "/", "@"):
+            op = self.take()[1]
+            right = self.unary()
+            left = left * right if op == "*" else left / right if op == "/" else _matmul(left, right)
+        return left
+
+    def unary(self):
+        if self.at("-", "+"):
+            self.nested()
+            op = self.take()[1]
+            operand = self.unary()
+            self.depth -= 1
+            return -as_node(operand) if op == "-" else operand
+        return self.power()
+
+    def power(self):
+        base = self.postfix()
+        if self.at("**"):
+            self.take()
+            self.nested()
+            exponent = self.unary()
+            self.depth -= 1
+            return as_node(base) ** exponent if isinstance(base, Node) or isinstance(exponent, Node) \
+                else constant(float(base) ** float(exponent) if isinstance(base, float) or isinstance(exponent, float)
+                              or exponent < 0 else base ** exponent)
+        return base
+
+    def postfix(self):
+        value = self.atom()
+        while self.at("["):
+            pos = self.take()[2]
+            if not isinstance(value, Node):
+                raise self.error("only expressions can be indexed", pos)
+            index = [self.index_item()]
+            while self.at(","):
+                self.take()
+                index.append(self.index_item())
+            self.expect("]", "']'")
+            value = value[tuple(index)]
+        return value
+
+    def index_item(self):
+        if self.at("..."):
+            self.take()
+            return Ellipsis
+        if self.at("None"):
+            self.take()
+            return None
+        start = None if self.at(":") else self.integer("an index")
+        if not self.at(":"):
+            return start
+        self.take()
+        stop = None if self.at(":", ",", "]") else self.integer("a slice bound")
+        step = None
+        if self.at(":"):
+            self.take()
+            step = None if self.at(",", "]") else self.integer("a slice step")
+        return slice(start, stop, step)
+
+    def integer(self, what):
+        sign = 1
+        if self.at("-"):
+            self.take()
+            sign = -1
+        kind, value, pos = self.peek()
+        if kind != "number" or not value.isdigit():
+            raise self.error(f"expected an integer for {what}", pos)
+        self.take()
+        return sign * int(value)
+
+    def atom(self):
+        kind, value, pos = self.peek()
+        if kind == "number":
+            self.take()
+            return float(value) if any(c in value for c in ".eE") else int(value)
+        if kind == "name":
+            self.take()
+            if self.at("("):
+                return self.call(value, pos)
+            if value in ("True", "False"):
+                return constant(LITERALS[value])
+            if value == "None":
+                raise self.error("None is only allowed in an index or as a keyword value", pos)
+            if value in self.namespace:
+                return self.namespace[value]
+            if value in FUNCTIONS:
+                raise self.error(f"function {value!r} must be called", pos)
+            return tensor(value, ())
+        if value == "(":
+            self.take()
+            self.nested()
+            inner = self.expr()
+            self.depth -= 1
+            self.expect(")", f"')' to close the '(' at column {pos + 1}")
+            return inner
+        if kind == "end":
+            raise self.error("unexpected end of the expression", pos)
+        if value == "=":
+            raise self.error("assignment is not allowed", pos)
+        raise self.error(f"unexpected {value!r}", pos)
+
+    def call(self, name, pos):
+        if name not in FUNCTIONS:
+            raise self.error(f"unknown function {name!r}", pos)
+        if name in self.namespace:
+            raise self.error(f"{name!r} is a function here, not the value given in the namespace", pos)
+        fn = FUNCTIONS[name]
+        open_pos = self.expect("(", "'('")[2]
+        self.nested()
+        args, kwargs = [], {}
+        while not self.at(")"):
+            if self.peek()[0] == "end":
+                raise self.error(f"unclosed '(' of the call to {name}", open_pos)
+            kind, value, kpos = self.peek()
+            if kind == "name" and self.peek(1)[1] == "=" and self.peek(1)[0] == "op":
+                self.take()
+                self.take()
+                if value in kwargs:
+                    raise self.error(f"keyword {value!r} given twice", kpos)
+                kwargs[value] = self.literal(kpos)
+            else:
+                if kwargs:
+                    raise self.error("positional argument after a keyword argument", kpos)
+                args.append(self.tuple_literal() if self._tuple_ahead() else self.expr())
+            if not self.at(","):
+                break
+            self.take()
+        self.expect(")", f"')' to close the call to {name}")
+        self.depth -= 1
+        try:
+            inspect.signature(fn).bind(*args, **kwargs)
+        except TypeError as problem:
+            raise self.error(f"bad arguments to {name}: {problem}", pos) from None
+        return fn(*args, **kwargs)
+
+    def _tuple_ahead(self):
+        """'(' int (',' int)* ')' with at least one comma: a tuple of ints, e.g. a shape."""
+        if not self.at("("):
+            return False
+        j, seen_comma = 1, False
+        while True:
+            kind, value, _ = self.peek(j)
+            if kind == "op" and value == "-":
+                j += 1
+                kind, value, _ = self.peek(j)
+            if kind != "number" or not value.isdigit():
+                return False
+            kind, value, _ = self.peek(j + 1)
+            if value == ")":
+                return seen_comma
+            if value != ",":
+                return False
+            seen_comma = True
+            if self.peek(j + 2)[1] == ")":
+                return True
+            j += 2
+
+    def tuple_literal(self):
+        self.expect("(", "'('")
+        items = [self.integer("a tuple item")]
+        while self.at(","):
+            self.take()
+            if self.at(")"):
+                break
+            items.append(self.integer("a tuple item"))
+        self.expect(")", "')'")
+        return tuple(items)
+
+    def literal(self, pos):
+        kind, value, vpos = self.peek()
+        if kind == "name" and (value in LITERALS or value in DTYPE_NAMES):
+            self.take()
+            return LITERALS[value] if value in LITERALS else value
+        if self._tuple_ahead():
+            return self.tuple_literal()
+        sign = 1
+        if self.at("-"):
+            self.take()
+            sign = -1
+            kind, value, vpos = self.peek()
+        if kind == "number":
+            self.take()
+            number = float(value) if any(c in value for c in ".eE") else int(value)
+            return sign * number
+        raise self.error("keyword values must be literals: numbers, True/False/None, tuples of ints "
+                         "or dtype names", vpos)
+
+
+def _matmul(a, b):
+    return FUNCTIONS["matmul"](a, b)
+
+
+def parse(text: str, namespace: dict | None = None) -> Node:
+    """Parse ``text`` into an expression; ``namespace`` maps names to tensors or numbers."""
+    if not isinstance(text, str):
+        raise TypeError(f"parse() takes a string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the text is {len(text):,} characters long; the limit is {MAX_LENGTH:,}", text[:200], 0)
+    for name, value in (namespace or {}).items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"namespace keys must be identifiers, got {name!r}")
+        if not isinstance(value, (Node, int, float)):
+            raise TypeError(f"namespace values must be expressions or numbers, got {type(value).__name__} "
+                            f"for {name!r}")
+    return as_node(_Parser(text, namespace).parse())
