@@ -53,11 +53,16 @@ def toposort(outputs) -> list:
 
 
 def is_operation(node: Node) -> bool:
-    return not (node.is_leaf or node.is_constant)
+    """Whether ``node`` computes something: not a leaf, not a constant, and not a constant
+    broadcast to a shape (a free view: kernels read the scalar)."""
+    if node.is_leaf or node.is_constant:
+        return False
+    return not (node.op.name == "broadcast_to" and node.inputs[0].is_constant)
 
 
 def count_ops(exprs) -> int:
-    """Distinct operation nodes needed for ``exprs`` (a shared node counts once)."""
+    """Distinct operation nodes needed for ``exprs`` (a shared node counts once; leaves,
+    constants and broadcasts of constants are free)."""
     return sum(1 for n in toposort(exprs) if is_operation(n))
 
 

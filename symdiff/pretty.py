@@ -155,6 +155,8 @@ def _render(node, args, style: Style):
             return f"{_wrap(a, pa, POWER)}{style.hadamard}{_wrap(b, pb, POWER)}", PRODUCT
         if scalar_value(node.inputs[0]) is not None and pb >= POWER and style.unicode:
             return f"{a}{b}" if b[:1].isalpha() else f"{a}{style.times}{b}", PRODUCT
+        if node.inputs[0].shape == () or scalar_value(node.inputs[0]) is not None:  # scalar · (product)
+            return f"{_wrap(a, pa, PRODUCT)}{style.times}{_wrap(b, pb, PRODUCT)}", PRODUCT
         return f"{_wrap(a, pa, PRODUCT)}{style.times}{_wrap(b, pb, PRODUCT + 1)}", PRODUCT
     if op == "matmul":
         (a, pa), (b, pb) = args

@@ -94,6 +94,8 @@ def algebra(node):
         if vals[1] == -1:
             return -a
     if name == "add":
+        if ins[0] is ins[1]:
+            return constant(2, node.dtype) * ins[0]
         if vals[0] == 0:
             return ins[1]
         if vals[1] == 0:
@@ -126,11 +128,50 @@ def algebra(node):
     return None
 
 
+def _peel(node):
+    """The node under broadcasts/reshapes of a one-element value (a scalar in disguise)."""
+    while node.op.name in ("broadcast_to", "reshape") and node.inputs[0].size == 1:
+        node = node.inputs[0]
+    return node
+
+
+def _spread_like(scalar_node, like):
+    from .ops.movement import reshape as _reshape
+
+    return broadcast_to(_reshape(scalar_node, ()) if scalar_node.shape != () else scalar_node, like.shape)
+
+
+def reciprocals_and_signs(node):
+    """a·(1/c) = a/c, a·(−c) = −(a·c) for a scalar c, and a/c ± b/c = (a ± b)/c."""
+    name, ins = node.op.name, node.inputs
+    if name == "multiply":
+        for a, b in (ins, ins[::-1]):
+            inner = _peel(b)
+            if inner.shape == () and inner.op.name == "reciprocal":
+                return a / _spread_like(inner.inputs[0], a)
+            if b.op.name == "negative":
+                return -(a * b.inputs[0])
+            if inner.shape == () and inner.op.name == "negative":
+                return -(a * _spread_like(inner.inputs[0], a))
+    if name in ("add", "subtract"):
+        left, right = (_scalar_divisor(i) for i in ins)
+        if left and right and left[1] is right[1]:
+            combined = left[0] + right[0] if name == "add" else left[0] - right[0]
+            return combined / _spread_like(left[1], combined)
+    if name == "divide" and ins[0].op.name == "negative":
+        return -(ins[0].inputs[0] / ins[1])
+    return None
+
+
 def movement(node):
     """transpose∘transpose, reshape∘reshape, broadcast∘broadcast, astype∘astype, no-op moves."""
     if not node.inputs:
         return None
     name, a = node.op.name, node.inputs[0]
+    if name == "transpose":
+        moved = [axis for axis in node.attr("axes") if a.shape[axis] != 1]
+        if moved == sorted(moved):  # only size-1 axes move: the data order is unchanged
+            return reshape(a, node.shape)
     if name == "transpose" and a.op.name == "transpose":
         inner, outer = a.attr("axes"), node.attr("axes")
         return transpose(a.inputs[0], tuple(inner[i] for i in outer))
@@ -159,6 +200,20 @@ def sum_of_broadcast(node):
     return broadcast_to(scaled, node.shape)
 
 
+def _through_reshape(split):
+    """Let ``split`` also see through a reshape: reshape(x / c) splits as (reshape(x), c)."""
+
+    def wrapped(node):
+        if node.op.name == "reshape":
+            inner = wrapped(node.inputs[0])
+            return (reshape(inner[0], node.shape), inner[1]) if inner else None
+        return split(node)
+
+    wrapped.__name__ = split.__name__
+    return wrapped
+
+
+@_through_reshape
 def _scalar_divisor(node):
     """(numerator, divisor) if ``node`` divides by a broadcast scalar, else None."""
     if node.op.name != "divide":
@@ -169,11 +224,44 @@ def _scalar_divisor(node):
     return (node.inputs[0], d) if d.shape == () else None
 
 
+@_through_reshape
+def _constant_factor(node):
+    """(rest, c) if ``node`` is a number c times ``rest``, else None."""
+    if node.op.name != "multiply":
+        return None
+    a, b = node.inputs
+    if scalar_value(a) is not None and scalar_value(b) is None:
+        return b, a
+    if scalar_value(b) is not None and scalar_value(a) is None:
+        return a, b
+    return None
+
+
+def _identity(node):
+    return node.op.name == "eye"
+
+
 def hoist_scalar_division(node):
-    """(a/c)·b = (a·b)/c and (a/c) ⊙ b = (a ⊙ b)/c for a scalar c: the textbook's trailing /m."""
+    """(a/c)·b = (a·b)/c and (a/c) ⊙ b = (a ⊙ b)/c for a scalar c: the textbook's trailing /m;
+    numbers move out of matrix products (A·(2r) = 2(A·r)) and identities drop (I·B = B)."""
     if node.op.name not in ("matmul", "multiply") or not node.inputs:
         return None
     a, b = node.inputs
+    if node.op.name == "matmul":
+        if _identity(a) and b.ndim >= 1:
+            return b
+        if _identity(b) and a.ndim >= 1:
+            return a
+        if a.ndim >= 2 and b.ndim >= 2 and a.shape[-1] == 1:  # inner dimension 1: an outer product
+            for constant_side, other in ((a, b), (b, a)):
+                if scalar_value(constant_side) is not None:  # …with a number is a scaling
+                    c = constant(scalar_value(constant_side), node.dtype)
+                    return broadcast_to(c, node.shape) * broadcast_to(other, node.shape)
+        for first, split in ((True, _constant_factor(a)), (False, _constant_factor(b))):
+            if split is not None:
+                rest, c = split
+                inner = make(node.op, (rest, b) if first else (a, rest), **node.attrs)
+                return _scalar_of(c, inner) * inner
     for first, split in ((True, _scalar_divisor(a)), (False, _scalar_divisor(b))):
         if split is None:
             continue
@@ -182,6 +270,108 @@ def hoist_scalar_division(node):
             continue  # c·(x/m) stays: nothing to gain
         inner = make(node.op, (numerator, b) if first else (a, numerator), **node.attrs)
         return inner / c
+    return None
+
+
+def _scalar_of(c, like):
+    """The number in the (broadcast) constant ``c``, as a scalar constant of ``like``'s dtype."""
+    return constant(scalar_value(c), like.dtype)
+
+
+def _factors(node, numerator, denominator, sign):
+    """Flatten a product/quotient tree into factor lists; returns the overall sign."""
+    if node.op.name == "multiply":
+        sign = _factors(node.inputs[0], numerator, denominator, sign)
+        return _factors(node.inputs[1], numerator, denominator, sign)
+    if node.op.name == "divide":
+        sign = _factors(node.inputs[0], numerator, denominator, sign)
+        return _factors(node.inputs[1], denominator, numerator, sign)
+    if node.op.name == "negative":
+        return _factors(node.inputs[0], numerator, denominator, -sign)
+    numerator.append(node)
+    return sign
+
+
+def _as_sympy_scalar(node, symbols):
+    """A scalar node as sympy: numbers stay numbers, anything else is an opaque symbol."""
+    node = _peel(node)
+    value = scalar_value(node)
+    if value is not None:
+        return sympy.nsimplify(value) if isinstance(value, float) else sympy.Integer(value)
+    if node.is_constant and isinstance(node.attr("value"), sympy.Basic):
+        return node.attr("value")
+    key = id(node)
+    if key not in symbols:
+        symbols[key] = (sympy.Symbol(f"s{len(symbols)}", positive=True), node)
+    return symbols[key][0]
+
+
+def _scalar_graph(expr, mapping, like):
+    from .ops.from_sympy import to_graph
+
+    if expr.free_symbols:
+        graph = to_graph(expr, mapping, like=like)
+        return reshape(graph, ()) if graph.shape else graph
+    return constant(int(expr) if expr.is_Integer else float(expr), like.dtype)
+
+
+def combine_scalar_factors(node):
+    """In a product, gather every scalar factor into one simplified coefficient: 2·(λ/2)·W = λ·W."""
+    if node.op.name not in ("multiply", "divide"):
+        return None
+    numerator, denominator = [], []
+    sign = _factors(node, numerator, denominator, 1)
+    scalars = [f for f in numerator + denominator if _peel(f).shape == ()]
+    if len(scalars) < 2 and sign == 1:
+        return None
+    symbols = {}
+    coefficient = sympy.Integer(sign)
+    for f in numerator:
+        if _peel(f).shape == ():
+            coefficient *= _as_sympy_scalar(f, symbols)
+    for f in denominator:
+        if _peel(f).shape == ():
+            coefficient /= _as_sympy_scalar(f, symbols)
+    from .ops.from_sympy import to_graph
+
+    mapping = {sym: graph for sym, graph in symbols.values()}
+    tensors_up = [f for f in numerator if _peel(f).shape != ()]
+    tensors_down = [f for f in denominator if _peel(f).shape != ()]
+    top, bottom = sympy.fraction(coefficient)  # the textbook's a·X / m: numbers in front, divisor last
+    negative = top.could_extract_minus_sign()
+    top = -top if negative else top
+    result = None
+    for f in tensors_up:
+        result = f if result is None else result * f
+    if result is None:
+        result = broadcast_to(_scalar_graph(top, mapping, node), node.shape)
+    elif top != 1:
+        result = broadcast_to(_scalar_graph(top, mapping, node), node.shape) * result
+    for f in tensors_down:
+        result = result / f
+    if bottom != 1:
+        result = result / broadcast_to(_scalar_graph(bottom, mapping, node), node.shape)
+    if negative:
+        result = -result
+    from .graph import count_ops
+
+    return result if count_ops(result) < count_ops(node) else None
+
+
+def collect_constants(node):
+    """c₁·(c₂·x) = (c₁c₂)·x: numbers in a product gather into one factor at the front."""
+    if node.op.name != "multiply":
+        return None
+    split = _constant_factor(node)
+    if split is None:
+        return None
+    rest, c = split
+    inner = _constant_factor(rest)
+    if inner is not None:
+        value = scalar_value(c) * scalar_value(inner[1])
+        return (constant(value, node.dtype) * inner[0]) if value != 1 else inner[0]
+    if scalar_value(node.inputs[0]) is None:  # put the number first: 2x, not x·2
+        return make(node.op, (node.inputs[1], node.inputs[0]), **node.attrs)
     return None
 
 
@@ -196,6 +386,8 @@ def fold_constants(node):
     from .evaluate import evaluate
 
     value = evaluate(node, {})
+    if value.ndim and value.size and (value == value.flat[0]).all():  # uniform: a broadcast scalar
+        return broadcast_to(constant(value.flat[0].item(), node.dtype), node.shape)
     return constant(value if value.ndim else value.item(), node.dtype)
 
 
@@ -218,12 +410,13 @@ def stabilize(node):
 
 # -- the pipeline --------------------------------------------------------------------------
 PIPELINE = (
-    ("simplify", (algebra, movement, sum_of_broadcast)),
+    ("simplify", (algebra, movement, sum_of_broadcast, reciprocals_and_signs)),
     ("fold_constants", (fold_constants,)),
     ("stabilize", (stabilize,)),
-    ("hoist_scalar_division", (hoist_scalar_division,)),
+    ("hoist_scalar_division", (hoist_scalar_division, collect_constants)),
     ("canonicalize", (canonical_order,)),
-    ("simplify_again", (algebra, movement, sum_of_broadcast, fold_constants)),
+    ("simplify_again", (algebra, movement, sum_of_broadcast, fold_constants, reciprocals_and_signs,
+                        hoist_scalar_division, collect_constants, combine_scalar_factors)),
     ("eliminate_common_subexpressions", ()),  # rebuilding through hash-consing merges them
     ("eliminate_dead_code", ()),  # only nodes reachable from the outputs survive
 )

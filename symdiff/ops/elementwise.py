@@ -274,8 +274,8 @@ DERIVATIVES = {
 
 
 def scalar_value(node):
-    """The Python number a (broadcast) scalar constant holds, else None."""
-    while node.op.name == "broadcast_to":
+    """The Python number a (broadcast or reshaped) scalar constant holds, else None."""
+    while node.op.name in ("broadcast_to", "reshape") and node.inputs[0].size == 1:
         node = node.inputs[0]
     if node.is_constant and node.shape == () and not isinstance(node.attr("value"), sympy.Basic):
         return node.attr("value")

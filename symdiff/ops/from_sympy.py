@@ -58,9 +58,13 @@ def to_graph(expr, mapping: dict, like: Node | None = None) -> Node:
 
     def build(x):
         if x.is_Symbol:
-            if x not in mapping:
-                raise UnsupportedSympy(f"no node for symbol {x}")
-            return as_node(mapping[x])
+            if x in mapping:
+                return as_node(mapping[x])
+            if x.is_integer and x.is_positive:  # a dimension such as m: a dimension constant
+                from ..node import constant
+
+                return constant(x, like.dtype if like is not None and like.dtype.startswith("float") else "float64")
+            raise UnsupportedSympy(f"no node for symbol {x}")
         if x.is_Number:
             return number(x)
         if x in (sympy.true, sympy.false):

@@ -57,6 +57,24 @@ def matmul(a, b) -> Node:
     return make(matmul_op, (astype(a, common), astype(b, common)))
 
 
+@function
+def trace(a) -> Node:
+    """Sum of the diagonal of a square matrix, as Σ(A ⊙ I).
+
+    >>> import symdiff as sd
+    >>> A = sd.tensor("A", (2, 2))
+    >>> float(sd.evaluate(sd.trace(A), {A: [[1.0, 2.0], [3.0, 4.0]]}))
+    5.0
+    """
+    from ..autodiff import eye
+    from .reduce import sum_
+
+    a = as_node(a)
+    if a.ndim != 2 or not shapes.same_dim(a.shape[0], a.shape[1]):
+        raise ShapeError(f"trace: needs a square matrix, got {format_shape(a.shape)}")
+    return sum_(a * eye(a.shape[0], a.dtype))
+
+
 # -- derivatives ---------------------------------------------------------------------------
 # 1-D operands are lifted to matrices ((k,) -> (1, k) on the left, (k, 1) on the right) so the
 # rules are the matrix ones: dA = G Bᵀ, dB = Aᵀ G, with broadcast batch dims summed away.
