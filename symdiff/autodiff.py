@@ -141,12 +141,13 @@ def _single(wrt):
 
 
 @function
-def grad(f, wrt, mode: str = "reverse"):
+def grad(f, wrt, mode: str = "reverse", at=None):
     """Gradient of scalar ``f`` with respect to each leaf in ``wrt`` (same shapes as the leaves).
 
     ``mode`` is "reverse" (one backward pass), "forward" (one batched pass with a
     tangent per input element), "symbolic" or "symbolic-cse" (sympy on the
-    scalarized graph). A single leaf gives a single result, a list a list.
+    scalarized graph; ``at`` gives the values of integer inputs and symbolic sizes).
+    A single leaf gives a single result, a list a list.
 
     >>> import symdiff as sd
     >>> X, w = sd.tensor("X", ("m", "n")), sd.tensor("w", ("n",))
@@ -173,7 +174,7 @@ def grad(f, wrt, mode: str = "reverse"):
     elif mode in ("symbolic", "symbolic-cse"):
         from .symbolic import symbolic_grad
 
-        result = symbolic_grad(f, nodes, cse=mode == "symbolic-cse")
+        result = symbolic_grad(f, nodes, cse=mode == "symbolic-cse", at=at)
     else:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     from .names import mark_derivative

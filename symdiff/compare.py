@@ -266,7 +266,7 @@ def compare(f, wrt, at, modes=ALL_MODES, repeat: int = 3, symbolic_limit: int = 
                     from .symbolic import symbolic_derivatives
 
                     info = symbolic_derivatives(f, nodes, cse=mode == "symbolic-cse", at=at,
-                                                **({"max_operations": symbolic_limit} if symbolic_limit else {}))
+                                                max_operations=symbolic_limit)
                     exprs = info.graphs
                     row.derive_s = info.derive_s
                     row.tree_size = info.tree_ops

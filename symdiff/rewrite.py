@@ -160,6 +160,8 @@ def reciprocals_and_signs(node):
             return combined / _spread_like(left[1], combined)
     if name == "divide" and ins[0].op.name == "negative":
         return -(ins[0].inputs[0] / ins[1])
+    if name in ("sum", "transpose", "reshape", "broadcast_to") and ins[0].op.name == "negative":
+        return -make(node.op, (ins[0].inputs[0],), **node.attrs)  # linear ops commute with negation
     return None
 
 
@@ -465,17 +467,24 @@ def optimize(exprs, passes=None, debug: bool | str = False):
     unknown = [p for p in (passes or []) if p not in names]
     if unknown:
         raise ValueError(f"unknown passes {unknown}; the pipeline is {names}")
+    baseline = outputs
     for name, rules in PIPELINE:
         if passes is not None and name not in passes:
             continue
         if rules:
             outputs = run_pass(outputs, rules)
+        if name == "stabilize":
+            baseline = outputs  # stable forms may cost an operation more; later passes may not
         if debug is True or debug == name:
             from .printing import to_str
 
             print(f"-- after {name} --\n{to_str(outputs)}", file=sys.stdout)
+    from .graph import count_ops
     from .names import carry_labels
 
-    for old, new in zip(as_list(exprs), outputs):
+    originals = as_list(exprs)
+    if passes is None and count_ops(outputs) > count_ops(baseline):
+        outputs = baseline  # never costlier than the stabilized input
+    for old, new in zip(originals, outputs):
         carry_labels(old, new)
     return outputs[0] if isinstance(exprs, Node) else outputs
