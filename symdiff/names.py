@@ -64,7 +64,7 @@ def name_of(node: Node):
 
 def mark_derivative(result: Node, of: Node, wrt: Node):
     """Record that ``result`` is ∂``of``/∂``wrt`` (kept through optimize)."""
-    _derivatives[result] = (weakref.ref(of), wrt.name)
+    _derivatives[result] = (weakref.ref(of), wrt.name, name_of(of))  # the name now, in case `of` dies
 
 
 def derivative_label(node: Node):
@@ -73,7 +73,7 @@ def derivative_label(node: Node):
     if entry is None:
         return None
     of = entry[0]()
-    return (name_of(of) if of is not None else None), entry[1]
+    return (name_of(of) if of is not None and name_of(of) else entry[2]), entry[1]
 
 
 def carry_labels(old: Node, new: Node):

@@ -165,6 +165,22 @@ def reciprocals_and_signs(node):
     return None
 
 
+def distribute(node):
+    """A·x + B·x = (A + B)·x and x·A + x·B = x·(A + B): one product instead of two."""
+    if node.op.name not in ("add", "subtract"):
+        return None
+    p, q = node.inputs
+    if p.op.name != "matmul" or q.op.name != "matmul":
+        return None
+    combine = (lambda u, v: u + v) if node.op.name == "add" else (lambda u, v: u - v)
+    (a, x), (b, y) = p.inputs, q.inputs
+    if x is y and a.shape == b.shape and a.dtype == b.dtype:
+        return combine(a, b) @ x
+    if a is b and x.shape == y.shape and x.dtype == y.dtype:
+        return a @ combine(x, y)
+    return None
+
+
 def movement(node):
     """transpose∘transpose, reshape∘reshape, broadcast∘broadcast, astype∘astype, no-op moves."""
     if not node.inputs:
@@ -418,7 +434,7 @@ PIPELINE = (
     ("hoist_scalar_division", (hoist_scalar_division, collect_constants)),
     ("canonicalize", (canonical_order,)),
     ("simplify_again", (algebra, movement, sum_of_broadcast, fold_constants, reciprocals_and_signs,
-                        hoist_scalar_division, collect_constants, combine_scalar_factors)),
+                        hoist_scalar_division, collect_constants, combine_scalar_factors, distribute)),
     ("eliminate_common_subexpressions", ()),  # rebuilding through hash-consing merges them
     ("eliminate_dead_code", ()),  # only nodes reachable from the outputs survive
 )

@@ -129,16 +129,32 @@ def _matmul_jvp(node, ts, nb):
     return reshape(total, lead + node.shape)
 
 
+def _vector_vjp(node, ct, needed):
+    """Direct rules where an operand is a vector (no lifting): matrix·vector gives dB = Aᵀ·c,
+    vector·matrix dA = B·c, and a dot product c·b and c·a."""
+    a, b = node.inputs
+    if a.ndim == 1 and b.ndim == 1:
+        return [ct * b if needed[0] else None, ct * a if needed[1] else None]
+    if a.ndim == 2 and b.ndim == 1 and not needed[0]:
+        return [None, _swap(a) @ ct]
+    if a.ndim == 1 and b.ndim == 2 and not needed[1]:
+        return [b @ ct, None]
+    return None
+
+
 def _matmul_vjp(node, ct, nb, needed=None):
     from .movement import reshape, sum_to
 
+    needed = needed or (True, True)
+    direct = _vector_vjp(node, ct, needed) if nb == 0 else None
+    if direct is not None:
+        return direct
     a, b = node.inputs
     a2, b2 = _lifted(a, b)
     lead = ct.shape[:nb]
     out2 = _lifted_out_shape(a2, b2)
     rank = len(out2) - 2
     g = reshape(ct, lead + out2)
-    needed = needed or (True, True)
     da = reshape(sum_to(g @ _swap(_aligned(b2, rank, nb)), nb, a2.shape), lead + a.shape) if needed[0] else None
     db = reshape(sum_to(_swap(_aligned(a2, rank, nb)) @ g, nb, b2.shape), lead + b.shape) if needed[1] else None
     return [da, db]

@@ -1,0 +1,20 @@
+"""The documentation's >>> examples run, and their printed outputs are golden."""
+
+import doctest
+from pathlib import Path
+
+import pytest
+
+DOCS = sorted((Path(__file__).resolve().parents[1] / "docs").glob("*.md"))
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_documentation_examples(path):
+    result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {path.name} failed"
+
+
+def test_every_doc_page_has_examples():
+    assert DOCS, "docs/ has no pages"
+    for path in DOCS:
+        assert ">>>" in path.read_text(), f"{path.name} has no runnable examples"
