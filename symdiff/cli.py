@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 import symdiff as sd
+from symdiff.textbook import MODELS
 from symdiff.graph import tree_size
 
 
@@ -72,13 +73,27 @@ def _expression_and_values(args):
     return expr, [leaves[w] for w in args.wrt], values
 
 
+def _print_formulas(derivatives, args):
+    if args.raw:
+        print(sd.printing.to_str(derivatives))
+    elif args.latex:
+        print(sd.latex(sd.optimize(derivatives), show_shapes=args.shapes))
+    else:
+        print(sd.pretty(sd.optimize(derivatives), show_shapes=args.shapes))
+
+
 def cmd_grad(args) -> int:
+    if args.model:
+        loss, params = MODELS[args.model]()
+        print(f"{args.model}: {MODELS[args.model].__doc__.strip()}")
+        _print_formulas(sd.grad(loss, params), args)
+        return 0
+    if not args.expression or not args.wrt:
+        raise ValueError("give an expression and --wrt, or --model NAME")
     expr, wrt, values = _expression_and_values(args)
     derivatives = sd.grad(expr, wrt, mode=args.mode, **({"at": values} if args.mode.startswith("symbolic") else {}))
     print(f"f = {expr}")
-    for w, d in zip(wrt, derivatives):
-        text = str(d).replace("\n", "\n    ")
-        print(f"∂f/∂{w.name} = {text}")
+    _print_formulas(derivatives, args)
     if values:
         missing = [leaf.name for leaf in sd.graph.leaves(expr) if leaf.name not in values]
         if not missing:
@@ -97,20 +112,11 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def two_layer_network():
-    """The needle homework's 2-layer ReLU network: L = CE(relu(X·W₁)·W₂, y)."""
-    X, y = sd.tensor("X", ("m", "n")), sd.tensor("y", ("m",), "int64")
-    W1, W2 = sd.tensor("W1", ("n", "h")), sd.tensor("W2", ("h", "k"))
-    Z1 = sd.name(sd.relu(X @ W1), "Z1")
-    loss = sd.name(sd.softmax_cross_entropy(Z1 @ W2, y), "L")
-    return loss, [W1, W2]
-
-
 def cmd_demo(args) -> int:
     print("symdiff demo\n")
     print("1. Gradient formulas, derived and simplified: the 2-layer ReLU network")
     print("   L = softmax_cross_entropy(Z₁·W₂, y),  Z₁ = relu(X·W₁)\n")
-    loss, weights = two_layer_network()
+    loss, weights = MODELS["mlp2"]()
     for line in sd.pretty(sd.optimize(sd.grad(loss, weights)), show_shapes=True).splitlines():
         print("   " + line)
     X, W = sd.tensor("X", ("m", "n")), sd.tensor("W", ("n", "k"))
@@ -158,11 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("values", nargs="*", help="NAME=VALUE with VALUE a number or JSON list")
     for name in ("grad", "compare"):
         p = sub.add_parser(name, help=COMMANDS[name][1])
-        p.add_argument("expression")
-        p.add_argument("--wrt", nargs="+", required=True, help="the inputs to differentiate by")
+        p.add_argument("expression", nargs="?" if name == "grad" else None)
+        p.add_argument("--wrt", nargs="+", required=name == "compare", help="the inputs to differentiate by")
         p.add_argument("--at", nargs="*", default=[], help="NAME=VALUE (a number or JSON list)")
         if name == "grad":
             p.add_argument("--mode", default="reverse", choices=["reverse", "forward", "symbolic", "symbolic-cse"])
+            p.add_argument("--model", choices=sorted(MODELS), help="print a textbook model's gradients")
+            p.add_argument("--raw", action="store_true", help="the unoptimized graph, as built")
+            p.add_argument("--latex", action="store_true", help="LaTeX instead of Unicode")
+            p.add_argument("--shapes", action="store_true", help="annotate shapes")
         else:
             p.add_argument("--plot", help="write bar charts of the costs to this PNG")
     return parser

@@ -393,6 +393,29 @@ def collect_constants(node):
     return None
 
 
+def one_hot_patterns(node):
+    """Σₖ onehot(y) = 1, and Σ onehot(y) ⊙ log_softmax(z) = −N·CE(z, y) (N labels): a cross-entropy
+    written out by hand becomes the fused op, whose gradient is softmax(z) − onehot(y)."""
+    if node.op.name != "sum" or not node.inputs:
+        return None
+    a = node.inputs[0]
+    axes = node.attr("axis")
+    if a.op.name == "one_hot" and axes == (a.ndim - 1,):
+        return broadcast_to(constant(1, node.dtype), node.shape)
+    if a.op.name == "multiply" and len(axes) == a.ndim and a.ndim >= 1:
+        pair = {i.op.name: i for i in a.inputs}
+        hot, logp = pair.get("one_hot"), pair.get("log_softmax")
+        if hot is not None and logp is not None and logp.attr("axis") == logp.ndim - 1 and \
+                hot.inputs[0].shape == logp.shape[:-1]:
+            from .ops.nn import softmax_cross_entropy
+
+            count = hot.inputs[0].size
+            loss = softmax_cross_entropy(logp.inputs[0], hot.inputs[0])
+            result = -(constant(count, node.dtype) * loss) if count != 1 else -loss
+            return reshape(result, node.shape) if node.shape != () else result
+    return None
+
+
 def fold_constants(node):
     """Evaluate an op whose inputs are all numeric constants (small results only)."""
     if not node.inputs or node.op.name in ("broadcast_to",):
@@ -428,7 +451,7 @@ def stabilize(node):
 
 # -- the pipeline --------------------------------------------------------------------------
 PIPELINE = (
-    ("simplify", (algebra, movement, sum_of_broadcast, reciprocals_and_signs)),
+    ("simplify", (algebra, movement, sum_of_broadcast, reciprocals_and_signs, one_hot_patterns)),
     ("fold_constants", (fold_constants,)),
     ("stabilize", (stabilize,)),
     ("hoist_scalar_division", (hoist_scalar_division, collect_constants)),

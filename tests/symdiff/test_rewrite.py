@@ -96,3 +96,16 @@ def test_debug_prints_the_graph_after_a_pass(capsys):
     assert "-- after simplify --\nx" in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown passes"):
         optimize(x, passes=["magic"])
+
+
+def test_a_cross_entropy_written_by_hand_becomes_the_fused_op():
+    Z = sd.tensor("Z", ("m", "k"))
+    y = sd.tensor("y", ("m",), "int64")
+    by_hand = -sd.sum(sd.one_hot(y, "k") * sd.log_softmax(Z)) / Z.shape[0]
+    fused = optimize(by_hand)
+    assert any(n.op.name == "softmax_cross_entropy" for n in sd.toposort(fused))
+    values = {Z: np.random.default_rng(0).normal(size=(6, 4)), y: np.array([0, 1, 2, 3, 0, 1])}
+    _assert_same_values(by_hand, fused, values)
+    grad = optimize(sd.grad(optimize(by_hand), Z))
+    assert str(grad) == "(softmax(Z) - one_hot(y, k)) / m"
+    assert sd.count_ops(optimize(sd.sum(sd.one_hot(y, "k"), axis=1))) == 0
