@@ -6,10 +6,12 @@ namespace py = pybind11;
 void bind_runtime(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_cuda(py::module_& m);
+void bind_gemm(py::module_& m);
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "symdiff's native kernels (private: use symdiff.lowering)";
   bind_runtime(m);
   bind_reduce(m);
   bind_cuda(m);
+  bind_gemm(m);
 }

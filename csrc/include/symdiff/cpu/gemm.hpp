@@ -1,0 +1,382 @@
+// GEMM for float32/float64: C = alpha * op(A) · op(B) + beta * C, row-major, op = identity or transpose.
+//
+//   symdiff::cpu::gemm<float>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+//   symdiff::cpu::gemm_batched<float>(..., batch, stride_a, stride_b, stride_c);
+//
+// op(A) is m x k, op(B) is k x n, C is m x n; lda/ldb/ldc are row strides in elements (the
+// column stride is 1). trans_a means A is stored k x m (likewise B), and transposes are never
+// materialised: the packing routines read whichever layout they are given. As in BLAS, C is
+// not read when beta == 0 (NaNs there are overwritten).
+//
+// Structure (BLIS-style, written for row-major C where the vector dimension is N):
+//   for each K block of kc (kc sized so an A micro-panel stays in L1):
+//     pack the shared operand for all threads (A rows, or B columns when the threads split M)
+//     each thread, over its own range of the other dimension, in L2-sized blocks:
+//       pack its block privately (or read B in place when it is row-major and reuse is low)
+//       for each MR-row A panel, for each NR-column B panel: register-tiled microkernel
+// The microkernel is chosen once per process from the CPU: AVX-512, AVX2+FMA or portable C++.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "symdiff/cpu/gemm_kernels.hpp"
+#include "symdiff/cpu/runtime.hpp"
+
+namespace symdiff::cpu {
+
+enum class gemm_isa { scalar = 0, avx2 = 1, avx512 = 2 };
+
+namespace gemm_detail {
+
+template <class T>
+struct kernel_set {
+  int mr, lanes, nv;          // tile: mr rows x (nv * lanes) columns
+  ukernel_fn<T> fn[4];        // fn[v - 1] computes tiles v vectors wide (narrow N edges)
+  int nr() const { return lanes * nv; }
+};
+
+template <class T>
+kernel_set<T> kernels_for(gemm_isa isa) {
+#ifdef SYMDIFF_GEMM_X86
+  if (isa == gemm_isa::avx512) {
+    // 8 x 48 (float) / 8 x 24 (double): 24 accumulators; measured a few % ahead of 12 x 32 and
+    // 14 x 32 on Zen 4/5 and with a deeper K block (an 8-row A panel is half the L1 footprint).
+    return {8, 64 / int(sizeof(T)), 3,
+            {ukernel_avx512<T, 8, 1>, ukernel_avx512<T, 8, 2>, ukernel_avx512<T, 8, 3>, nullptr}};
+  }
+  if (isa == gemm_isa::avx2) {
+    return {6, 32 / int(sizeof(T)), 2, {ukernel_avx2<T, 6, 1>, ukernel_avx2<T, 6, 2>, nullptr, nullptr}};
+  }
+#endif
+  (void)isa;
+  return {4, 8, 1, {ukernel_scalar<T, 4, 8>, nullptr, nullptr, nullptr}};
+}
+
+inline gemm_isa best_isa() {
+  const cpu_features_t f = cpu_features();
+  if (f.avx512f && f.avx512dq && f.avx512vl && f.avx2 && f.fma) return gemm_isa::avx512;
+  if (f.avx2 && f.fma) return gemm_isa::avx2;
+  return gemm_isa::scalar;
+}
+
+// -1: not chosen yet (use best_isa). Tests pin a slower path to check it on an AVX-512 machine.
+inline int& isa_override() {
+  static int value = -1;
+  return value;
+}
+
+struct cache_sizes {
+  int64_t l1, l2, l3;
+};
+
+inline const cache_sizes& caches() {
+  static const cache_sizes sizes = [] {
+    const cpu_features_t f = cpu_features();
+    // Clamp what the OS reports: VMs report odd values (a 320 MiB "L3" on our test machines).
+    return cache_sizes{std::clamp<int64_t>(f.l1d_bytes, 16 << 10, 64 << 10),
+                       std::clamp<int64_t>(f.l2_bytes, 256 << 10, 4 << 20),
+                       std::clamp<int64_t>(f.l3_bytes, 2 << 20, 64 << 20)};
+  }();
+  return sizes;
+}
+
+inline int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
+inline int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+
+// Per-thread scratch that only grows; 64-byte aligned. Slots: 0 private B, 1 private A, 2 shared. Thread-local, so OpenMP pool threads
+// keep theirs between calls and no call pays for an allocation in the steady state.
+template <class T>
+T* scratch(int slot, int64_t count) {
+  struct buffer {
+    T* data = nullptr;
+    int64_t size = 0;
+    ~buffer() { std::free(data); }
+  };
+  thread_local buffer buffers[3];
+  buffer& b = buffers[slot];
+  if (b.size < count) {
+    std::free(b.data);
+    b.size = round_up(count + 64, 16);
+    b.data = static_cast<T*>(std::aligned_alloc(64, round_up(b.size * sizeof(T), 64)));
+    if (!b.data) {
+      b.size = 0;
+      throw std::bad_alloc();
+    }
+  }
+  return b.data;
+}
+
+// A rows [i0, i0 + rows) x K columns [p0, p0 + kc) into one MR-row panel: out[p * MR + r].
+template <class T>
+void pack_a_panel(bool ta, const T* a, int64_t lda, int64_t i0, int rows, int64_t p0, int64_t kc, int mr,
+                  T* out) {
+  if (!ta) {
+    for (int r = 0; r < rows; ++r) {
+      const T* src = a + (i0 + r) * lda + p0;
+      T* dst = out + r;
+      for (int64_t p = 0; p < kc; ++p) dst[p * mr] = src[p];
+    }
+    for (int r = rows; r < mr; ++r)
+      for (int64_t p = 0; p < kc; ++p) out[p * mr + r] = T(0);
+  } else {
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = a + (p0 + p) * lda + i0;
+      T* dst = out + p * mr;
+      for (int r = 0; r < rows; ++r) dst[r] = src[r];
+      for (int r = rows; r < mr; ++r) dst[r] = T(0);
+    }
+  }
+}
+
+// B K rows [p0, p0 + kc) x columns [j0, j0 + cols) into one NR-column panel: out[p * NR + j].
+template <class T>
+void pack_b_panel(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int cols, int nr,
+                  T* out) {
+  if (!tb) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = b + (p0 + p) * ldb + j0;
+      T* dst = out + p * nr;
+      for (int j = 0; j < cols; ++j) dst[j] = src[j];
+      for (int j = cols; j < nr; ++j) dst[j] = T(0);
+    }
+  } else {
+    constexpr int64_t step = 64;  // keep the strided writes within a few L1 lines per chunk
+    for (int64_t q = 0; q < kc; q += step) {
+      const int64_t qe = std::min(kc, q + step);
+      for (int j = 0; j < cols; ++j) {
+        const T* src = b + (j0 + j) * ldb + p0;
+        for (int64_t p = q; p < qe; ++p) out[p * nr + j] = src[p];
+      }
+      for (int j = cols; j < nr; ++j)
+        for (int64_t p = q; p < qe; ++p) out[p * nr + j] = T(0);
+    }
+  }
+}
+
+template <class T>
+struct plan {
+  bool ta, tb;
+  int64_t m, n, k;
+  T alpha;
+  const T* a;
+  int64_t lda;
+  const T* b;
+  int64_t ldb;
+  T beta;
+  T* c;
+  int64_t ldc;
+  kernel_set<T> ks;
+  int64_t kc;        // K block
+  int64_t block;     // private block along the split dimension (L2)
+  int64_t chunk;     // shared operand extent packed at once (L3)
+  bool split_n;      // threads own column ranges (else row ranges)
+  bool direct_b;     // read row-major B in place instead of packing it
+  int threads;
+};
+
+template <class T>
+void run_tile_grid(const plan<T>& P, const T* ap, int64_t i0, int64_t rows, const T* bp, int64_t b_ks,
+                   int64_t b_panel_stride, int64_t j0, int64_t cols, int64_t kc, T beta) {
+  const int mr = P.ks.mr, nr = P.ks.nr();
+  for (int64_t ip = 0; ip * mr < rows; ++ip) {
+    const int r = int(std::min<int64_t>(mr, rows - ip * mr));
+    const T* a_panel = ap + ip * mr * kc;
+    T* c_row = P.c + (i0 + ip * mr) * P.ldc + j0;
+    for (int64_t jp = 0; jp * nr < cols; ++jp) {
+      const int w = int(std::min<int64_t>(nr, cols - jp * nr));
+      const int nv = int(ceil_div(w, P.ks.lanes));
+      P.ks.fn[nv - 1](kc, a_panel, bp + jp * b_panel_stride, b_ks, c_row + jp * nr, P.ldc, P.alpha, beta, r, w);
+    }
+  }
+}
+
+// Barrier of gemm's own team. With one thread there is no team of ours: gemm may be running
+// inside someone else's parallel region (gemm_batched), where an orphaned barrier would bind to
+// that region and deadlock.
+inline void team_barrier(int nt) {
+  if (nt > 1) {
+#pragma omp barrier
+  }
+}
+
+// One thread's share of the work, tid in [0, nt); the shared operand is packed cooperatively.
+template <class T>
+void run_thread(const plan<T>& P, T* shared, int tid, int nt) {
+  const int mr = P.ks.mr, nr = P.ks.nr();
+  const int64_t split_extent = P.split_n ? P.n : P.m, shared_extent = P.split_n ? P.m : P.n;
+  const int unit = P.split_n ? nr : mr;
+  const int64_t units = ceil_div(split_extent, unit);
+  const int64_t lo = std::min(split_extent, units * tid / nt * unit);
+  const int64_t hi = std::min(split_extent, units * (tid + 1) / nt * unit);
+
+  for (int64_t s0 = 0; s0 < shared_extent; s0 += P.chunk) {
+    const int64_t s_len = std::min(P.chunk, shared_extent - s0);
+    for (int64_t p0 = 0; p0 < P.k; p0 += P.kc) {
+      const int64_t kc = std::min(P.kc, P.k - p0);
+      const T beta = p0 == 0 ? P.beta : T(1);
+      if (P.split_n) {
+        const int64_t panels = ceil_div(s_len, mr);
+        for (int64_t ip = panels * tid / nt; ip < panels * (tid + 1) / nt; ++ip)
+          pack_a_panel(P.ta, P.a, P.lda, s0 + ip * mr, int(std::min<int64_t>(mr, s_len - ip * mr)), p0, kc, mr,
+                       shared + ip * mr * kc);
+        team_barrier(nt);
+        for (int64_t j0 = lo; j0 < hi; j0 += P.block) {
+          const int64_t cols = std::min(P.block, hi - j0);
+          if (P.direct_b) {
+            run_tile_grid(P, shared, s0, s_len, P.b + p0 * P.ldb + j0, P.ldb, nr, j0, cols, kc, beta);
+          } else {
+            T* bp = scratch<T>(0, round_up(cols, nr) * kc);
+            for (int64_t jp = 0; jp * nr < cols; ++jp)
+              pack_b_panel(P.tb, P.b, P.ldb, p0, kc, j0 + jp * nr, int(std::min<int64_t>(nr, cols - jp * nr)), nr,
+                           bp + jp * nr * kc);
+            run_tile_grid(P, shared, s0, s_len, bp, nr, nr * kc, j0, cols, kc, beta);
+          }
+        }
+      } else {
+        const T* bp = P.b + p0 * P.ldb + s0;
+        int64_t b_ks = P.ldb, b_stride = nr;
+        if (!P.direct_b) {
+          const int64_t panels = ceil_div(s_len, nr);
+          for (int64_t jp = panels * tid / nt; jp < panels * (tid + 1) / nt; ++jp)
+            pack_b_panel(P.tb, P.b, P.ldb, p0, kc, s0 + jp * nr, int(std::min<int64_t>(nr, s_len - jp * nr)), nr,
+                         shared + jp * nr * kc);
+          team_barrier(nt);
+          bp = shared, b_ks = nr, b_stride = nr * kc;
+        }
+        for (int64_t i0 = lo; i0 < hi; i0 += P.block) {
+          const int64_t rows = std::min(P.block, hi - i0);
+          T* ap = scratch<T>(1, round_up(rows, mr) * kc);
+          for (int64_t ip = 0; ip * mr < rows; ++ip)
+            pack_a_panel(P.ta, P.a, P.lda, i0 + ip * mr, int(std::min<int64_t>(mr, rows - ip * mr)), p0, kc, mr,
+                         ap + ip * mr * kc);
+          run_tile_grid(P, ap, i0, rows, bp, b_ks, b_stride, s0, s_len, kc, beta);
+        }
+      }
+      team_barrier(nt);  // the shared buffer is repacked next
+    }
+  }
+}
+
+// Largest thread share, in vector-tiles, when `extent` is split in `unit` steps over `threads`.
+inline int64_t share(int64_t extent, int64_t unit, int threads) {
+  const int64_t units = ceil_div(extent, unit);
+  int64_t worst = 0;
+  for (int t = 0; t < threads; ++t) {
+    const int64_t lo = std::min(extent, units * t / threads * unit);
+    const int64_t hi = std::min(extent, units * (t + 1) / threads * unit);
+    worst = std::max(worst, hi - lo);
+  }
+  return worst;
+}
+
+template <class T>
+plan<T> make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
+                  int64_t ldb, T beta, T* c, int64_t ldc, int max_threads) {
+  plan<T> P{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, {}, 0, 0, 0, true, false, 1};
+  const int override_isa = isa_override();
+  P.ks = kernels_for<T>(override_isa >= 0 ? gemm_isa(override_isa) : best_isa());
+  const int64_t mr = P.ks.mr, nr = P.ks.nr(), sz = sizeof(T);
+  const cache_sizes& cs = caches();
+
+  // K block: an A micro-panel (mr x kc) fills about half of L1; split K evenly.
+  const int64_t kc_max = std::clamp<int64_t>(cs.l1 / 2 / (mr * sz), 64, 1024);
+  P.kc = ceil_div(k, ceil_div(k, kc_max));
+
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  int threads = max_threads;
+  if (flops < 4e6) threads = 1;  // an OpenMP fork/join costs more than it saves
+  threads = int(std::min<int64_t>(threads, std::max(ceil_div(m, mr), ceil_div(n, nr))));
+  P.threads = std::max(threads, 1);
+
+  // Split the dimension whose largest per-thread share of the work is smaller.
+  const int64_t cost_n = share(n, nr, P.threads) * round_up(m, mr);
+  const int64_t cost_m = share(m, mr, P.threads) * round_up(n, nr);
+  P.split_n = cost_n <= cost_m;
+
+  // Private block: the streamed operand (B columns, or A rows) fits in half of L2.
+  const int64_t unit = P.split_n ? nr : mr;
+  P.block = std::max(unit, cs.l2 / 2 / (P.kc * sz) / unit * unit);
+  // Shared operand: a quarter of L3 at most, in whole panels.
+  const int64_t sunit = P.split_n ? mr : nr;
+  P.chunk = std::max(sunit, cs.l3 / 4 / (P.kc * sz) / sunit * sunit);
+
+  // Row-major B that each thread uses for only a few A panels: packing would cost more than
+  // the strided reads it saves.
+  P.direct_b = !tb && m <= 4 * mr;
+  return P;
+}
+
+}  // namespace gemm_detail
+
+// Pin the kernel family (for tests and benchmarks); gemm_isa(-1) restores automatic choice.
+inline void set_gemm_isa(int isa) {
+  if (isa >= 0) {
+    const gemm_isa best = gemm_detail::best_isa();
+    if (isa > int(best)) throw std::invalid_argument("set_gemm_isa: this CPU does not support that kernel");
+  }
+  gemm_detail::isa_override() = isa < 0 ? -1 : isa;
+}
+
+inline gemm_isa current_gemm_isa() {
+  const int o = gemm_detail::isa_override();
+  return o >= 0 ? gemm_isa(o) : gemm_detail::best_isa();
+}
+
+template <class T>
+void scale_matrix(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    if (beta == T(0))
+      std::fill(row, row + n, T(0));
+    else if (beta != T(1))
+      for (int64_t j = 0; j < n; ++j) row[j] *= beta;
+  }
+}
+
+// C = alpha * op(A) op(B) + beta * C. Arguments are trusted: the bindings check them.
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == T(0)) return scale_matrix(m, n, beta, c, ldc);
+  const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const auto P = gemm_detail::make_plan(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                                        max_threads);
+  const int64_t shared_count = (P.split_n ? gemm_detail::round_up(std::min(P.chunk, m), P.ks.mr)
+                                          : gemm_detail::round_up(std::min(P.chunk, n), P.ks.nr())) *
+                               P.kc;
+  T* shared = gemm_detail::scratch<T>(2, shared_count);
+  if (P.threads == 1) return gemm_detail::run_thread(P, shared, 0, 1);
+  // The runtime may grant fewer threads than asked for: partition over the team we really got.
+#pragma omp parallel num_threads(P.threads)
+  gemm_detail::run_thread(P, shared, omp_get_thread_num(), omp_get_num_threads());
+}
+
+// gemm over `batch` matrices at element strides stride_a, stride_b, stride_c.
+template <class T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                  int64_t lda, int64_t stride_a, const T* b, int64_t ldb, int64_t stride_b, T beta, T* c,
+                  int64_t ldc, int64_t stride_c) {
+  if (batch <= 0) return;
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const double flops = 2.0 * double(m) * double(n) * double(k);
+  // Small matrices: one per thread. Large ones: each gemm uses every thread.
+  if (threads > 1 && batch > 1 && flops < 2e7) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t i = 0; i < batch; ++i)
+      gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c,
+           ldc);
+    return;
+  }
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c, ldc);
+}
+
+}  // namespace symdiff::cpu

@@ -1,0 +1,210 @@
+"""The native GEMM against a float64 numpy reference: sizes, transposes, dtypes, threads, kernels,
+alpha/beta, batches, strided views, and the errors for arguments it must refuse."""
+
+import numpy as np
+import pytest
+from symdiff.lowering import gemm, native
+
+SIZES = (1, 2, 3, 7, 17, 33, 65, 127, 255, 1000)
+# Each size as m, as n and as k, paired with smaller odd sizes so the suite stays fast.
+SHAPES = [(s, SIZES[(i + 3) % 7], SIZES[(i + 5) % 8]) for i, s in enumerate(SIZES)]
+SHAPES += [(n, m, k) for (m, n, k) in SHAPES] + [(k, n, m) for (m, n, k) in SHAPES]
+VARIANTS = [(False, False), (True, False), (False, True), (True, True)]
+VARIANT_IDS = ["AB", "AtB", "ABt", "AtBt"]
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
+def threads(request):
+    before = native.num_threads()
+    native.set_num_threads(request.param)
+    yield request.param
+    native.set_num_threads(before)
+
+
+def _supported_isas():
+    feats = native.cpu_features()
+    isas = ["scalar"]
+    if feats["avx2"] and feats["fma"]:
+        isas.append("avx2")
+    if all(feats[f] for f in ("avx512f", "avx512dq", "avx512vl", "avx2", "fma")):
+        isas.append("avx512")
+    return isas
+
+
+@pytest.fixture(params=["avx512", "avx2", "scalar"])
+def isa(request):
+    if request.param not in _supported_isas():
+        pytest.skip(f"this CPU cannot run the {request.param} kernels")
+    gemm.set_gemm_isa(request.param)
+    yield request.param
+    gemm.set_gemm_isa("auto")
+
+
+def _operands(rng, m, n, k, ta, tb, dtype):
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    return a, b
+
+
+def _check(got, a, b, ta, tb, alpha=1.0, beta=0.0, c0=None):
+    """|got - exact| within the textbook bound (k + 2) * eps * (|alpha| |A||B| + |beta| |C|)."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    opa, opb = (a64.T if ta else a64), (b64.T if tb else b64)
+    ref = alpha * (opa @ opb)
+    bound = abs(alpha) * (np.abs(opa) @ np.abs(opb))
+    if c0 is not None and beta != 0:
+        ref = ref + beta * c0.astype(np.float64)
+        bound = bound + abs(beta) * np.abs(c0.astype(np.float64))
+    eps = np.finfo(got.dtype).eps
+    k = opa.shape[1]
+    assert got.shape == ref.shape and got.dtype == a.dtype
+    err = np.abs(got.astype(np.float64) - ref)
+    tol = (k + 2) * eps * bound + np.finfo(got.dtype).tiny
+    assert np.all(err <= tol), f"max error {err.max():.3g}, worst ratio {(err / tol).max():.3g}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_sizes_and_transposes_match_numpy(m, n, k, ta, tb, dtype, threads):
+    rng = np.random.default_rng(m * 10007 + n * 101 + k)
+    a, b = _operands(rng, m, n, k, ta, tb, dtype)
+    _check(gemm.gemm(a, b, trans_a=ta, trans_b=tb), a, b, ta, tb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", VARIANTS, ids=VARIANT_IDS)
+@pytest.mark.parametrize("m,n,k", [(65, 127, 33), (7, 255, 17), (127, 3, 65), (33, 1000, 2)])
+def test_every_kernel_family(m, n, k, ta, tb, dtype, isa, threads):
+    rng = np.random.default_rng(7)
+    a, b = _operands(rng, m, n, k, ta, tb, dtype)
+    _check(gemm.gemm(a, b, trans_a=ta, trans_b=tb), a, b, ta, tb)
+    assert gemm.current_gemm_isa() == isa
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", [(255, 1000, 1000), (1000, 65, 600), (100, 784, 100), (5000, 3, 600)])
+def test_blocked_and_parallel_paths(m, n, k, dtype, threads):
+    """Several K blocks, L2 blocks and shared-operand chunks, threads splitting either dimension."""
+    rng = np.random.default_rng(1)
+    for ta, tb in VARIANTS[:: 3 if m * n * k > 1e8 else 1]:
+        a, b = _operands(rng, m, n, k, ta, tb, dtype)
+        _check(gemm.gemm(a, b, trans_a=ta, trans_b=tb), a, b, ta, tb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.5, -2.0), (-3.0, 0.0), (0.0, 0.5), (0.0, 0.0)])
+@pytest.mark.parametrize("ta,tb", VARIANTS, ids=VARIANT_IDS)
+def test_alpha_beta_accumulate_into_c(alpha, beta, ta, tb, dtype, threads):
+    rng = np.random.default_rng(3)
+    for m, n, k in [(17, 33, 7), (127, 65, 255)]:
+        a, b = _operands(rng, m, n, k, ta, tb, dtype)
+        c0 = rng.standard_normal((m, n)).astype(dtype)
+        c = c0.copy()
+        out = gemm.gemm(a, b, c, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta)
+        assert out is c
+        _check(c, a, b, ta, tb, alpha, beta, c0)
+
+
+def test_beta_zero_never_reads_c(threads):
+    a = np.ones((9, 5), np.float32)
+    c = np.full((9, 9), np.nan, np.float32)
+    gemm.gemm(a, a, c, trans_b=True, beta=0.0)
+    np.testing.assert_array_equal(c, np.full((9, 9), 5.0, np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", VARIANTS, ids=VARIANT_IDS)
+def test_row_strided_views(ta, tb, dtype, threads):
+    """Slices with a row stride (lda > row length) are read and written in place."""
+    rng = np.random.default_rng(5)
+    m, n, k = 33, 65, 127
+    big_a = rng.standard_normal((300, 300)).astype(dtype)
+    big_b = rng.standard_normal((300, 300)).astype(dtype)
+    a = big_a[1 : 1 + (k if ta else m), 3 : 3 + (m if ta else k)]
+    b = big_b[::2, 5:][: (n if tb else k), : (k if tb else n)]
+    big_c = np.zeros((m + 4, n + 11), dtype)
+    c = big_c[2 : 2 + m, 7 : 7 + n]
+    gemm.gemm(a, b, c, trans_a=ta, trans_b=tb)
+    _check(c, a, b, ta, tb)
+    untouched = big_c.copy()
+    untouched[2 : 2 + m, 7 : 7 + n] = 0
+    assert not untouched.any(), "gemm wrote outside the view of c"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", VARIANTS, ids=VARIANT_IDS)
+def test_batched_matches_per_matrix(ta, tb, dtype, threads):
+    rng = np.random.default_rng(11)
+    batch, m, n, k = 5, 17, 33, 65
+    a = rng.standard_normal((batch, k, m) if ta else (batch, m, k)).astype(dtype)
+    b = rng.standard_normal((2 * batch, n, k) if tb else (2 * batch, k, n)).astype(dtype)[::2]  # strided batch
+    c0 = rng.standard_normal((batch, m, n)).astype(dtype)
+    c = c0.copy()
+    gemm.gemm_batched(a, b, c, trans_a=ta, trans_b=tb, alpha=0.5, beta=2.0)
+    for i in range(batch):
+        _check(c[i], a[i], b[i], ta, tb, 0.5, 2.0, c0[i])
+    shared_b = b[:1]  # a batch of one is broadcast over the others
+    out = gemm.gemm_batched(a, shared_b, trans_a=ta, trans_b=tb)
+    for i in range(batch):
+        _check(out[i], a[i], shared_b[0], ta, tb)
+
+
+def test_batched_large_matrices_use_every_thread(threads):
+    rng = np.random.default_rng(12)
+    a = rng.standard_normal((3, 200, 300))
+    b = rng.standard_normal((3, 300, 250))
+    out = gemm.gemm_batched(a, b)
+    for i in range(3):
+        _check(out[i], a[i], b[i], False, False)
+
+
+def test_isa_choice_is_validated():
+    assert gemm.current_gemm_isa() in _supported_isas()
+    with pytest.raises(ValueError, match="must be one of"):
+        gemm.set_gemm_isa("sse9")
+
+
+F32 = np.ones((4, 3), np.float32)
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: gemm.gemm(F32.astype(np.int64), F32.T), TypeError, r"gemm\(a\): expected float32 or float64"),
+        (lambda: gemm.gemm(F32, F32.T.astype(np.float64)), TypeError, r"gemm\(b\): dtype float64 does not match"),
+        (lambda: gemm.gemm(F32[0], F32.T), ValueError, r"gemm\(a\): expected a 2-D array"),
+        (lambda: gemm.gemm(F32, F32), ValueError, r"gemm\(b\): inner dimensions differ"),
+        (lambda: gemm.gemm(F32, F32.T.copy(), trans_a=True), ValueError, r"gemm\(b\): inner dimensions differ"),
+        (lambda: gemm.gemm(F32, np.ones((4, 3), np.float32).T.copy().T, trans_b=True), ValueError,
+         r"gemm\(b\): columns must be contiguous"),
+        (lambda: gemm.gemm(F32[:, ::2], np.ones((2, 2), np.float32)), ValueError,
+         r"gemm\(a\): columns must be contiguous"),
+        (lambda: gemm.gemm(F32[::-1], F32.T.copy()), ValueError, r"gemm\(a\): dimension 0 has stride -12"),
+        (lambda: gemm.gemm(F32, F32.T.copy(), np.zeros((4, 5), np.float32)), ValueError,
+         r"gemm\(c\): expected shape \(4, 4\)"),
+        (lambda: gemm.gemm(F32, F32.T.copy(), np.zeros((4, 4))), TypeError, r"gemm\(c\): dtype float64"),
+        (lambda: gemm.gemm(F32, F32.T.copy(), [[0.0] * 4] * 4), ValueError, r"gemm\(c\): expected a numpy array"),
+        (lambda: gemm.gemm(F32, F32.T.copy(), np.broadcast_to(np.float32(0), (4, 4))), ValueError,
+         r"gemm\(c\): the array is read-only"),
+        (lambda: gemm.gemm_batched(F32, F32.T.copy()), ValueError, r"gemm_batched\(a\): expected a 3-D array"),
+        (lambda: gemm.gemm_batched(np.ones((2, 4, 3)), np.ones((3, 3, 4))), ValueError,
+         r"gemm_batched\(b\): batch sizes 2 \(a\) and 3 \(b\) differ"),
+    ],
+    ids=["int", "mixed", "ndim", "inner", "inner-trans", "fortran", "col-stride", "negative", "c-shape",
+         "c-dtype", "c-list", "c-readonly", "batched-ndim", "batched-batch"],
+)
+def test_bad_arguments_are_refused(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_output_overlapping_an_input_is_refused():
+    buf = np.ones((8, 8), np.float32)
+    with pytest.raises(ValueError, match=r"gemm\(c\): shares memory with a"):
+        gemm.gemm(buf[:4, :4], np.ones((4, 4), np.float32), buf[:4, 4:8])
+    c = np.zeros((8, 8), np.float32)
+    with pytest.raises(ValueError, match=r"gemm\(c\): rows overlap"):
+        gemm.gemm(np.ones((3, 2), np.float32), np.ones((2, 4), np.float32),
+                  np.lib.stride_tricks.as_strided(c, (3, 4), (8, 4)))
