@@ -142,9 +142,13 @@ def _spread_like(scalar_node, like):
 
 
 def reciprocals_and_signs(node):
-    """a·(1/c) = a/c, a·(−c) = −(a·c) for a scalar c, and a/c ± b/c = (a ± b)/c."""
+    """a·(1/c) = a/c, a·(−b) = −(a·b), −u·(p − q) = u·(q − p), and a/c ± b/c = (a ± b)/c."""
     name, ins = node.op.name, node.inputs
     if name == "multiply":
+        for a, b in (ins, ins[::-1]):
+            if b.op.name == "negative" and a.op.name == "subtract":  # −u·(p − q) = u·(q − p)
+                p, q = a.inputs
+                return b.inputs[0] * (q - p)
         for a, b in (ins, ins[::-1]):
             inner = _peel(b)
             if inner.shape == () and inner.op.name == "reciprocal":

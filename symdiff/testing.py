@@ -61,13 +61,30 @@ class OpCase:
                 arrays.append(rng.integers(int(spec.low), int(spec.high), size=shape).astype(np.int64))
             else:
                 arrays.append(rng.uniform(spec.low, spec.high, size=shape).astype(leaf.dtype))
-        return arrays
+        return _away_from_kinks(self.op, arrays)
 
     def instantiate(self, rng, dtype: str | None = None):
         """(expression, {leaf: value}) for one random point of the case."""
         leaves = self.leaves(dtype)
         expr = self.build(*leaves)
         return expr, dict(zip(leaves, self.sample(rng, dtype)))
+
+
+KINK_MARGIN = 0.05  # finite differences straddling a kink are wrong: sample away from them
+
+
+def _away_from_kinks(op, arrays):
+    """Move samples of kinked ops (relu, abs, sign at 0; maximum/minimum at ties) off the kink."""
+    if op in ("relu", "abs", "sign") and arrays and arrays[0].dtype.kind == "f":
+        a = arrays[0]
+        arrays[0] = np.where(np.abs(a) < KINK_MARGIN, np.copysign(KINK_MARGIN, a) + a, a).astype(a.dtype)
+    if op in ("maximum", "minimum") and len(arrays) == 2:
+        a, b = np.broadcast_arrays(*arrays)
+        close = np.abs(a - b) < KINK_MARGIN
+        if close.any():
+            arrays[1] = np.where(close, b + 2 * KINK_MARGIN, b).astype(arrays[1].dtype) if arrays[1].shape == close.shape \
+                else arrays[1]
+    return arrays
 
 
 def scalar_reference(op: ElementwiseOp):

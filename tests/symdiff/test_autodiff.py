@@ -1,5 +1,7 @@
 """Derivatives: every op against central differences, modes against each other, seed examples."""
 
+import zlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,7 +25,7 @@ def _differentiable(expr, values):
 @pytest.mark.parametrize("case", DIFFERENTIABLE, ids=str)
 def test_every_op_against_central_differences(case, dtype, order):
     """Forward and reverse mode, first and second order, and <J·t, c> = <t, Jᵀ·c>."""
-    rng = np.random.default_rng(abs(hash(str(case))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr(str(case)).encode()))
     expr, values = case.instantiate(rng, dtype)
     if not _differentiable(expr, values):
         pytest.skip(f"{case} has no derivative (non-float output or non-differentiable op)")

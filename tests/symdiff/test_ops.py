@@ -1,5 +1,7 @@
 """Registry-driven: every op's reference evaluation against an independent reference."""
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -20,7 +22,7 @@ def test_every_op_has_an_example():
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_evaluation_matches_reference(case, dtype):
-    rng = np.random.default_rng(abs(hash((str(case), dtype))) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((str(case), dtype)).encode()))
     expr, values = case.instantiate(rng, dtype)
     got = sd.evaluate(expr, values)
     want = np.asarray(case.reference(*[np.asarray(v, dtype=np.float64) if v.dtype.kind == "f" else v
