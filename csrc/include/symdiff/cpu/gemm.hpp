@@ -37,8 +37,8 @@ namespace gemm_detail {
 
 template <class T>
 struct kernel_set {
-  int mr, lanes, nv;          // tile: mr rows x (nv * lanes) columns
-  ukernel_fn<T> fn[4];        // fn[v - 1] computes tiles v vectors wide (narrow N edges)
+  int mr, lanes, nv;    // tile: mr rows x (nv * lanes) columns
+  ukernel_fn<T> fn[2][4];  // fn[A_ROWS][v - 1]: tiles v vectors wide (narrow N edges); see a_at
   int nr() const { return lanes * nv; }
 };
 
@@ -49,14 +49,17 @@ kernel_set<T> kernels_for(gemm_isa isa) {
     // 8 x 48 (float) / 8 x 24 (double): 24 accumulators; measured a few % ahead of 12 x 32 and
     // 14 x 32 on Zen 4/5 and with a deeper K block (an 8-row A panel is half the L1 footprint).
     return {8, 64 / int(sizeof(T)), 3,
-            {ukernel_avx512<T, 8, 1>, ukernel_avx512<T, 8, 2>, ukernel_avx512<T, 8, 3>, nullptr}};
+            {{ukernel_avx512<T, 8, 1, false>, ukernel_avx512<T, 8, 2, false>, ukernel_avx512<T, 8, 3, false>},
+             {ukernel_avx512<T, 8, 1, true>, ukernel_avx512<T, 8, 2, true>, ukernel_avx512<T, 8, 3, true>}}};
   }
   if (isa == gemm_isa::avx2) {
-    return {6, 32 / int(sizeof(T)), 2, {ukernel_avx2<T, 6, 1>, ukernel_avx2<T, 6, 2>, nullptr, nullptr}};
+    return {6, 32 / int(sizeof(T)), 2,
+            {{ukernel_avx2<T, 6, 1, false>, ukernel_avx2<T, 6, 2, false>},
+             {ukernel_avx2<T, 6, 1, true>, ukernel_avx2<T, 6, 2, true>}}};
   }
 #endif
   (void)isa;
-  return {4, 8, 1, {ukernel_scalar<T, 4, 8>, nullptr, nullptr, nullptr}};
+  return {4, 8, 1, {{ukernel_scalar<T, 4, 8, false>}, {ukernel_scalar<T, 4, 8, true>}}};
 }
 
 inline gemm_isa best_isa() {
@@ -90,7 +93,8 @@ inline const cache_sizes& caches() {
 inline int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 inline int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 
-// Per-thread scratch that only grows; 64-byte aligned. Slots: 0 private B, 1 private A, 2 shared. Thread-local, so OpenMP pool threads
+// Per-thread scratch that only grows; 64-byte aligned. Slots: 0 private B, 1 private A, 2 shared,
+// 3 the partial edge panel of an A read in place. Thread-local, so OpenMP pool threads
 // keep theirs between calls and no call pays for an allocation in the steady state.
 template <class T>
 T* scratch(int slot, int64_t count) {
@@ -99,7 +103,7 @@ T* scratch(int slot, int64_t count) {
     int64_t size = 0;
     ~buffer() { std::free(data); }
   };
-  thread_local buffer buffers[3];
+  thread_local buffer buffers[4];
   buffer& b = buffers[slot];
   if (b.size < count) {
     std::free(b.data);
@@ -116,13 +120,9 @@ T* scratch(int slot, int64_t count) {
 // A rows [i0, i0 + rows) x K columns [p0, p0 + kc) into one MR-row panel: out[p * MR + r].
 template <class T>
 void pack_a_panel(bool ta, const T* a, int64_t lda, int64_t i0, int rows, int64_t p0, int64_t kc, int mr,
-                  T* out) {
+                  T* out, bool avx2) {
   if (!ta) {
-    for (int r = 0; r < rows; ++r) {
-      const T* src = a + (i0 + r) * lda + p0;
-      T* dst = out + r;
-      for (int64_t p = 0; p < kc; ++p) dst[p * mr] = src[p];
-    }
+    transpose_pack(avx2, a + i0 * lda + p0, lda, rows, kc, out, mr);
     for (int r = rows; r < mr; ++r)
       for (int64_t p = 0; p < kc; ++p) out[p * mr + r] = T(0);
   } else {
@@ -138,7 +138,7 @@ void pack_a_panel(bool ta, const T* a, int64_t lda, int64_t i0, int rows, int64_
 // B K rows [p0, p0 + kc) x columns [j0, j0 + cols) into one NR-column panel: out[p * NR + j].
 template <class T>
 void pack_b_panel(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int cols, int nr,
-                  T* out) {
+                  T* out, bool avx2) {
   if (!tb) {
     for (int64_t p = 0; p < kc; ++p) {
       const T* src = b + (p0 + p) * ldb + j0;
@@ -147,16 +147,9 @@ void pack_b_panel(bool tb, const T* b, int64_t ldb, int64_t p0, int64_t kc, int6
       for (int j = cols; j < nr; ++j) dst[j] = T(0);
     }
   } else {
-    constexpr int64_t step = 64;  // keep the strided writes within a few L1 lines per chunk
-    for (int64_t q = 0; q < kc; q += step) {
-      const int64_t qe = std::min(kc, q + step);
-      for (int j = 0; j < cols; ++j) {
-        const T* src = b + (j0 + j) * ldb + p0;
-        for (int64_t p = q; p < qe; ++p) out[p * nr + j] = src[p];
-      }
-      for (int j = cols; j < nr; ++j)
-        for (int64_t p = q; p < qe; ++p) out[p * nr + j] = T(0);
-    }
+    transpose_pack(avx2, b + j0 * ldb + p0, ldb, cols, kc, out, nr);
+    for (int64_t p = 0; p < kc; ++p)
+      for (int j = cols; j < nr; ++j) out[p * nr + j] = T(0);
   }
 }
 
@@ -177,22 +170,39 @@ struct plan {
   int64_t block;     // private block along the split dimension (L2)
   int64_t chunk;     // shared operand extent packed at once (L3)
   bool split_n;      // threads own column ranges (else row ranges)
+  bool direct_a;     // read A in place (full panels) instead of packing it
   bool direct_b;     // read row-major B in place instead of packing it
+  bool avx2;         // packing may use AVX2 transposes
   int threads;
 };
 
+// C[i0 : i0 + rows, j0 : j0 + cols] over K block [p0, p0 + kc): A from the packed panels at ap (or
+// in place when ap is null), B panels b_panel_stride apart with rows b_ks apart.
 template <class T>
 void run_tile_grid(const plan<T>& P, const T* ap, int64_t i0, int64_t rows, const T* bp, int64_t b_ks,
-                   int64_t b_panel_stride, int64_t j0, int64_t cols, int64_t kc, T beta) {
+                   int64_t b_panel_stride, int64_t j0, int64_t cols, int64_t p0, int64_t kc, T beta) {
   const int mr = P.ks.mr, nr = P.ks.nr();
   for (int64_t ip = 0; ip * mr < rows; ++ip) {
+    const int64_t i = i0 + ip * mr;
     const int r = int(std::min<int64_t>(mr, rows - ip * mr));
     const T* a_panel = ap + ip * mr * kc;
-    T* c_row = P.c + (i0 + ip * mr) * P.ldc + j0;
+    int64_t a_stride = mr;
+    int rows_layout = 0;
+    if (!ap && r < mr) {  // in place would read past the last row of A
+      T* edge = scratch<T>(3, mr * kc);
+      pack_a_panel(P.ta, P.a, P.lda, i, r, p0, kc, mr, edge, P.avx2);
+      a_panel = edge;
+    } else if (!ap) {
+      a_panel = P.ta ? P.a + p0 * P.lda + i : P.a + i * P.lda + p0;
+      a_stride = P.lda;
+      rows_layout = P.ta ? 0 : 1;
+    }
+    T* c_row = P.c + i * P.ldc + j0;
     for (int64_t jp = 0; jp * nr < cols; ++jp) {
       const int w = int(std::min<int64_t>(nr, cols - jp * nr));
       const int nv = int(ceil_div(w, P.ks.lanes));
-      P.ks.fn[nv - 1](kc, a_panel, bp + jp * b_panel_stride, b_ks, c_row + jp * nr, P.ldc, P.alpha, beta, r, w);
+      P.ks.fn[rows_layout][nv - 1](kc, a_panel, a_stride, bp + jp * b_panel_stride, b_ks, c_row + jp * nr, P.ldc,
+                                   P.alpha, beta, r, w);
     }
   }
 }
@@ -215,6 +225,8 @@ void run_thread(const plan<T>& P, T* shared, int tid, int nt) {
   const int64_t units = ceil_div(split_extent, unit);
   const int64_t lo = std::min(split_extent, units * tid / nt * unit);
   const int64_t hi = std::min(split_extent, units * (tid + 1) / nt * unit);
+  // With both operands read in place or packed privately, the threads never wait for each other.
+  const bool packs_shared = P.split_n ? !P.direct_a : !P.direct_b;
 
   for (int64_t s0 = 0; s0 < shared_extent; s0 += P.chunk) {
     const int64_t s_len = std::min(P.chunk, shared_extent - s0);
@@ -222,21 +234,25 @@ void run_thread(const plan<T>& P, T* shared, int tid, int nt) {
       const int64_t kc = std::min(P.kc, P.k - p0);
       const T beta = p0 == 0 ? P.beta : T(1);
       if (P.split_n) {
-        const int64_t panels = ceil_div(s_len, mr);
-        for (int64_t ip = panels * tid / nt; ip < panels * (tid + 1) / nt; ++ip)
-          pack_a_panel(P.ta, P.a, P.lda, s0 + ip * mr, int(std::min<int64_t>(mr, s_len - ip * mr)), p0, kc, mr,
-                       shared + ip * mr * kc);
-        team_barrier(nt);
+        const T* ap = nullptr;
+        if (!P.direct_a) {
+          const int64_t panels = ceil_div(s_len, mr);
+          for (int64_t ip = panels * tid / nt; ip < panels * (tid + 1) / nt; ++ip)
+            pack_a_panel(P.ta, P.a, P.lda, s0 + ip * mr, int(std::min<int64_t>(mr, s_len - ip * mr)), p0, kc, mr,
+                         shared + ip * mr * kc, P.avx2);
+          team_barrier(nt);
+          ap = shared;
+        }
         for (int64_t j0 = lo; j0 < hi; j0 += P.block) {
           const int64_t cols = std::min(P.block, hi - j0);
           if (P.direct_b) {
-            run_tile_grid(P, shared, s0, s_len, P.b + p0 * P.ldb + j0, P.ldb, nr, j0, cols, kc, beta);
+            run_tile_grid(P, ap, s0, s_len, P.b + p0 * P.ldb + j0, P.ldb, nr, j0, cols, p0, kc, beta);
           } else {
             T* bp = scratch<T>(0, round_up(cols, nr) * kc);
             for (int64_t jp = 0; jp * nr < cols; ++jp)
               pack_b_panel(P.tb, P.b, P.ldb, p0, kc, j0 + jp * nr, int(std::min<int64_t>(nr, cols - jp * nr)), nr,
-                           bp + jp * nr * kc);
-            run_tile_grid(P, shared, s0, s_len, bp, nr, nr * kc, j0, cols, kc, beta);
+                           bp + jp * nr * kc, P.avx2);
+            run_tile_grid(P, ap, s0, s_len, bp, nr, nr * kc, j0, cols, p0, kc, beta);
           }
         }
       } else {
@@ -246,32 +262,36 @@ void run_thread(const plan<T>& P, T* shared, int tid, int nt) {
           const int64_t panels = ceil_div(s_len, nr);
           for (int64_t jp = panels * tid / nt; jp < panels * (tid + 1) / nt; ++jp)
             pack_b_panel(P.tb, P.b, P.ldb, p0, kc, s0 + jp * nr, int(std::min<int64_t>(nr, s_len - jp * nr)), nr,
-                         shared + jp * nr * kc);
+                         shared + jp * nr * kc, P.avx2);
           team_barrier(nt);
           bp = shared, b_ks = nr, b_stride = nr * kc;
         }
         for (int64_t i0 = lo; i0 < hi; i0 += P.block) {
           const int64_t rows = std::min(P.block, hi - i0);
-          T* ap = scratch<T>(1, round_up(rows, mr) * kc);
-          for (int64_t ip = 0; ip * mr < rows; ++ip)
-            pack_a_panel(P.ta, P.a, P.lda, i0 + ip * mr, int(std::min<int64_t>(mr, rows - ip * mr)), p0, kc, mr,
-                         ap + ip * mr * kc);
-          run_tile_grid(P, ap, i0, rows, bp, b_ks, b_stride, s0, s_len, kc, beta);
+          T* ap = nullptr;
+          if (!P.direct_a) {
+            ap = scratch<T>(1, round_up(rows, mr) * kc);
+            for (int64_t ip = 0; ip * mr < rows; ++ip)
+              pack_a_panel(P.ta, P.a, P.lda, i0 + ip * mr, int(std::min<int64_t>(mr, rows - ip * mr)), p0, kc, mr,
+                           ap + ip * mr * kc, P.avx2);
+          }
+          run_tile_grid(P, ap, i0, rows, bp, b_ks, b_stride, s0, s_len, p0, kc, beta);
         }
       }
-      team_barrier(nt);  // the shared buffer is repacked next
+      if (packs_shared) team_barrier(nt);  // the shared buffer is repacked next
     }
   }
 }
 
-// Largest thread share, in vector-tiles, when `extent` is split in `unit` steps over `threads`.
-inline int64_t share(int64_t extent, int64_t unit, int threads) {
+// Largest thread share of `extent` split in `unit` steps over `threads` (as run_thread does),
+// counting a partial tile as a whole `granule` (what the microkernel really computes).
+inline int64_t share(int64_t extent, int64_t unit, int64_t granule, int threads) {
   const int64_t units = ceil_div(extent, unit);
   int64_t worst = 0;
   for (int t = 0; t < threads; ++t) {
     const int64_t lo = std::min(extent, units * t / threads * unit);
     const int64_t hi = std::min(extent, units * (t + 1) / threads * unit);
-    worst = std::max(worst, hi - lo);
+    worst = std::max(worst, round_up(hi - lo, granule));
   }
   return worst;
 }
@@ -279,9 +299,11 @@ inline int64_t share(int64_t extent, int64_t unit, int threads) {
 template <class T>
 plan<T> make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b,
                   int64_t ldb, T beta, T* c, int64_t ldc, int max_threads) {
-  plan<T> P{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, {}, 0, 0, 0, true, false, 1};
+  plan<T> P{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, {}, 0, 0, 0, true, false, false, false, 1};
   const int override_isa = isa_override();
-  P.ks = kernels_for<T>(override_isa >= 0 ? gemm_isa(override_isa) : best_isa());
+  const gemm_isa isa = override_isa >= 0 ? gemm_isa(override_isa) : best_isa();
+  P.ks = kernels_for<T>(isa);
+  P.avx2 = isa != gemm_isa::scalar;
   const int64_t mr = P.ks.mr, nr = P.ks.nr(), sz = sizeof(T);
   const cache_sizes& cs = caches();
 
@@ -296,8 +318,9 @@ plan<T> make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
   P.threads = std::max(threads, 1);
 
   // Split the dimension whose largest per-thread share of the work is smaller.
-  const int64_t cost_n = share(n, nr, P.threads) * round_up(m, mr);
-  const int64_t cost_m = share(m, mr, P.threads) * round_up(n, nr);
+  const int64_t lanes = P.ks.lanes;
+  const int64_t cost_n = share(n, nr, lanes, P.threads) * round_up(m, mr);
+  const int64_t cost_m = share(m, mr, mr, P.threads) * round_up(n, lanes);
   P.split_n = cost_n <= cost_m;
 
   // Private block: the streamed operand (B columns, or A rows) fits in half of L2.
@@ -309,7 +332,13 @@ plan<T> make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
 
   // Row-major B that each thread uses for only a few A panels: packing would cost more than
   // the strided reads it saves.
-  P.direct_b = !tb && m <= 4 * mr;
+  P.direct_b = !tb && m <= 16 * mr;
+  // Row-major A is read in place: its MR rows are MR sequential streams, which measured as fast
+  // as packed panels even at n = 2048 (packing is a transpose). A transposed A in place touches
+  // a new cache line per k step, so it is packed (a plain copy) unless each A panel meets only
+  // a few B panels (narrow N per thread).
+  const int64_t n_per_thread = P.split_n ? share(n, nr, 1, P.threads) : n;
+  P.direct_a = !ta || ceil_div(n_per_thread, nr) <= 4;
   return P;
 }
 

@@ -1,7 +1,8 @@
 // GEMM microkernels: C[0:mr, 0:nr] = alpha * (A_panel · B_panel) + beta * C for one register tile.
 //
 // C is row-major, so the vector dimension is N: a tile holds MR rows of C, each NV vectors wide.
-// A panel: packed, k-major, MR values per k (rows past the matrix edge are zero padding).
+// A panel: packed, k-major, MR values per k (rows past the matrix edge are zero padding), or A
+// read in place (see a_at).
 // B panel: NV * lanes values per k, `b_ks` elements apart (the packed width, or ldb when B is
 // read in place); columns past nr are never loaded (masked loads), so reading B in place can
 // not run off the end of the caller's array.
@@ -10,6 +11,7 @@
 // itself is built for baseline x86-64 and picks a kernel at run time (gemm.hpp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -20,24 +22,32 @@
 namespace symdiff::cpu::gemm_detail {
 
 template <class T>
-using ukernel_fn = void (*)(int64_t kc, const T* a, const T* b, int64_t b_ks, T* c, int64_t ldc, T alpha,
-                            T beta, int mr, int nr);
+using ukernel_fn = void (*)(int64_t kc, const T* a, int64_t a_stride, const T* b, int64_t b_ks, T* c, int64_t ldc,
+                            T alpha, T beta, int mr, int nr);
+
+// Where the MR values of A for step p live: A_ROWS = false: a[p * a_stride + r] (a packed panel,
+// a_stride = MR, or a transposed A read in place, a_stride = lda); A_ROWS = true: a[r * a_stride + p]
+// (row-major A read in place, a_stride = lda). In place, all MR rows must exist.
+template <bool A_ROWS, class T>
+inline __attribute__((always_inline)) const T* a_at(const T* a, int64_t a_stride, int r) {
+  return A_ROWS ? a + r * a_stride : a + r;
+}
 
 // ---------------------------------------------------------------- portable scalar path
 // MR x NR tile in plain C++: the compiler vectorises it for the baseline ISA it is built for.
-template <class T, int MR, int NR>
-void ukernel_scalar(int64_t kc, const T* a, const T* b, int64_t b_ks, T* c, int64_t ldc, T alpha, T beta,
-                    int mr, int nr) {
+template <class T, int MR, int NR, bool A_ROWS>
+void ukernel_scalar(int64_t kc, const T* a, int64_t a_stride, const T* b, int64_t b_ks, T* c, int64_t ldc,
+                    T alpha, T beta, int mr, int nr) {
   T acc[MR][NR] = {};
-  if (nr == NR) {
-    for (int64_t p = 0; p < kc; ++p, a += MR, b += b_ks)
-      for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NR; ++j) acc[r][j] += a[r] * b[j];
-  } else {
-    for (int64_t p = 0; p < kc; ++p, a += MR, b += b_ks)
-      for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < nr; ++j) acc[r][j] += a[r] * b[j];
-  }
+  const int64_t a_step = A_ROWS ? 1 : a_stride;
+  for (int64_t p = 0; p < kc; ++p, a += a_step, b += b_ks)
+    for (int r = 0; r < MR; ++r) {
+      const T x = *a_at<A_ROWS>(a, a_stride, r);
+      if (nr == NR)
+        for (int j = 0; j < NR; ++j) acc[r][j] += x * b[j];
+      else
+        for (int j = 0; j < nr; ++j) acc[r][j] += x * b[j];
+    }
   for (int r = 0; r < mr; ++r)
     for (int j = 0; j < nr; ++j) {
       T v = alpha * acc[r][j];
@@ -84,9 +94,10 @@ SYMDIFF_AVX512 __m512 v_mul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
 SYMDIFF_AVX512 __m512d v_mul(__m512d a, __m512d b) { return _mm512_mul_pd(a, b); }
 
 // MR rows x NV vectors of accumulators (MR * NV <= 28 of the 32 zmm registers).
-template <class T, int MR, int NV>
+template <class T, int MR, int NV, bool A_ROWS>
 __attribute__((target("avx512f,avx512dq,avx512vl,fma,avx2"))) void ukernel_avx512(
-    int64_t kc, const T* a, const T* b, int64_t b_ks, T* c, int64_t ldc, T alpha, T beta, int mr, int nr) {
+    int64_t kc, const T* a, int64_t a_stride, const T* b, int64_t b_ks, T* c, int64_t ldc, T alpha, T beta, int mr,
+    int nr) {
   using traits = avx512<T>;
   using vec = typename traits::vec;
   using mask_t = typename traits::mask;
@@ -112,11 +123,11 @@ __attribute__((target("avx512f,avx512dq,avx512vl,fma,avx2"))) void ukernel_avx51
       for (int v = 0; v < NV; ++v) bv[v] = v_load(b + v * L);
 #pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) {
-        const vec av = v_set1(a[r]);
+        const vec av = v_set1(*a_at<A_ROWS>(a, a_stride, r));
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = v_fma(av, bv[v], acc[r][v]);
       }
-      a += MR;
+      a += A_ROWS ? 1 : a_stride;
       b += b_ks;
     }
   } else {
@@ -126,11 +137,11 @@ __attribute__((target("avx512f,avx512dq,avx512vl,fma,avx2"))) void ukernel_avx51
       for (int v = 0; v < NV; ++v) bv[v] = v_load(b + v * L, mask[v]);
 #pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) {
-        const vec av = v_set1(a[r]);
+        const vec av = v_set1(*a_at<A_ROWS>(a, a_stride, r));
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = v_fma(av, bv[v], acc[r][v]);
       }
-      a += MR;
+      a += A_ROWS ? 1 : a_stride;
       b += b_ks;
     }
   }
@@ -196,9 +207,10 @@ SYMDIFF_AVX2 __m256i y_mask(double, int left) {
 }
 
 // 16 ymm registers: MR * NV accumulators + NV B vectors + one broadcast.
-template <class T, int MR, int NV>
-__attribute__((target("avx2,fma"))) void ukernel_avx2(int64_t kc, const T* a, const T* b, int64_t b_ks, T* c,
-                                                     int64_t ldc, T alpha, T beta, int mr, int nr) {
+template <class T, int MR, int NV, bool A_ROWS>
+__attribute__((target("avx2,fma"))) void ukernel_avx2(int64_t kc, const T* a, int64_t a_stride, const T* b,
+                                                     int64_t b_ks, T* c, int64_t ldc, T alpha, T beta, int mr,
+                                                     int nr) {
   using vec = typename avx2<T>::vec;
   constexpr int L = avx2<T>::lanes;
   __m256i mask[NV];
@@ -218,11 +230,11 @@ __attribute__((target("avx2,fma"))) void ukernel_avx2(int64_t kc, const T* a, co
       for (int v = 0; v < NV; ++v) bv[v] = y_load(b + v * L);
 #pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) {
-        const vec av = y_set1(a[r]);
+        const vec av = y_set1(*a_at<A_ROWS>(a, a_stride, r));
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = y_fma(av, bv[v], acc[r][v]);
       }
-      a += MR;
+      a += A_ROWS ? 1 : a_stride;
       b += b_ks;
     }
   } else {
@@ -232,11 +244,11 @@ __attribute__((target("avx2,fma"))) void ukernel_avx2(int64_t kc, const T* a, co
       for (int v = 0; v < NV; ++v) bv[v] = y_load(b + v * L, mask[v]);
 #pragma GCC unroll 32
       for (int r = 0; r < MR; ++r) {
-        const vec av = y_set1(a[r]);
+        const vec av = y_set1(*a_at<A_ROWS>(a, a_stride, r));
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = y_fma(av, bv[v], acc[r][v]);
       }
-      a += MR;
+      a += A_ROWS ? 1 : a_stride;
       b += b_ks;
     }
   }
@@ -260,5 +272,84 @@ __attribute__((target("avx2,fma"))) void ukernel_avx2(int64_t kc, const T* a, co
 #undef SYMDIFF_AVX2
 
 #endif  // SYMDIFF_GEMM_X86
+
+// ---------------------------------------------------------------- transposing pack
+// dst[p * ld_dst + j] = src[j * ld_src + p] for j < rows, p < cols: turns rows of a matrix into
+// the k-major panels the kernels read. Portable version first, then 8x8 (float) / 4x4 (double)
+// register transposes with AVX2.
+template <class T>
+void transpose_pack_scalar(const T* src, int64_t ld_src, int rows, int64_t cols, T* dst, int64_t ld_dst) {
+  constexpr int64_t step = 64;  // keep the strided writes within a few L1 lines per chunk
+  for (int64_t q = 0; q < cols; q += step) {
+    const int64_t qe = std::min(cols, q + step);
+    for (int j = 0; j < rows; ++j) {
+      const T* s = src + j * ld_src;
+      for (int64_t p = q; p < qe; ++p) dst[p * ld_dst + j] = s[p];
+    }
+  }
+}
+
+#ifdef SYMDIFF_GEMM_X86
+__attribute__((target("avx2,fma"))) inline void transpose_pack_avx2(const float* src, int64_t ld_src, int rows,
+                                                                   int64_t cols, float* dst, int64_t ld_dst) {
+  int j = 0;
+  for (; j + 8 <= rows; j += 8) {
+    const float* s = src + j * ld_src;
+    int64_t p = 0;
+    for (; p + 8 <= cols; p += 8) {
+      __m256 r[8], t[8], u[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s + i * ld_src + p);
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int h = 0; h < 8; h += 4) {
+        u[h + 0] = _mm256_shuffle_ps(t[h + 0], t[h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[h + 1] = _mm256_shuffle_ps(t[h + 0], t[h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      float* d = dst + p * ld_dst + j;
+      for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(d + i * ld_dst, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(d + (i + 4) * ld_dst, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+      }
+    }
+    if (p < cols) transpose_pack_scalar(s + p, ld_src, 8, cols - p, dst + p * ld_dst + j, ld_dst);
+  }
+  if (j < rows) transpose_pack_scalar(src + j * ld_src, ld_src, rows - j, cols, dst + j, ld_dst);
+}
+
+__attribute__((target("avx2,fma"))) inline void transpose_pack_avx2(const double* src, int64_t ld_src, int rows,
+                                                                   int64_t cols, double* dst, int64_t ld_dst) {
+  int j = 0;
+  for (; j + 4 <= rows; j += 4) {
+    const double* s = src + j * ld_src;
+    int64_t p = 0;
+    for (; p + 4 <= cols; p += 4) {
+      const __m256d r0 = _mm256_loadu_pd(s + p), r1 = _mm256_loadu_pd(s + ld_src + p);
+      const __m256d r2 = _mm256_loadu_pd(s + 2 * ld_src + p), r3 = _mm256_loadu_pd(s + 3 * ld_src + p);
+      const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+      const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+      double* d = dst + p * ld_dst + j;
+      _mm256_storeu_pd(d, _mm256_permute2f128_pd(t0, t2, 0x20));
+      _mm256_storeu_pd(d + ld_dst, _mm256_permute2f128_pd(t1, t3, 0x20));
+      _mm256_storeu_pd(d + 2 * ld_dst, _mm256_permute2f128_pd(t0, t2, 0x31));
+      _mm256_storeu_pd(d + 3 * ld_dst, _mm256_permute2f128_pd(t1, t3, 0x31));
+    }
+    if (p < cols) transpose_pack_scalar(s + p, ld_src, 4, cols - p, dst + p * ld_dst + j, ld_dst);
+  }
+  if (j < rows) transpose_pack_scalar(src + j * ld_src, ld_src, rows - j, cols, dst + j, ld_dst);
+}
+#endif  // SYMDIFF_GEMM_X86
+
+template <class T>
+void transpose_pack(bool avx2, const T* src, int64_t ld_src, int rows, int64_t cols, T* dst, int64_t ld_dst) {
+#ifdef SYMDIFF_GEMM_X86
+  if (avx2) return transpose_pack_avx2(src, ld_src, rows, cols, dst, ld_dst);
+#endif
+  (void)avx2;
+  transpose_pack_scalar(src, ld_src, rows, cols, dst, ld_dst);
+}
 
 }  // namespace symdiff::cpu::gemm_detail
