@@ -19,6 +19,7 @@ from . import rewrite as _rewrite  # registers optimize
 from . import names as _names  # registers name
 from . import pretty as _pretty  # registers pretty, latex
 from .compare import Report
+from .compile import compile_ as compile
 from .dtypes import DTYPES
 from .evaluate import evaluate
 from .graph import cost, count_ops, toposort, tree_size
@@ -32,6 +33,6 @@ globals().update(FUNCTIONS)  # sd.exp, sd.sum, sd.matmul, ... : one name per reg
 __version__ = "0.1.0"
 
 __all__ = [
-    "DTYPES", "DifferentiationError", "Expr", "ParseError", "Report", "FUNCTIONS", "Node", "OPS", "ShapeError", "as_node", "constant", "cost",
+    "DTYPES", "DifferentiationError", "compile", "Expr", "ParseError", "Report", "FUNCTIONS", "Node", "OPS", "ShapeError", "as_node", "constant", "cost",
     "count_ops", "evaluate", "parse", "symbols", "tensor", "toposort", "tree_size", *sorted(FUNCTIONS),
 ]

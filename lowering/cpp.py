@@ -1,0 +1,286 @@
+"""C++ code generation: one translation unit per specialized program.
+
+Each :class:`~symdiff.lowering.schedule.Kernel` becomes one ``static`` function
+``k_<hash8>_<ops>`` (the hash is of its body, so the same computation always gets
+the same name), whose loops are OpenMP-parallel over the output and vectorizable
+along the last axis; fused producers are computed inside the loop. Matmuls call
+``symdiff::cpu::gemm`` from the kernel headers. The entry point follows the
+program ABI of :mod:`symdiff.lowering.toolchain`:
+
+    extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, int64_t error_size)
+
+with ``buffers`` = inputs, outputs, then the arena. Names are deterministic
+(``in0``, ``out0``, ``t0``, ``c0``, locals ``v0``…): a user's names never appear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import sympy
+
+from symdiff import dtypes
+
+from .scalar_printer import C_TYPE, c_expression, literal
+from .schedule import MOVEMENT, Kernel, Schedule, contiguous_strides
+
+ABI = "symdiff-abi-1"
+PARALLEL_MIN_ELEMENTS = 32768  # below this an OpenMP fork/join costs more than the loop
+
+
+def _prod(xs):
+    out = 1
+    for x in xs:
+        out *= int(x)
+    return out
+
+
+class Body:
+    """Statements of one loop body, with the values already computed in it."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.memo: dict = {}
+
+
+class KernelWriter:
+    """Renders one kernel; records the buffers it reads and the nodes fused into it."""
+
+    def __init__(self, sched: Schedule, kernel: Kernel):
+        self.s = sched
+        self.k = kernel
+        self.reads: dict = {}
+        self.fused: list = []
+        self._fused_ids: set = set()
+        self.validations: list[str] = []
+        self._validated: set = set()
+        self.counter = 0
+
+    # -- values -------------------------------------------------------------------------------
+
+    def fresh(self) -> str:
+        self.counter += 1
+        return f"v{self.counter - 1}"
+
+    def index_expr(self, view, idx) -> str:
+        terms = [str(view.offset)] if view.offset else []
+        for i, stride, dim in zip(idx, view.strides, view.shape):
+            if stride == 0 or dim == 1:
+                continue
+            terms.append(f"{i}" if stride == 1 else f"{i} * {stride}")
+        return " + ".join(terms) or "0"
+
+    def load(self, view, idx, body: Body) -> str:
+        self.reads[view.buffer.name] = view.buffer
+        key = ("load", view.buffer.name, self.index_expr(view, idx))
+        if key in body.memo:
+            return body.memo[key]
+        var = self.fresh()
+        body.lines.append(f"const {C_TYPE[view.buffer.dtype]} {var} = {view.buffer.name}[{key[2]}];")
+        body.memo[key] = var
+        return var
+
+    def value(self, node, idx, body: Body):
+        """C variable (or Python number) holding ``node`` at multi-index ``idx``."""
+        if node.is_constant and node.shape == ():
+            v = node.attr("value")
+            if isinstance(v, sympy.Basic):
+                v = sympy.sympify(v.xreplace(self.s.bindings))
+                v = int(v) if v.is_Integer else float(v)
+            return v
+        view = self.s.views.get(id(node))
+        if view is not None:
+            return self.load(view, idx, body)
+        key = (id(node), tuple(idx))
+        if key in body.memo:
+            return body.memo[key]
+        result = self._compute(node, idx, body)
+        body.memo[key] = result
+        return result
+
+    def _mark_fused(self, node):
+        if id(node) not in self._fused_ids:
+            self._fused_ids.add(id(node))
+            self.fused.append(node)
+
+    def _compute(self, node, idx, body: Body):
+        """``node`` at ``idx`` from its inputs (the node is not stored in a buffer)."""
+        name = node.op.name
+        shape_of = self.s.shape_of
+        if name in MOVEMENT:
+            self._mark_fused(node)
+            return self.value(node.inputs[0], self._movement_index(node, idx, body), body)
+        if name == "eye":
+            self._mark_fused(node)
+            return self.cast_expr(f"({idx[0]} == {idx[1]})", "bool", node.dtype, body)
+        if name == "one_hot":
+            self._mark_fused(node)
+            labels = node.inputs[0]
+            self.validate_indices(labels, int(shape_of(node)[-1]), "one_hot: label")
+            lab = self.value(labels, idx[:-1], body)
+            return self.cast_expr(f"({lab} == {idx[-1]})", "bool", node.dtype, body)
+        if name == "take":
+            self._mark_fused(node)
+            a, ind = node.inputs
+            axis, n = node.attr("axis"), int(shape_of(a)[node.attr("axis")])
+            self.validate_indices(ind, n, "take: index", allow_negative=True)
+            k = len(shape_of(ind))
+            raw = self.value(ind, idx[axis:axis + k], body)
+            pos = self.fresh()
+            body.lines.append(f"const int64_t {pos} = {raw} < 0 ? {raw} + {n} : {raw};")
+            return self.value(a, list(idx[:axis]) + [pos] + list(idx[axis + k:]), body)
+        if getattr(node.op, "kind", "") == "elementwise":
+            self._mark_fused(node)
+            return self.elementwise(node, [self.value(i, idx, body) for i in node.inputs], body)
+        raise AssertionError(f"{name} should have been materialized")
+
+    def _movement_index(self, node, idx, body):
+        name = node.op.name
+        src = node.inputs[0]
+        in_shape, out_shape = self.s.shape_of(src), self.s.shape_of(node)
+        if name == "broadcast_to":
+            lead = len(out_shape) - len(in_shape)
+            return ["0" if d == 1 else i for d, i in zip(in_shape, idx[lead:])]
+        if name == "transpose":
+            out = [None] * len(in_shape)
+            for d, a in enumerate(node.attr("axes")):
+                out[a] = idx[d]
+            return out
+        if name == "reshape":
+            strides = contiguous_strides(out_shape)
+            lin = self.fresh()
+            terms = [f"{i} * {s}" for i, s, d in zip(idx, strides, out_shape) if d != 1] or ["0"]
+            body.lines.append(f"const int64_t {lin} = {' + '.join(terms)};")
+            in_strides = contiguous_strides(in_shape)
+            return [f"(({lin} / {s}) % {d})" if d != 1 else "0" for s, d in zip(in_strides, in_shape)]
+        # getitem
+        out, k = [], 0
+        for entry in node.attr("index"):
+            if entry[0] == "newaxis":
+                k += 1
+                continue
+            if entry[0] == "int":
+                out.append(str(_concrete(entry[1], self.s.bindings)))
+            else:
+                start, step = _concrete(entry[1], self.s.bindings), _concrete(entry[3], self.s.bindings)
+                out.append(f"({start} + {idx[k]} * {step})" if step != 1 else f"({start} + {idx[k]})")
+                k += 1
+        return out + list(idx[k:])
+
+    def cast_expr(self, expr, from_dtype, to_dtype, body):
+        var = self.fresh()
+        body.lines.append(f"const {C_TYPE[to_dtype]} {var} = static_cast<{C_TYPE[to_dtype]}>({expr});")
+        return var
+
+    def elementwise(self, node, args, body: Body):
+        op = node.op
+        if op.name == "astype":
+            (a,) = args
+            src, dst = node.inputs[0].dtype, node.dtype
+            if not isinstance(a, str):
+                return bool(a) if dst == "bool" else (int(a) if dst == "int64" else float(a))
+            expr = f"({a} != 0)" if dst == "bool" and src != "bool" else f"static_cast<{C_TYPE[dst]}>({a})"
+        else:
+            data = node.inputs[1:] if op.name == "where" else node.inputs
+            compute_dtype = data[0].dtype
+            expr = c_expression(op, args, compute_dtype)
+            if not isinstance(expr, str):
+                return expr
+        var = self.fresh()
+        body.lines.append(f"const {C_TYPE[node.dtype]} {var} = {expr};")
+        return var
+
+    def validate_indices(self, index_node, n, what, allow_negative=False):
+        """Emit, once per kernel, a check that every index in ``index_node`` is in range."""
+        if id(index_node) in self._validated:
+            return
+        self._validated.add(id(index_node))
+        shape = self.s.shape_of(index_node)
+        body = Body()
+        idx = [f"j{d}" for d in range(len(shape))]
+        v = self.value(index_node, idx, body)
+        lo = -n if allow_negative else 0
+        lines = []
+        for d, size in enumerate(shape):
+            lines.append("  " * d + f"for (int64_t j{d} = 0; j{d} < {size}; ++j{d}) {{")
+        pad = "  " * len(shape)
+        lines += [pad + line for line in body.lines]
+        pos = " * ".join(f"j{d}" for d in range(len(shape))) or "0"
+        lines.append(pad + f"if ({v} < {lo} || {v} >= {n}) {{ std::snprintf(error, error_size, "
+                     f"\"{what} %lld at flat position %lld is out of range [{lo}, {n})\", "
+                     f"(long long)({v}), (long long)({_flat(shape, 'j')})); return 1; }}")
+        lines += ["  " * d + "}" for d in reversed(range(len(shape)))]
+        del pos
+        self.validations.append("\n".join(lines))
+
+
+def _flat(shape, prefix):
+    strides = contiguous_strides(shape)
+    return " + ".join(f"{prefix}{d} * {s}" for d, s in enumerate(strides)) or "0"
+
+
+def _concrete(value, bindings) -> int:
+    return int(value) if isinstance(value, (int, np.integer)) else int(sympy.sympify(value).xreplace(bindings))
+
+
+# -- loops -----------------------------------------------------------------------------------
+
+
+def loop_nest(shape, body_fn, parallel=True, simd=True) -> list[str]:
+    """Loops over ``shape``: the leading axes flattened into one OpenMP loop, the last axis inner
+    (vectorizable). ``body_fn(idx) -> list of lines`` renders the body at index variables idx."""
+    shape = [int(d) for d in shape]
+    numel = _prod(shape)
+    par = parallel and numel >= PARALLEL_MIN_ELEMENTS
+    if not shape:
+        return ["{"] + ["  " + line for line in body_fn([])] + ["}"]
+    if len(shape) == 1:
+        pragma = "#pragma omp parallel for simd schedule(static)" if par else ("#pragma omp simd" if simd else "")
+        lines = [pragma] if pragma else []
+        lines.append(f"for (int64_t i0 = 0; i0 < {shape[0]}; ++i0) {{")
+        lines += ["  " + line for line in body_fn(["i0"])]
+        return lines + ["}"]
+    outer = _prod(shape[:-1])
+    last = len(shape) - 1
+    lines = ["#pragma omp parallel for schedule(static)"] if par else []
+    lines.append(f"for (int64_t o = 0; o < {outer}; ++o) {{")
+    strides = contiguous_strides(shape[:-1])
+    for d in range(last):
+        expr = "o" if strides[d] == 1 else f"o / {strides[d]}"
+        if d > 0:
+            expr = f"({expr}) % {shape[d]}"
+        lines.append(f"  const int64_t i{d} = {expr};")
+    if simd:
+        lines.append("  #pragma omp simd")
+    lines.append(f"  for (int64_t i{last} = 0; i{last} < {shape[-1]}; ++i{last}) {{")
+    lines += ["    " + line for line in body_fn([f"i{d}" for d in range(len(shape))])]
+    lines += ["  }", "}"]
+    return lines
+
+
+def flat_loop(count, body_fn, parallel=True, var="o") -> list[str]:
+    """One loop over ``count`` items (OpenMP when large enough)."""
+    lines = ["#pragma omp parallel for schedule(static)"] if parallel and count > 1 else []
+    lines.append(f"for (int64_t {var} = 0; {var} < {count}; ++{var}) {{")
+    lines += ["  " + line for line in body_fn(var)]
+    return lines + ["}"]
+
+
+def unravel(var, shape, names) -> list[str]:
+    strides = contiguous_strides(shape)
+    out = []
+    for d, (s, size) in enumerate(zip(strides, shape)):
+        expr = var if s == 1 else f"{var} / {s}"
+        if d > 0:
+            expr = f"({expr}) % {size}"
+        out.append(f"const int64_t {names[d]} = {expr};")
+    return out
+
+
+def kernel_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def dtype_itemsize(dtype) -> int:
+    return dtypes.itemsize(dtype)

@@ -1,0 +1,348 @@
+"""The C++ body of each kernel kind (see :mod:`symdiff.lowering.cpp` for the shared machinery).
+
+``RENDER[kind](writer) -> lines`` writes the kernel's statements; values of the node's
+inputs come from ``writer.value`` so fused producers are computed in place.
+"""
+
+from __future__ import annotations
+
+from .cpp import PARALLEL_MIN_ELEMENTS, Body, KernelWriter, _concrete, _prod, flat_loop, loop_nest, unravel
+from .scalar_printer import C_TYPE, literal
+
+ACC_TYPE = {"float32": "double", "float64": "double", "int64": "int64_t", "bool": "int64_t"}
+
+
+def _store(w: KernelWriter, idx, value, dtype) -> str:
+    v = value if isinstance(value, str) else literal(value, dtype)
+    return f"{w.k.out.buffer.name}[{w.index_expr(w.k.out, idx)}] = {v};"
+
+
+def render_loop(w: KernelWriter) -> list[str]:
+    node = w.k.node
+
+    def body(idx):
+        b = Body()
+        v = w.value(node, idx, b) if w.k.copy else w._compute(node, idx, b)
+        return b.lines + [_store(w, idx, v, node.dtype)]
+
+    return loop_nest(w.k.out.shape, body)
+
+
+def _reduce_index(in_shape, axes, keepdims, out_vars):
+    kept = [d for d in range(len(in_shape)) if d not in axes]
+    idx = []
+    for d in range(len(in_shape)):
+        if d in axes:
+            idx.append(f"r{d}")
+        else:
+            idx.append(out_vars[d] if keepdims else out_vars[kept.index(d)])
+    return idx
+
+
+def _reduce_loops(in_shape, axes, inner_lines, pragma=None) -> list[str]:
+    lines = []
+    axes = sorted(axes)
+    for n, d in enumerate(axes):
+        if n == len(axes) - 1 and pragma:
+            lines.append("  " * n + pragma)
+        lines.append("  " * n + f"for (int64_t r{d} = 0; r{d} < {in_shape[d]}; ++r{d}) {{")
+    pad = "  " * len(axes)
+    lines += [pad + line for line in inner_lines]
+    lines += ["  " * n + "}" for n in reversed(range(len(axes)))]
+    return lines
+
+
+def render_reduce(w: KernelWriter) -> list[str]:
+    node = w.k.node
+    (a,) = node.inputs
+    in_shape = w.s.shape_of(a)
+    axes = tuple(node.attr("axis"))
+    keepdims = node.attr("keepdims")
+    out_shape = w.k.out.shape
+    name, dt, in_dt = node.op.name, node.dtype, a.dtype
+    numel_out = _prod(out_shape)
+    work = _prod(in_shape)
+    out_vars = [f"q{d}" for d in range(len(out_shape))]
+
+    def value_body(prefix_lines_target, idx):
+        b = Body()
+        v = w.value(a, idx, b)
+        v = v if isinstance(v, str) else literal(v, in_dt)
+        return b, v
+
+    def per_output(o):
+        lines = unravel(o, out_shape, out_vars) if out_shape else []
+        idx = _reduce_index(in_shape, axes, keepdims, out_vars)
+        if name == "sum":
+            acc_t = ACC_TYPE[in_dt]
+            b, v = value_body(lines, idx)
+            lines.append(f"{acc_t} acc = 0;")
+            lines += _reduce_loops(in_shape, axes, b.lines + [f"acc += {v};"], "#pragma omp simd reduction(+:acc)")
+            result = f"static_cast<{C_TYPE[dt]}>(acc)"
+        elif name == "max":
+            init = {"bool": "false", "int64": "INT64_MIN"}.get(in_dt, "-INFINITY")
+            b, v = value_body(lines, idx)
+            lines.append(f"{C_TYPE[in_dt]} acc = {init};")
+            lines += _reduce_loops(in_shape, axes, b.lines + [f"acc = {v} > acc ? {v} : acc;"],
+                                   "#pragma omp simd reduction(max:acc)" if in_dt != "bool" else None)
+            result = "acc"
+        elif name == "argmax":
+            b, v = value_body(lines, idx)
+            init = {"bool": "false", "int64": "INT64_MIN"}.get(in_dt, "-INFINITY")
+            (ax,) = axes
+            lines += [f"{C_TYPE[in_dt]} best = {init};", "int64_t arg = 0;"]
+            lines += _reduce_loops(in_shape, axes, b.lines + [f"if ({v} > best) {{ best = {v}; arg = r{ax}; }}"])
+            result = "arg"
+        else:  # logsumexp
+            b1, v1 = value_body(lines, idx)
+            lines.append(f"{C_TYPE[in_dt]} m = -INFINITY;")
+            lines += _reduce_loops(in_shape, axes, b1.lines + [f"m = {v1} > m ? {v1} : m;"],
+                                   "#pragma omp simd reduction(max:m)")
+            lines.append("if (!std::isfinite(m)) m = 0;")
+            b2, v2 = value_body(lines, idx)
+            lines.append("double s = 0;")
+            lines += _reduce_loops(in_shape, axes, b2.lines + [f"s += std::exp({v2} - m);"],
+                                   "#pragma omp simd reduction(+:s)")
+            result = f"static_cast<{C_TYPE[dt]}>(std::log(s) + m)"
+        lines.append(f"{w.k.out.buffer.name}[{o}] = {result};")
+        return lines
+
+    parallel = numel_out > 1 and work >= PARALLEL_MIN_ELEMENTS
+    return flat_loop(numel_out, per_output, parallel=parallel)
+
+
+def render_softmax(w: KernelWriter) -> list[str]:
+    node = w.k.node
+    (a,) = node.inputs
+    shape = w.s.shape_of(a)
+    axis = node.attr("axis") % len(shape)
+    n = shape[axis]
+    others = [s for d, s in enumerate(shape) if d != axis]
+    other_vars = [f"q{d}" for d in range(len(others))]
+    t = C_TYPE[node.dtype]
+    out = w.k.out.buffer.name
+
+    def idx_at(j):
+        idx = list(other_vars)
+        idx.insert(axis, j)
+        return idx
+
+    def row(o):
+        lines = unravel(o, others, other_vars) if others else []
+        b1 = Body()
+        v1 = w.value(a, idx_at("j"), b1)
+        lines.append(f"{t} m = -INFINITY;")
+        lines += ["#pragma omp simd reduction(max:m)", f"for (int64_t j = 0; j < {n}; ++j) {{"]
+        lines += ["  " + x for x in b1.lines] + [f"  m = {v1} > m ? {v1} : m;", "}"]
+        b2 = Body()
+        v2 = w.value(a, idx_at("j"), b2)
+        out_at = f"{out}[{w.index_expr(w.k.out, idx_at('j'))}]"
+        if node.op.name == "softmax":
+            lines += [f"{t} s = 0;", "#pragma omp simd reduction(+:s)", f"for (int64_t j = 0; j < {n}; ++j) {{"]
+            lines += ["  " + x for x in b2.lines]
+            lines += [f"  const {t} e = std::exp({v2} - m);", f"  {out_at} = e;", "  s += e;", "}"]
+            lines += [f"const {t} inv = {t}(1) / s;", "#pragma omp simd",
+                      f"for (int64_t j = 0; j < {n}; ++j) {out_at} *= inv;"]
+        else:
+            lines += [f"{t} s = 0;", "#pragma omp simd reduction(+:s)", f"for (int64_t j = 0; j < {n}; ++j) {{"]
+            lines += ["  " + x for x in b2.lines] + [f"  s += std::exp({v2} - m);", "}"]
+            b3 = Body()
+            v3 = w.value(a, idx_at("j"), b3)
+            lines += [f"const {t} lse = m + std::log(s);", "#pragma omp simd",
+                      f"for (int64_t j = 0; j < {n}; ++j) {{"]
+            lines += ["  " + x for x in b3.lines] + [f"  {out_at} = {v3} - lse;", "}"]
+        return lines
+
+    rows = _prod(others)
+    return flat_loop(rows, row, parallel=rows > 1 and rows * n >= PARALLEL_MIN_ELEMENTS)
+
+
+def render_cross_entropy(w: KernelWriter) -> list[str]:
+    node = w.k.node
+    logits, labels = node.inputs
+    shape = w.s.shape_of(logits)
+    k = shape[-1]
+    rows_shape = shape[:-1]
+    rows = _prod(rows_shape)
+    w.validate_indices(labels, k, "softmax_cross_entropy: label")
+    t = C_TYPE[node.dtype]
+    row_vars = [f"q{d}" for d in range(len(rows_shape))]
+    lines = ["double total = 0;"]
+    par = rows > 1 and rows * k >= PARALLEL_MIN_ELEMENTS
+    if par:
+        lines.append("#pragma omp parallel for schedule(static) reduction(+:total)")
+    lines.append(f"for (int64_t o = 0; o < {rows}; ++o) {{")
+    inner = unravel("o", rows_shape, row_vars) if rows_shape else []
+    b1 = Body()
+    v1 = w.value(logits, row_vars + ["j"], b1)
+    inner += [f"{t} m = -INFINITY;", "#pragma omp simd reduction(max:m)", f"for (int64_t j = 0; j < {k}; ++j) {{"]
+    inner += ["  " + x for x in b1.lines] + [f"  m = {v1} > m ? {v1} : m;", "}"]
+    b2 = Body()
+    v2 = w.value(logits, row_vars + ["j"], b2)
+    inner += ["double s = 0;", "#pragma omp simd reduction(+:s)", f"for (int64_t j = 0; j < {k}; ++j) {{"]
+    inner += ["  " + x for x in b2.lines] + [f"  s += std::exp(double({v2}) - double(m));", "}"]
+    b3 = Body()
+    lab = w.value(labels, row_vars, b3)
+    picked = w.value(logits, row_vars + [lab], b3)
+    inner += b3.lines + [f"total += std::log(s) + double(m) - double({picked});"]
+    lines += ["  " + x for x in inner] + ["}"]
+    lines.append(f"{w.k.out.buffer.name}[0] = static_cast<{t}>(total / {rows});")
+    return lines
+
+
+def _matrix(shape, strides):
+    """(rows, cols, transposed, ld) for a strided 2-D operand, or None if GEMM cannot read it."""
+    rows, cols = shape
+    s0, s1 = strides
+    if s1 == 1 or cols == 1:
+        ld = s0 if rows > 1 else cols
+        if ld >= cols or rows == 1:
+            return rows, cols, False, max(ld, cols)
+    if s0 == 1 or rows == 1:
+        ld = s1 if cols > 1 else rows
+        if ld >= rows or cols == 1:
+            return rows, cols, True, max(ld, rows)
+    return None
+
+
+def render_gemm(w: KernelWriter) -> list[str]:
+    node = w.k.node
+    a, b = node.inputs
+    va, vb, vc = w.s.views[id(a)], w.s.views[id(b)], w.k.out
+    w.reads[va.buffer.name] = va.buffer
+    w.reads[vb.buffer.name] = vb.buffer
+    a_shape, a_str = list(va.shape), list(va.strides)
+    b_shape, b_str = list(vb.shape), list(vb.strides)
+    if len(a_shape) == 1:
+        a_shape, a_str = [1] + a_shape, [0] + a_str
+    if len(b_shape) == 1:
+        b_shape, b_str = b_shape + [1], b_str + [0]
+    m, kk, n = a_shape[-2], a_shape[-1], b_shape[-1]
+    batch = [max(x, y) for x, y in _align(a_shape[:-2], b_shape[:-2])]
+    nb = len(batch)
+    a_bs = _batch_strides(a_shape[:-2], a_str[:-2], nb)
+    b_bs = _batch_strides(b_shape[:-2], b_str[:-2], nb)
+    c_bs = list(_contig(batch + [m, n]))[:nb]
+    ma = _matrix((m, kk), a_str[-2:])
+    mb = _matrix((kk, n), b_str[-2:])
+    t = C_TYPE[node.dtype]
+    A, B, C = va.buffer.name, vb.buffer.name, vc.buffer.name
+    bvars = [f"b{d}" for d in range(nb)]
+    off_a = " + ".join([str(va.offset)] + [f"{v} * {s}" for v, s in zip(bvars, a_bs) if s])
+    off_b = " + ".join([str(vb.offset)] + [f"{v} * {s}" for v, s in zip(bvars, b_bs) if s])
+    off_c = " + ".join([str(vc.offset)] + [f"{v} * {s}" for v, s in zip(bvars, c_bs) if s])
+    if node.dtype in ("float32", "float64") and ma and mb:
+        call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
+                f"{m}, {n}, {kk}, {t}(1), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, {t}(0), "
+                f"{C} + {off_c}, {n});"]
+    else:  # integers, or operands no GEMM layout can read: a plain triple loop
+        acc = ACC_TYPE.get(node.dtype, t)
+        call = [f"for (int64_t i = 0; i < {m}; ++i)", f"  for (int64_t j = 0; j < {n}; ++j) {{",
+                f"    {acc} acc = 0;",
+                f"    for (int64_t p = 0; p < {kk}; ++p) acc += {A}[{off_a} + i * {a_str[-2]} + p * {a_str[-1]}] * "
+                f"{B}[{off_b} + p * {b_str[-2]} + j * {b_str[-1]}];",
+                f"    {C}[{off_c} + i * {n} + j] = static_cast<{t}>(acc);", "  }"]
+    lines = []
+    for d, size in enumerate(batch):
+        lines.append("  " * d + f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d}) {{")
+    lines += ["  " * nb + x for x in call]
+    lines += ["  " * d + "}" for d in reversed(range(nb))]
+    return lines
+
+
+def _align(x, y):
+    n = max(len(x), len(y))
+    x = [1] * (n - len(x)) + list(x)
+    y = [1] * (n - len(y)) + list(y)
+    return list(zip(x, y))
+
+
+def _batch_strides(shape, strides, nb):
+    shape = [1] * (nb - len(shape)) + list(shape)
+    strides = [0] * (nb - len(strides)) + list(strides)
+    return [0 if d == 1 else s for d, s in zip(shape, strides)]
+
+
+def _contig(shape):
+    from .schedule import contiguous_strides
+
+    return contiguous_strides(shape)
+
+
+def render_concatenate(w: KernelWriter) -> list[str]:
+    node = w.k.node
+    axis = node.attr("axis") % len(w.k.out.shape)
+    lines, offset = [], 0
+    for part in node.inputs:
+        shape = w.s.shape_of(part)
+
+        def body(idx, part=part, offset=offset):
+            b = Body()
+            v = w.value(part, idx, b)
+            out_idx = list(idx)
+            out_idx[axis] = f"({idx[axis]} + {offset})"
+            return b.lines + [_store(w, out_idx, v, node.dtype)]
+
+        lines += loop_nest(shape, body)
+        offset += shape[axis]
+    return lines
+
+
+def _zero_fill(w: KernelWriter) -> list[str]:
+    out = w.k.out
+    return [f"std::memset({out.buffer.name}, 0, sizeof({C_TYPE[out.buffer.dtype]}) * {_prod(out.shape)});"]
+
+
+def render_slice_scatter(w: KernelWriter) -> list[str]:
+    node = w.k.node
+    (v,) = node.inputs
+    v_shape = w.s.shape_of(v)
+
+    def body(idx):
+        b = Body()
+        val = w.value(v, idx, b)
+        out_idx, k = [], 0
+        for entry in node.attr("index"):
+            if entry[0] == "newaxis":
+                k += 1
+            elif entry[0] == "int":
+                out_idx.append(str(_concrete(entry[1], w.s.bindings)))
+            else:
+                start, step = _concrete(entry[1], w.s.bindings), _concrete(entry[3], w.s.bindings)
+                out_idx.append(f"({start} + {idx[k]} * {step})")
+                k += 1
+        out_idx += list(idx[k:])
+        return b.lines + [_store(w, out_idx, val, node.dtype)]
+
+    return _zero_fill(w) + loop_nest(v_shape, body, parallel=True)
+
+
+def render_scatter_add(w: KernelWriter) -> list[str]:
+    node = w.k.node
+    v, ind = node.inputs
+    axis = node.attr("axis")
+    n = w.k.out.shape[axis]
+    w.validate_indices(ind, n, "scatter_add: index", allow_negative=True)
+    k = len(w.s.shape_of(ind))
+
+    def body(idx):
+        b = Body()
+        val = w.value(v, idx, b)
+        raw = w.value(ind, idx[axis:axis + k], b)
+        out_idx = list(idx[:axis]) + [f"({raw} < 0 ? {raw} + {n} : {raw})"] + list(idx[axis + k:])
+        out = f"{w.k.out.buffer.name}[{w.index_expr(w.k.out, out_idx)}]"
+        return b.lines + [f"{out} += {val if isinstance(val, str) else literal(val, node.dtype)};"]
+
+    return _zero_fill(w) + loop_nest(w.s.shape_of(v), body, parallel=False, simd=False)
+
+
+RENDER = {
+    "loop": render_loop,
+    "reduce": render_reduce,
+    "softmax": render_softmax,
+    "cross_entropy": render_cross_entropy,
+    "gemm": render_gemm,
+    "concatenate": render_concatenate,
+    "slice_scatter": render_slice_scatter,
+    "scatter_add": render_scatter_add,
+}

@@ -1,0 +1,178 @@
+"""Compiled programs: the ``cpu`` backend of ``sd.compile``.
+
+The pipeline, one function per stage, each callable on its own:
+
+    optimize (symdiff.optimize) → schedule → generate (memory plan + C++) → build (compile, cache, load)
+
+A :class:`CppProgram` specializes itself for each new signature of argument
+shapes (symbolic dimensions are bound from the arrays) and keeps every
+specialization; the compiled libraries are cached on disk by content.
+
+>>> import numpy as np
+>>> import symdiff as sd
+>>> x = sd.tensor("x", ("n",), "float32")
+>>> prog = sd.compile([sd.sum(sd.exp(x) * 2.0)], [x])
+>>> prog(np.zeros(4, np.float32))
+[array(8., dtype=float32)]
+>>> print(prog.explain())  # doctest: +ELLIPSIS
+k_..._exp_multiply_sum: out0[] = sum(2*exp(in0))  (fused: exp, multiply)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import sympy
+
+from symdiff.compile import check_signature, prepare_arguments
+from symdiff.graph import cost
+from symdiff.node import Node
+
+from . import cache
+from .codegen import TranslationUnit, generate
+from .schedule import schedule
+
+INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+
+
+@dataclasses.dataclass(eq=False)
+class Specialization:
+    """One compiled program for one signature of argument shapes."""
+
+    signature: tuple
+    bindings: dict
+    unit: TranslationUnit
+    native: object  # the loaded program (symdiff.lowering._native.native_program)
+    arena: np.ndarray
+    out_shapes: list
+    out_dtypes: list
+    build_info: dict
+
+
+def _aligned_arena(nbytes: int) -> np.ndarray:
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start:start + max(nbytes, 1)]
+
+
+class CppProgram:
+    """``sd.compile(..., backend="cpu")``: generated C++/OpenMP, compiled once per shape signature."""
+
+    backend = "cpu"
+    kind = "cpp"
+
+    def __init__(self, outputs, inputs, updates=None, optimize=True):
+        self.single = isinstance(outputs, Node)
+        self.outputs, self.inputs, self.updates = check_signature(outputs, inputs, updates)
+        t0 = time.perf_counter()
+        if optimize:
+            from symdiff.rewrite import optimize as run_optimize
+
+            exprs = run_optimize(self.outputs + [v for _, v in self.updates])
+            self.outputs = exprs[:len(self.outputs)]
+            self.updates = [(leaf, v) for (leaf, _), v in zip(self.updates, exprs[len(self.outputs):])]
+        self.optimize_seconds = time.perf_counter() - t0
+        self._targets = {id(leaf) for leaf, _ in self.updates}
+        self._dtypes = [np.dtype(leaf.dtype) for leaf in self.inputs]
+        self._specs: dict = {}
+        self._last: Specialization | None = None
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def specialize(self, bindings: dict, signature: tuple) -> Specialization:
+        """Schedule, generate and build the program for concrete dimensions ``bindings``."""
+        sched = schedule(self.outputs, self.inputs, self.updates, bindings)
+        unit = generate(sched)
+        native, info = cache.load_or_build(unit.source, self.kind)
+        spec = Specialization(signature, dict(bindings), unit, native, _aligned_arena(unit.memory.arena_bytes),
+                              [sched.shape_of(o) for o in self.outputs], [o.dtype for o in self.outputs],
+                              dict(info))
+        self._specs[signature] = spec
+        return spec
+
+    def __call__(self, *arrays):
+        spec = None
+        if len(arrays) == len(self.inputs):
+            fast = all(type(a) is np.ndarray and a.dtype == d and a.flags.c_contiguous
+                       for a, d in zip(arrays, self._dtypes))
+            if fast:
+                spec = self._specs.get(tuple(a.shape for a in arrays))
+        if spec is None:
+            arrays, bindings = prepare_arguments(self.inputs, arrays, self._targets)
+            signature = tuple(a.shape for a in arrays)
+            spec = self._specs.get(signature) or self.specialize(bindings, signature)
+        elif any(not arrays[k].flags.writeable for k, leaf in enumerate(self.inputs) if id(leaf) in self._targets):
+            prepare_arguments(self.inputs, arrays, self._targets)  # raises the clear error
+        self._last = spec
+        outs = [np.empty(s, d) for s, d in zip(spec.out_shapes, spec.out_dtypes)]
+        spec.native(list(arrays) + outs + [spec.arena], [])
+        return outs[0] if self.single else outs
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    def _current(self) -> Specialization:
+        if self._last is not None:
+            return self._last
+        free = set()
+        for leaf in self.inputs:
+            free |= {d for d in leaf.shape if isinstance(d, sympy.Basic) and not d.is_number}
+        if free:
+            raise ValueError("this program has symbolic dimensions " + ", ".join(sorted(map(str, free)))
+                             + ": call it once (or use specialize) before asking for its source")
+        signature = tuple(tuple(int(d) for d in leaf.shape) for leaf in self.inputs)
+        return self._specs.get(signature) or self.specialize({}, signature)
+
+    @property
+    def source(self) -> str:
+        """The generated C++ of the latest specialization."""
+        return self._current().unit.source
+
+    @property
+    def stats(self) -> dict:
+        spec = self._current()
+        flops = cost(self.outputs + [v for _, v in self.updates])["flops"]
+        flops = sympy.sympify(flops).xreplace(spec.bindings)
+        return {"kernels": len(spec.unit.kernels), "peak_bytes": spec.unit.memory.peak_bytes,
+                "arena_bytes": spec.unit.memory.arena_bytes, "flops": int(flops) if flops.is_number else flops,
+                "cache": spec.build_info.get("cache"), "compile_seconds": spec.build_info.get("compile_seconds")}
+
+    def explain(self) -> str:
+        """One line per kernel: what it computes, as a formula over buffers, and what it fused."""
+        spec = self._current()
+        sched = spec.unit.schedule
+        lines = []
+        for kernel in spec.unit.kernels:
+            shape = ",".join(str(d) for d in kernel.out.shape)
+            formula = _formula(kernel.node, sched, root=not kernel.copy)
+            fused = [n.op.name for n in kernel.fused if n.op.name not in ("broadcast_to", "astype")]
+            note = f"  (fused: {', '.join(fused)})" if fused else ""
+            lines.append(f"{kernel.name}: {kernel.out.buffer.name}[{shape}] = {formula}{note}")
+        for pos, view in sched.updates:
+            lines.append(f"update: {sched.inputs[pos].name} ← {view.buffer.name}")
+        return "\n".join(lines)
+
+
+def _formula(node, sched, root=False) -> str:
+    if node.is_constant and node.shape == ():
+        v = node.attr("value")
+        return str(v if not isinstance(v, float) or not v.is_integer() else int(v))
+    view = sched.views.get(id(node))
+    if view is not None and not root:
+        return view.buffer.name
+    name = node.op.name
+    args = [_formula(i, sched) for i in node.inputs]
+    if name in ("broadcast_to", "astype", "reshape"):
+        return args[0]
+    if name == "transpose":
+        return f"{args[0]}ᵀ"
+    if name in INFIX:
+        return f"{_wrap(args[0], node.inputs[0])}{INFIX[name]}{_wrap(args[1], node.inputs[1])}"
+    if name == "matmul":
+        return f"{_wrap(args[0], node.inputs[0])}·{_wrap(args[1], node.inputs[1])}"
+    return f"{name}({', '.join(args)})"
+
+
+def _wrap(text, node):
+    return f"({text})" if node.op.name in ("add", "subtract") else text

@@ -1,0 +1,250 @@
+"""sd.compile(backend="cpu"): every op lowered and compared with the reference evaluator."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import symdiff as sd
+from symdiff.evaluate import bind_dims
+from symdiff.lowering import cache
+from symdiff.lowering.schedule import LoweringError
+from symdiff.testing import cases, random_graphs
+
+TOL = {"float32": dict(rtol=2e-5, atol=2e-5), "float64": dict(rtol=1e-11, atol=1e-12)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def private_cache(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SYMDIFF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    cache.forget_loaded()
+    yield
+    mp.undo()
+    cache.forget_loaded()
+
+
+def _concrete_case(case, k, dtype, rng):
+    """The case's expression on fresh leaves with concrete shapes (one program holds many cases)."""
+    leaves = []
+    for i, spec in enumerate(case.inputs):
+        d = spec.dtype if spec.dtype not in ("float32", "float64") else dtype
+        leaves.append(sd.tensor(f"c{k}_a{i}", tuple(spec.values or spec.shape), d))
+    values = case.sample(rng, dtype)
+    return case.build(*leaves), dict(zip(leaves, values))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_every_op_case_matches_the_reference_evaluator(dtype):
+    rng = np.random.default_rng(7)
+    all_cases = list(cases())
+    exprs, env = [], {}
+    for k, case in enumerate(all_cases):
+        expr, values = _concrete_case(case, k, dtype, rng)
+        exprs.append(expr)
+        env.update(values)
+    inputs = list(env)
+    program = sd.compile(exprs, inputs, optimize=False)
+    got = program(*[env[leaf] for leaf in inputs])
+    want = sd.evaluate(exprs, env)
+    ops_seen = {c.op for c in all_cases}
+    assert {"matmul", "softmax_cross_entropy", "scatter_add", "take", "concatenate"} <= ops_seen
+    for case, g, w in zip(all_cases, got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype, f"{case}: {g.shape} {g.dtype} vs {w.shape} {w.dtype}"
+        np.testing.assert_allclose(g, w, **TOL[dtype], err_msg=str(case))
+
+
+def test_symbolic_dims_specialize_per_shape():
+    X = sd.tensor("X", ("m", "n"))
+    prog = sd.compile([sd.softmax(X) @ X.T], [X])
+    for shape in [(3, 4), (1, 1), (17, 33)]:
+        x = np.random.default_rng(0).standard_normal(shape)
+        np.testing.assert_allclose(prog(x)[0], sd.evaluate(sd.softmax(X) @ X.T, {X: x}), rtol=1e-12)
+    assert len(prog._specs) == 3
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (7, 3, 5), (33, 17, 65), (127, 64, 3)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_transposes_fold_into_gemm(m, k, n, dtype):
+    A, B = sd.tensor("A", (k, m), dtype), sd.tensor("B", (n, k), dtype)
+    C = sd.tensor("C", (m, n), dtype)
+    exprs = [A.T @ B.T, sd.tanh(A.T @ B.T + C), (A.T @ B.T).T]
+    prog = sd.compile(exprs, [A, B, C], optimize=False)
+    rng = np.random.default_rng(1)
+    a, b, c = (rng.standard_normal(s).astype(dtype) for s in [(k, m), (n, k), (m, n)])
+    for got, want in zip(prog(a, b, c), sd.evaluate(exprs, {A: a, B: b, C: c})):
+        np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == "float32" else 1e-12, atol=1e-5)
+    assert "symdiff::cpu::gemm<" in prog.source
+    assert "copy" not in prog.explain().split(":")[0]  # no materialized transposes
+
+
+def test_elementwise_chain_is_one_kernel():
+    x = sd.tensor("x", (1000,), "float32")
+    prog = sd.compile(sd.sigmoid(sd.exp(x) * 2.0 + 1.0) - x, [x], optimize=False)
+    assert prog.stats["kernels"] == 1
+    v = np.linspace(-3, 3, 1000, dtype=np.float32)
+    np.testing.assert_allclose(prog(v), 1 / (1 + np.exp(-(np.exp(v) * 2 + 1))) - v, rtol=1e-6)
+
+
+def test_softmax_regression_gradient_program():
+    X, W = sd.tensor("X", ("m", 5)), sd.tensor("W", (5, 3))
+    y = sd.tensor("y", ("m",), "int64")
+    loss = sd.softmax_cross_entropy(X @ W, y)
+    (gW,) = sd.grad(loss, [W])
+    prog = sd.compile([loss, gW], [X, W, y])
+    rng = np.random.default_rng(2)
+    x, w, labels = rng.standard_normal((8, 5)), rng.standard_normal((5, 3)), rng.integers(0, 3, 8)
+    got = prog(x, w, labels)
+    want = sd.evaluate([loss, gW], {X: x, W: w, y: labels})
+    for g, v in zip(got, want):
+        np.testing.assert_allclose(g, v, rtol=1e-12, atol=1e-14)
+
+
+def test_updates_write_into_the_callers_arrays():
+    W, g = sd.tensor("W", (4, 3), "float32"), sd.tensor("g", (4, 3), "float32")
+    prog = sd.compile([sd.sum(W * W)], [W, g], updates={W: W - 0.1 * g})
+    w = np.ones((4, 3), np.float32)
+    same = w
+    out = prog(w, np.full((4, 3), 2.0, np.float32))
+    assert float(out[0]) == 12.0  # outputs see the old W
+    assert same is w and np.allclose(w, 0.8)
+    with pytest.raises(TypeError, match="updated in place"):
+        prog(np.ones((4, 3)), np.ones((4, 3), np.float32))  # float64 array for a float32 W
+    with pytest.raises(TypeError, match="updated in place"):
+        prog(np.ones((3, 4), np.float32).T, np.ones((4, 3), np.float32))
+
+
+def test_bad_calls_fail_before_native_code():
+    X = sd.tensor("X", ("m", 3))
+    prog = sd.compile([X.sum()], [X])
+    with pytest.raises(TypeError, match="takes 1 arrays"):
+        prog()
+    with pytest.raises(sd.ShapeError, match="X expects shape"):
+        prog(np.ones((2, 4)))
+    with pytest.raises(TypeError, match="cannot be cast"):
+        prog(np.ones((2, 3), np.complex128))
+
+
+def test_bad_programs_are_rejected_at_compile_time():
+    X, Y = sd.tensor("X", (2, 3)), sd.tensor("Y", (2, 3))
+    with pytest.raises(ValueError, match="not one of the inputs"):
+        sd.compile([X.sum()], [X], updates={Y: Y + 1})
+    with pytest.raises(sd.ShapeError, match="update of X"):
+        sd.compile([X.sum()], [X], updates={X: X.sum(axis=0)})
+    with pytest.raises(LoweringError, match="not among the inputs"):
+        sd.compile([(X + Y).sum()], [X])([[1, 2, 3], [4, 5, 6]])
+
+
+def test_out_of_range_labels_are_an_error_not_garbage():
+    Z, y = sd.tensor("Z", (3, 4)), sd.tensor("y", (3,), "int64")
+    prog = sd.compile(sd.softmax_cross_entropy(Z, y), [Z, y])
+    with pytest.raises(RuntimeError, match="label 9 .* out of range"):
+        prog(np.zeros((3, 4)), np.array([0, 9, 1]))
+
+
+def test_generated_source_is_deterministic_and_free_of_user_names():
+    def build(name):
+        X = sd.tensor(name, (8, 4))
+        return sd.compile([sd.tanh(X @ X.T).sum()], [X]).source
+
+    first, second = build("X"), build("X")
+    assert first == second
+    # names that would collide with generated names or C++ keywords never reach the source
+    for name in ("in0", "t0", "error", "buffers", "int", "system", "out0"):
+        assert build(name) == first
+    with pytest.raises(ValueError, match="not a valid identifier"):
+        sd.tensor('x"); system("rm -rf /"); //', (8, 4))
+
+
+def test_cache_hit_skips_the_compiler():
+    x = sd.tensor("x", (5,))
+    prog = sd.compile(sd.exp(x) + 123.25, [x])
+    prog(np.zeros(5))
+    cache.forget_loaded()
+    again = sd.compile(sd.exp(x) + 123.25, [x])
+    again(np.zeros(5))
+    assert again.stats["cache"] == "disk"
+
+
+def test_corrupted_cache_entry_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMDIFF_CACHE_DIR", str(tmp_path))
+    cache.forget_loaded()
+    x = sd.tensor("x", (3,))
+    sd.compile(x * 3.5, [x])(np.ones(3))
+    cache.forget_loaded()
+    (lib,) = tmp_path.glob("*.so")
+    # replace the file (a new inode) rather than truncating it in place: this process may still
+    # have the library mapped, and shrinking a mapped file under it is a SIGBUS, not a cache bug
+    damaged = tmp_path / "damaged"
+    damaged.write_bytes(lib.read_bytes()[:100])
+    damaged.replace(lib)
+    with pytest.warns(RuntimeWarning, match="damaged"):
+        prog = sd.compile(x * 3.5, [x])
+        np.testing.assert_array_equal(prog(np.ones(3)), [3.5, 3.5, 3.5])
+    (manifest,) = tmp_path.glob("*.json")
+    manifest.write_text("{not json")
+    cache.forget_loaded()
+    with pytest.warns(RuntimeWarning, match="manifest is unreadable"):
+        np.testing.assert_array_equal(sd.compile(x * 3.5, [x])(np.ones(3)), [3.5, 3.5, 3.5])
+    cache.forget_loaded()
+
+
+def _compile_in_child(cache_dir):
+    import os
+
+    os.environ["SYMDIFF_CACHE_DIR"] = cache_dir
+    import numpy as np
+
+    import symdiff as sd
+
+    x = sd.tensor("x", (64,))
+    prog = sd.compile(sd.sin(x) * 7.75, [x])
+    value = prog(np.ones(64))
+    return prog.stats["cache"], float(value[0])
+
+
+def test_two_processes_compile_one_program_once(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = pool.map(_compile_in_child, [str(tmp_path)] * 2)
+    assert sorted(r[0] for r in results) == ["disk", "miss"]
+    assert all(abs(r[1] - np.sin(1) * 7.75) < 1e-12 for r in results)
+    assert len(list(tmp_path.glob("*.so"))) == 1
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs())
+def test_random_graphs_and_their_gradients_lower_correctly(graph):
+    f, leaves = graph
+    grads = sd.grad(f, leaves)
+    rng = np.random.default_rng(3)
+    env = {leaf: rng.uniform(-1, 1, leaf.shape) for leaf in leaves}
+    prog = sd.compile([f, *grads], leaves)
+    for got, want in zip(prog(*[env[leaf] for leaf in leaves]), sd.evaluate([f, *grads], env)):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10)
+
+
+def test_numpy_backend_agrees():
+    X = sd.tensor("X", ("m", 3))
+    exprs = [sd.logsumexp(X, axis=1), sd.softmax(X)]
+    x = np.random.default_rng(4).standard_normal((5, 3))
+    for a, b in zip(sd.compile(exprs, [X])(x), sd.compile(exprs, [X], backend="numpy")(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_extreme_values_stay_finite():
+    Z = sd.tensor("Z", (2, 3), "float32")
+    prog = sd.compile([sd.softmax(Z), sd.log_softmax(Z), sd.logsumexp(Z, axis=1)], [Z])
+    z = np.array([[1e4, -1e4, 0], [-1e4, -1e4, -1e4]], np.float32)
+    for got in prog(z):
+        assert np.isfinite(got).all()
+
+
+def test_bind_dims_is_reused():
+    # the fast path (a known shape signature) must still reject a wrong dtype
+    X = sd.tensor("X", (2,), "float32")
+    prog = sd.compile(X * 2.0, [X])
+    prog(np.ones(2, np.float32))
+    np.testing.assert_array_equal(prog(np.ones(2, np.float64)), [2.0, 2.0])  # safe cast, slow path
+    assert bind_dims([X], {id(X): np.ones(2)}) == {}
