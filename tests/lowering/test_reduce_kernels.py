@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from symdiff.lowering import _native, native
 
 SIZES = (1, 2, 3, 7, 17, 33, 65, 127, 255, 1000)
@@ -19,7 +18,7 @@ def threads(request):
 
 def _mean_tolerance(dtype):
     # The float64 reference is computed from the same float32 inputs: only the final rounding differs.
-    return dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    return {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
 
 
 def _check(a, axis, keepdims):

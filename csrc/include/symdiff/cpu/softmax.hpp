@@ -370,3 +370,6 @@ void log_softmax_rows_vjp(const T* y, const T* g, T* dx, int64_t rows, int64_t n
 }
 
 }  // namespace symdiff::cpu
+
+#undef SYMDIFF_ROW_INLINE  // expanded above; keep the including program's macro namespace clean
+#undef SYMDIFF_SOFTMAX_AVX2
