@@ -12,6 +12,13 @@ namespace py = pybind11;
 
 inline std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
+// "(2, 3)", "(5,)": numpy's spelling, for error messages.
+inline std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
 inline void require_float(const py::array& a, const char* arg) {
   if (!a.dtype().equal(py::dtype::of<float>()) && !a.dtype().equal(py::dtype::of<double>()))
     throw py::type_error(std::string(arg) + ": expected float32 or float64, got " + dtype_name(a));

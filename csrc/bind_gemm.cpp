@@ -15,12 +15,7 @@ namespace py = pybind11;
 namespace {
 
 using symdiff::bind::dtype_name;
-
-std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
+using symdiff::bind::shape_str;
 
 std::string strides_str(const py::array& a) {
   std::string s = "(";

@@ -1,6 +1,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <string>
 #include <vector>
 
 #include "array_checks.hpp"
@@ -44,17 +45,39 @@ py::array run(const py::array& a, const split_t& s, Kernel kernel) {
   return out;
 }
 
-py::array sum_axis(const py::array& a, int axis, bool keepdims, bool on_gpu) {
-  require_float(a, "sum_axis(a)");
-  require_contiguous(a, "sum_axis(a)");
-  if (a.ndim() == 0) throw py::value_error("sum_axis(a): needs at least one dimension");
-  axis = normalize_axis(axis, static_cast<int>(a.ndim()), "sum_axis(axis)");
+// The checks every axis reduction shares; returns the normalised axis.
+int check_reduce(const py::array& a, int axis, const std::string& fn) {
+  require_float(a, (fn + "(a)").c_str());
+  require_contiguous(a, (fn + "(a)").c_str());
+  if (a.ndim() == 0) throw py::value_error(fn + "(a): needs at least one dimension");
+  return normalize_axis(axis, static_cast<int>(a.ndim()), (fn + "(axis)").c_str());
+}
+
+template <template <class> class Kernel>
+py::array reduce_cpu(const py::array& a, int axis, bool keepdims, const std::string& fn) {
+  axis = check_reduce(a, axis, fn);
+  const split_t s = split(a, axis, keepdims);
+  if (a.dtype().equal(py::dtype::of<float>())) return run<float>(a, s, Kernel<float>::fn);
+  return run<double>(a, s, Kernel<double>::fn);
+}
+
+// Class wrappers so reduce_cpu can pick the float or double instantiation of a kernel template.
+template <class T> struct sum_kernel { static constexpr auto fn = symdiff::cpu::sum_axis<T>; };
+template <class T> struct mean_kernel { static constexpr auto fn = symdiff::cpu::mean_axis<T>; };
+template <class T> struct max_kernel { static constexpr auto fn = symdiff::cpu::max_axis<T>; };
+
+py::array max_axis(const py::array& a, int axis, bool keepdims) {
+  const int ax = check_reduce(a, axis, "max_axis");
+  if (a.shape(ax) == 0)
+    throw py::value_error("max_axis(a): axis " + std::to_string(axis) + " of shape " + shape_str(a) +
+                          " has length 0, and the maximum of nothing is undefined");
+  return reduce_cpu<max_kernel>(a, axis, keepdims, "max_axis");
+}
+
+py::array cuda_sum_axis(const py::array& a, int axis, bool keepdims) {
+  axis = check_reduce(a, axis, "cuda_sum_axis");
   const split_t s = split(a, axis, keepdims);
   const bool f32 = a.dtype().equal(py::dtype::of<float>());
-  if (!on_gpu) {
-    if (f32) return run<float>(a, s, symdiff::cpu::sum_axis<float>);
-    return run<double>(a, s, symdiff::cpu::sum_axis<double>);
-  }
 #ifdef SYMDIFF_WITH_CUDA
   if (symdiff::cuda::device_count() == 0) throw std::runtime_error("cuda_sum_axis: no CUDA device is available");
   if (f32) return run<float>(a, s, [](const float* i, float* o, int64_t x, int64_t y, int64_t z) {
@@ -62,6 +85,8 @@ py::array sum_axis(const py::array& a, int axis, bool keepdims, bool on_gpu) {
   return run<double>(a, s, [](const double* i, double* o, int64_t x, int64_t y, int64_t z) {
       symdiff::cuda::sum_axis(i, o, x, y, z); });
 #else
+  (void)s;
+  (void)f32;
   throw std::runtime_error("cuda_sum_axis: symdiff was built without CUDA (nvcc was not found)");
 #endif
 }
@@ -69,10 +94,17 @@ py::array sum_axis(const py::array& a, int axis, bool keepdims, bool on_gpu) {
 }  // namespace
 
 void bind_reduce(py::module_& m) {
-  m.def("sum_axis", [](const py::array& a, int axis, bool keepdims) { return sum_axis(a, axis, keepdims, false); },
+  m.def("sum_axis",
+        [](const py::array& a, int axis, bool keepdims) { return reduce_cpu<sum_kernel>(a, axis, keepdims, "sum_axis"); },
         py::arg("a"), py::arg("axis"), py::arg("keepdims") = false,
         "Sum of a C-contiguous float32/float64 array along one axis (OpenMP).");
-  m.def("cuda_sum_axis", [](const py::array& a, int axis, bool keepdims) { return sum_axis(a, axis, keepdims, true); },
+  m.def("mean_axis",
+        [](const py::array& a, int axis, bool keepdims) { return reduce_cpu<mean_kernel>(a, axis, keepdims, "mean_axis"); },
+        py::arg("a"), py::arg("axis"), py::arg("keepdims") = false,
+        "Mean along one axis (double accumulation, OpenMP); an empty axis gives NaN like numpy.");
+  m.def("max_axis", &max_axis, py::arg("a"), py::arg("axis"), py::arg("keepdims") = false,
+        "Maximum along one axis (OpenMP); NaN propagates like numpy; an empty axis is a ValueError.");
+  m.def("cuda_sum_axis", &cuda_sum_axis,
         py::arg("a"), py::arg("axis"), py::arg("keepdims") = false,
         "sum_axis on the GPU (copies in and out).");
 }

@@ -53,6 +53,30 @@ def sum_axis(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
     return _native.sum_axis(a, _checked(a, axis, "sum_axis"), bool(keepdims))
 
 
+def mean_axis(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """Mean along ``axis`` (double accumulation); an empty axis gives NaN, numpy's value.
+
+    >>> import numpy as np
+    >>> mean_axis(np.arange(6, dtype=np.float64).reshape(2, 3), axis=1).tolist()
+    [1.0, 4.0]
+    """
+    return _native.mean_axis(a, _checked(a, axis, "mean_axis"), bool(keepdims))
+
+
+def max_axis(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
+    """Maximum along ``axis``; a NaN in a lane makes that lane's maximum NaN, as in numpy.
+
+    >>> import numpy as np
+    >>> max_axis(np.array([[1.0, 5.0], [7.0, np.nan]], np.float32), axis=0, keepdims=True).tolist()
+    [[7.0, nan]]
+    """
+    axis = _checked(a, axis, "max_axis")
+    if a.shape[axis] == 0:
+        raise ValueError(f"max_axis: axis {axis} of a (shape {a.shape}) has length 0; "
+                         "the maximum of nothing is undefined")
+    return _native.max_axis(a, axis, bool(keepdims))
+
+
 def cuda_info() -> dict:
     """{"built": bool, "device_count": int, "devices": [names]}."""
     return dict(_native.cuda_info())
