@@ -7,6 +7,7 @@ void bind_runtime(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_cuda(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_cuda_kernels(py::module_& m);
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "symdiff's native kernels (private: use symdiff.lowering)";
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_native, m) {
   bind_reduce(m);
   bind_cuda(m);
   bind_gemm(m);
+  bind_cuda_kernels(m);
 }
