@@ -106,6 +106,14 @@ py::array gemm(const py::array& a, const py::array& b, const py::object& c_arg, 
 
 enum class reduction { max, mean };
 
+#ifdef SYMDIFF_WITH_CUDA
+template <class T>
+void run_reduction(reduction r, const T* in, T* out, int64_t outer, int64_t n, int64_t inner) {
+  if (r == reduction::max) symdiff::cuda::max_axis(in, out, outer, n, inner);
+  else symdiff::cuda::mean_axis(in, out, outer, n, inner);
+}
+#endif
+
 py::array reduce_axis(reduction r, const py::array& a, int axis, bool keepdims) {
   const char* fn = r == reduction::max ? "cuda_max_axis" : "cuda_mean_axis";
   require_float_contiguous(a, fn, "a");
@@ -126,16 +134,23 @@ py::array reduce_axis(reduction r, const py::array& a, int axis, bool keepdims) 
   const bool f32 = is_f32(a);
   {
     py::gil_scoped_release release;
-    if (f32 && r == reduction::max) symdiff::cuda::max_axis(in_ptr<float>(a), out_ptr<float>(out), outer, n, inner);
-    if (f32 && r == reduction::mean) symdiff::cuda::mean_axis(in_ptr<float>(a), out_ptr<float>(out), outer, n, inner);
-    if (!f32 && r == reduction::max) symdiff::cuda::max_axis(in_ptr<double>(a), out_ptr<double>(out), outer, n, inner);
-    if (!f32 && r == reduction::mean) symdiff::cuda::mean_axis(in_ptr<double>(a), out_ptr<double>(out), outer, n, inner);
+    if (f32) run_reduction(r, in_ptr<float>(a), out_ptr<float>(out), outer, n, inner);
+    else run_reduction(r, in_ptr<double>(a), out_ptr<double>(out), outer, n, inner);
   }
 #endif
   return out;
 }
 
 enum class row_op { softmax, log_softmax, logsumexp };
+
+#ifdef SYMDIFF_WITH_CUDA
+template <class T>
+void run_row_op(row_op op, const T* in, T* out, int64_t rows, int64_t n) {
+  if (op == row_op::softmax) symdiff::cuda::softmax_rows(in, out, rows, n);
+  if (op == row_op::log_softmax) symdiff::cuda::log_softmax_rows(in, out, rows, n);
+  if (op == row_op::logsumexp) symdiff::cuda::logsumexp_rows(in, out, rows, n);
+}
+#endif
 
 // Along the last axis of an array of any rank >= 1 (all leading axes are rows).
 py::array along_rows(row_op op, const py::array& a) {
@@ -154,19 +169,8 @@ py::array along_rows(row_op op, const py::array& a) {
   const bool f32 = is_f32(a);
   {
     py::gil_scoped_release release;
-    if (f32) {
-      const float* i = in_ptr<float>(a);
-      float* o = out_ptr<float>(out);
-      if (op == row_op::softmax) symdiff::cuda::softmax_rows(i, o, rows, n);
-      if (op == row_op::log_softmax) symdiff::cuda::log_softmax_rows(i, o, rows, n);
-      if (op == row_op::logsumexp) symdiff::cuda::logsumexp_rows(i, o, rows, n);
-    } else {
-      const double* i = in_ptr<double>(a);
-      double* o = out_ptr<double>(out);
-      if (op == row_op::softmax) symdiff::cuda::softmax_rows(i, o, rows, n);
-      if (op == row_op::log_softmax) symdiff::cuda::log_softmax_rows(i, o, rows, n);
-      if (op == row_op::logsumexp) symdiff::cuda::logsumexp_rows(i, o, rows, n);
-    }
+    if (f32) run_row_op(op, in_ptr<float>(a), out_ptr<float>(out), rows, n);
+    else run_row_op(op, in_ptr<double>(a), out_ptr<double>(out), rows, n);
   }
 #endif
   return out;
@@ -179,14 +183,17 @@ void bind_cuda_kernels(py::module_& m) {
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
         "C = alpha * op(a) @ op(b) + beta * C on the GPU for C-contiguous 2-D float32/float64 arrays; "
         "returns C (c, or a new array).");
-  m.def("cuda_max_axis", [](const py::array& a, int axis, bool keepdims) { return reduce_axis(reduction::max, a, axis, keepdims); },
+  m.def("cuda_max_axis",
+        [](const py::array& a, int axis, bool keepdims) { return reduce_axis(reduction::max, a, axis, keepdims); },
         py::arg("a"), py::arg("axis"), py::arg("keepdims") = false, "Max along one axis on the GPU (NaN propagates).");
-  m.def("cuda_mean_axis", [](const py::array& a, int axis, bool keepdims) { return reduce_axis(reduction::mean, a, axis, keepdims); },
-        py::arg("a"), py::arg("axis"), py::arg("keepdims") = false, "Mean along one axis on the GPU (double accumulation).");
+  m.def("cuda_mean_axis",
+        [](const py::array& a, int axis, bool keepdims) { return reduce_axis(reduction::mean, a, axis, keepdims); },
+        py::arg("a"), py::arg("axis"), py::arg("keepdims") = false,
+        "Mean along one axis on the GPU (double accumulation).");
   m.def("cuda_softmax_rows", [](const py::array& a) { return along_rows(row_op::softmax, a); }, py::arg("a"),
         "Softmax along the last axis on the GPU (max-subtracted).");
-  m.def("cuda_log_softmax_rows", [](const py::array& a) { return along_rows(row_op::log_softmax, a); }, py::arg("a"),
-        "log(softmax) along the last axis on the GPU, without forming softmax.");
+  m.def("cuda_log_softmax_rows", [](const py::array& a) { return along_rows(row_op::log_softmax, a); },
+        py::arg("a"), "log(softmax) along the last axis on the GPU, without forming softmax.");
   m.def("cuda_logsumexp_rows", [](const py::array& a) { return along_rows(row_op::logsumexp, a); }, py::arg("a"),
         "log(sum(exp(a))) along the last axis on the GPU; the last axis is dropped.");
 }

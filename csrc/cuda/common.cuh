@@ -35,7 +35,8 @@ class device_buffer {
   }
   // Copies `count` elements from `host` unless it is null.
   device_buffer(const T* host, int64_t count) : device_buffer(count) {
-    if (host != nullptr && count > 0) check(cudaMemcpy(ptr_, host, sizeof(T) * count, cudaMemcpyHostToDevice), "copy to device");
+    if (host != nullptr && count > 0)
+      check(cudaMemcpy(ptr_, host, sizeof(T) * count, cudaMemcpyHostToDevice), "copy to device");
   }
   device_buffer(const device_buffer&) = delete;
   device_buffer& operator=(const device_buffer&) = delete;

@@ -95,10 +95,11 @@ void gemm_on_device(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                   detail::grid_size((m + tile_m - 1) / tile_m, 65535, "gemm_device"));
   const dim3 block(threads_x, threads_y);
   cudaStream_t s = detail::as_stream(stream);
-  if (!trans_a && !trans_b) gemm_kernel<T, false, false><<<grid, block, 0, s>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  if (trans_a && !trans_b) gemm_kernel<T, true, false><<<grid, block, 0, s>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  if (!trans_a && trans_b) gemm_kernel<T, false, true><<<grid, block, 0, s>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  if (trans_a && trans_b) gemm_kernel<T, true, true><<<grid, block, 0, s>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const auto run = [&](auto kernel) { kernel<<<grid, block, 0, s>>>(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); };
+  if (!trans_a && !trans_b) run(gemm_kernel<T, false, false>);
+  if (trans_a && !trans_b) run(gemm_kernel<T, true, false>);
+  if (!trans_a && trans_b) run(gemm_kernel<T, false, true>);
+  if (trans_a && trans_b) run(gemm_kernel<T, true, true>);
   detail::check_launch("gemm_kernel");
 }
 
