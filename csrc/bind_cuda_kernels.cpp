@@ -59,8 +59,9 @@ const T* in_ptr(const py::array& a) { return static_cast<const T*>(a.data()); }
 template <class T>
 T* out_ptr(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 
-py::array gemm(const py::array& a, const py::array& b, const py::object& c_arg, bool ta, bool tb, double alpha,
-               double beta) {
+// alpha, beta and the sizes are unused in a build without CUDA, hence [[maybe_unused]].
+py::array gemm(const py::array& a, const py::array& b, const py::object& c_arg, bool ta, bool tb,
+               [[maybe_unused]] double alpha, [[maybe_unused]] double beta) {
   const char* fn = "cuda_gemm";
   require_float_contiguous(a, fn, "a");
   require_ndim(a, 2, fn, "a");
@@ -158,7 +159,7 @@ py::array along_rows(row_op op, const py::array& a) {
                    : op == row_op::log_softmax ? "cuda_log_softmax_rows" : "cuda_logsumexp_rows";
   require_float_contiguous(a, fn, "a");
   if (a.ndim() == 0) throw py::value_error(arg_of(fn, "a") + ": needs at least one dimension");
-  const int64_t n = a.shape(a.ndim() - 1);
+  [[maybe_unused]] const int64_t n = a.shape(a.ndim() - 1);
   int64_t rows = 1;
   std::vector<py::ssize_t> out_shape(a.shape(), a.shape() + a.ndim());
   for (int d = 0; d + 1 < a.ndim(); ++d) rows *= a.shape(d);
