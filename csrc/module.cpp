@@ -9,6 +9,7 @@ void bind_cuda(py::module_& m);
 void bind_gemm(py::module_& m);
 void bind_program(py::module_& m);
 void bind_softmax(py::module_& m);
+void bind_cuda_kernels(py::module_& m);
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "symdiff's native kernels (private: use symdiff.lowering)";
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_native, m) {
   bind_gemm(m);
   bind_program(m);
   bind_softmax(m);
+  bind_cuda_kernels(m);
 }
