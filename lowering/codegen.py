@@ -69,7 +69,7 @@ def generate(sched: Schedule) -> TranslationUnit:
         w = KernelWriter(sched, kernel)
         body = RENDER[kernel.kind](w)
         uses_gemm |= kernel.kind == "gemm" and "symdiff::cpu::gemm" in "\n".join(body)
-        kernel.fused = sorted(w.fused, key=lambda n: position[id(n)])
+        kernel.fused = sorted((n for n in w.fused if n is not kernel.node), key=lambda n: position[id(n)])
         out = kernel.out.buffer
         read_bufs = [b for name, b in sorted(w.reads.items()) if name != out.name]
         aliased = out.name in w.reads

@@ -233,7 +233,7 @@ def render_gemm(w: KernelWriter) -> list[str]:
     off_c = " + ".join([str(vc.offset)] + [f"{v} * {s}" for v, s in zip(bvars, c_bs) if s])
     if node.dtype in ("float32", "float64") and ma and mb:
         call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
-                f"{m}, {n}, {kk}, {t}(1), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, {t}(0), "
+                f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, {t}({w.k.beta!r}), "
                 f"{C} + {off_c}, {n});"]
     else:  # integers, or operands no GEMM layout can read: a plain triple loop
         acc = ACC_TYPE.get(node.dtype, t)
@@ -241,7 +241,8 @@ def render_gemm(w: KernelWriter) -> list[str]:
                 f"    {acc} acc = 0;",
                 f"    for (int64_t p = 0; p < {kk}; ++p) acc += {A}[{off_a} + i * {a_str[-2]} + p * {a_str[-1]}] * "
                 f"{B}[{off_b} + p * {b_str[-2]} + j * {b_str[-1]}];",
-                f"    {C}[{off_c} + i * {n} + j] = static_cast<{t}>(acc);", "  }"]
+                f"    {C}[{off_c} + i * {n} + j] = static_cast<{t}>({w.k.alpha!r} * acc"
+                + (f" + {w.k.beta!r} * {C}[{off_c} + i * {n} + j]);" if w.k.beta else ");"), "  }"]
     lines = []
     for d, size in enumerate(batch):
         lines.append("  " * d + f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d}) {{")

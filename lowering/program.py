@@ -32,7 +32,7 @@ from symdiff.node import Node
 
 from . import cache
 from .codegen import TranslationUnit, generate
-from .schedule import schedule
+from .schedule import MOVEMENT, schedule
 
 INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 
@@ -146,6 +146,8 @@ class CppProgram:
         for kernel in spec.unit.kernels:
             shape = ",".join(str(d) for d in kernel.out.shape)
             formula = _formula(kernel.node, sched, root=not kernel.copy)
+            if kernel.kind == "gemm" and (kernel.alpha != 1.0 or kernel.beta != 0.0):
+                formula = f"{kernel.beta:g}·{kernel.out.buffer.name} + {kernel.alpha:g}·{formula}"
             fused = [n.op.name for n in kernel.fused if n.op.name not in ("broadcast_to", "astype")]
             note = f"  (fused: {', '.join(fused)})" if fused else ""
             lines.append(f"{kernel.name}: {kernel.out.buffer.name}[{shape}] = {formula}{note}")
@@ -159,14 +161,16 @@ def _formula(node, sched, root=False) -> str:
         v = node.attr("value")
         return str(v if not isinstance(v, float) or not v.is_integer() else int(v))
     view = sched.views.get(id(node))
-    if view is not None and not root:
-        return view.buffer.name
     name = node.op.name
+    if view is not None and not root and name not in MOVEMENT:
+        return view.buffer.name
     args = [_formula(i, sched) for i in node.inputs]
     if name in ("broadcast_to", "astype", "reshape"):
         return args[0]
     if name == "transpose":
-        return f"{args[0]}ᵀ"
+        return f"{args[0]}ᵀ" if len(args[0]) <= 3 else f"({args[0]})ᵀ"
+    if name == "getitem":
+        return f"{args[0]}[…]"
     if name in INFIX:
         return f"{_wrap(args[0], node.inputs[0])}{INFIX[name]}{_wrap(args[1], node.inputs[1])}"
     if name == "matmul":
@@ -175,4 +179,4 @@ def _formula(node, sched, root=False) -> str:
 
 
 def _wrap(text, node):
-    return f"({text})" if node.op.name in ("add", "subtract") else text
+    return f"({text})" if node.op.name in ("add", "subtract") and not text.isidentifier() else text

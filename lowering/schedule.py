@@ -93,6 +93,8 @@ class Kernel:
     fused: list = dataclasses.field(default_factory=list)  # nodes computed inside, filled by codegen
     name: str = ""  # filled by codegen: k_<hash8>_<ops>
     copy: bool = False  # copy the node's value (already stored elsewhere) instead of computing it
+    alpha: float = 1.0  # gemm: out = alpha * product + beta * out
+    beta: float = 0.0
 
 
 @dataclasses.dataclass(eq=False)
@@ -181,8 +183,10 @@ def _is_scalar_constant(node):
     return node.is_constant and node.shape == ()
 
 
-def schedule(outputs, inputs, updates=None, bindings=None) -> Schedule:
-    """Decide kernels and buffers for ``outputs`` (and ``updates``) at concrete dims ``bindings``."""
+def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedule:
+    """Decide kernels and buffers for ``outputs`` (and ``updates``) at concrete dims ``bindings``.
+
+    ``fold`` lets updates write their input arrays in place where safe (lowering.inplace)."""
     bindings = dict(bindings or {})
     updates = list((updates or {}).items()) if hasattr(updates, "items") else list(updates or [])
     input_pos = {id(leaf): k for k, leaf in enumerate(inputs)}
@@ -280,7 +284,11 @@ def schedule(outputs, inputs, updates=None, bindings=None) -> Schedule:
         if view is None or not view.is_contiguous or view.buffer.role == "input":
             view = materialize(value)
         update_views.append((input_pos[id(leaf)], view))
-    # renumber temps densely (outputs may have taken some over)
+    if fold:
+        from .inplace import fold_updates
+
+        update_views = fold_updates(kernels, update_views, [leaf for leaf, _ in updates], views, temps, consumers)
+    # renumber temps densely (outputs and in-place updates may have taken some over)
     for k, t in enumerate(temps):
         t.name = f"t{k}"
     return Schedule(kernels, in_buffers, out_buffers, temps, consts, shape, views, update_views, bindings, order)

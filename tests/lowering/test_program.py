@@ -113,6 +113,30 @@ def test_updates_write_into_the_callers_arrays():
         prog(np.ones((3, 4), np.float32).T, np.ones((4, 3), np.float32))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sgd_on_a_matmul_gradient_accumulates_into_the_weights(dtype):
+    X, W, G = sd.tensor("X", (9, 5), dtype), sd.tensor("W", (5, 3), dtype), sd.tensor("G", (9, 3), dtype)
+    # the output reads W too: it must see the old value whatever the kernel order
+    prog = sd.compile([X @ W], [X, W, G], updates={W: W - 0.25 * (X.T @ G)})
+    assert "in1[5,3] = 1·in1 + -0.25·in0ᵀ·in2" in prog.explain()  # folded into one GEMM
+    rng = np.random.default_rng(5)
+    x, w, g = (rng.standard_normal(s).astype(dtype) for s in [(9, 5), (5, 3), (9, 3)])
+    w_old = w.copy()
+    (out,) = prog(x, w, g)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12)
+    np.testing.assert_allclose(out, x @ w_old, **tol)
+    np.testing.assert_allclose(w, w_old - 0.25 * x.T @ g, **tol)
+
+
+def test_an_update_that_reads_transposed_weights_is_not_done_in_place():
+    W = sd.tensor("W", (4, 4))
+    prog = sd.compile([], [W], updates={W: W - 0.5 * W.T})
+    w = np.arange(16.0).reshape(4, 4)
+    expected = w - 0.5 * w.T
+    prog(w)
+    np.testing.assert_array_equal(w, expected)
+
+
 def test_bad_calls_fail_before_native_code():
     X = sd.tensor("X", ("m", 3))
     prog = sd.compile([X.sum()], [X])

@@ -1,0 +1,155 @@
+"""In-place updates: write a new parameter value straight into its input array when safe.
+
+After scheduling, each update ``W ← V`` computes V into a temporary and copies it into
+W's array at the end of the program. Two rewrites remove the temporary and the copy:
+
+* ``W ← W − c·(A·B)`` (an SGD step on a matmul gradient) becomes one GEMM call that
+  accumulates into W: ``gemm(alpha=−c, beta=1, C=W)``;
+* an elementwise update whose loop reads W only at the element it writes (``W − c·g``,
+  Adam's moment updates) writes W in place.
+
+Both require that no later kernel reads W (they would see the new value).
+
+>>> import symdiff as sd
+>>> from symdiff.lowering.schedule import schedule
+>>> X, W = sd.tensor("X", (8, 4)), sd.tensor("W", (4, 3))
+>>> G = sd.tensor("G", (8, 3))
+>>> s = schedule([], [X, W, G], {W: W - 0.5 * (X.T @ G)})
+>>> [(k.kind, k.out.buffer.name, k.alpha, k.beta) for k in s.kernels], s.updates
+([('gemm', 'in1', -0.5, 1.0)], [])
+"""
+
+from __future__ import annotations
+
+from symdiff.ops.elementwise import scalar_value
+
+from .schedule import MOVEMENT, View
+
+
+def kernel_buffers(kernel, views) -> set:
+    """Names of the buffers a kernel reads (through views and fused producers)."""
+    roots = [kernel.node] if kernel.copy else list(kernel.node.inputs)
+    out, seen, stack = set(), set(), roots
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        view = views.get(id(n))
+        if view is not None:
+            out.add(view.buffer.name)
+        elif not (n.is_constant and n.shape == ()):
+            stack.extend(n.inputs)
+    return out
+
+
+def _scale_of(node, matmul_node):
+    """c when node is matmul, matmul/k, matmul·k or k·matmul with k a scalar constant."""
+    if node is matmul_node:
+        return 1.0
+    name = node.op.name
+    if name in ("divide", "multiply") and len(node.inputs) == 2:
+        a, b = node.inputs
+        if a is matmul_node and scalar_value(b) is not None:
+            k = float(scalar_value(b))
+            return 1.0 / k if name == "divide" and k != 0 else (k if name == "multiply" else None)
+        if name == "multiply" and b is matmul_node and scalar_value(a) is not None:
+            return float(scalar_value(a))
+    return None
+
+
+def _aligned_reads_only(value, leaf, views) -> bool:
+    """Whether the loop computing ``value`` reads ``leaf``'s buffer only at the element it writes."""
+    target = views[id(leaf)].buffer
+    stack = list(value.inputs)
+    while stack:
+        n = stack.pop()
+        if n is leaf:
+            continue
+        view = views.get(id(n))
+        if view is not None:
+            if view.buffer is target:
+                return False  # a transposed/broadcast/sliced view of the leaf
+            continue
+        if n.op.name in MOVEMENT or getattr(n.op, "kind", "") != "elementwise":
+            if not (n.is_constant and n.shape == ()):
+                # index maps change which element is read: leaf must not be reachable below
+                if _reaches(n, target, views):
+                    return False
+            continue
+        stack.extend(n.inputs)
+    return True
+
+
+def _reaches(node, target, views) -> bool:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        view = views.get(id(n))
+        if view is not None:
+            if view.buffer is target:
+                return True
+            continue
+        stack.extend(n.inputs)
+    return False
+
+
+def fold_updates(kernels, updates, update_leaves, views, temps, consumers):
+    """Rewrite ``kernels``/``updates`` in place (see the module doc); returns the kept updates."""
+    reads = [kernel_buffers(k, views) for k in kernels]
+    position = {id(k): i for i, k in enumerate(kernels)}
+    kept = []
+    for (pos, view), leaf in zip(updates, update_leaves):
+        target = views[id(leaf)].buffer
+        kernel = next((k for k in kernels if view.buffer is k.out.buffer and not k.copy), None)
+        if kernel is None or view.buffer.role != "temp" or kernel.kind != "loop":
+            kept.append((pos, view))
+            continue
+        value = kernel.node
+        if _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, temps, consumers):
+            continue
+        i = position[id(kernel)]
+        later = any(target.name in reads[j] for j in range(i + 1, len(kernels)))
+        if not later and _aligned_reads_only(value, leaf, views) and len(consumers[id(value)]) == 0:
+            temps.remove(view.buffer)
+            kernel.out = View.contiguous(target, view.shape)
+            views[id(value)] = kernel.out
+            continue
+        kept.append((pos, view))
+    return kept
+
+
+def _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, temps, consumers) -> bool:
+    if value.op.name != "subtract" or value.inputs[0] is not leaf or consumers[id(value)]:
+        return False
+    scaled = value.inputs[1]
+    matmul = scaled
+    while matmul.op.name in ("divide", "multiply") and matmul is not None:
+        a, b = matmul.inputs
+        matmul = a if scalar_value(b) is not None else (b if scalar_value(a) is not None else None)
+        if matmul is None or matmul.op.name not in ("divide", "multiply", "matmul"):
+            break
+    if matmul is None or matmul.op.name != "matmul":
+        return False
+    c = _scale_of(scaled, matmul)
+    gemm = next((k for k in kernels if k.node is matmul and k.kind == "gemm"), None)
+    if c is None or gemm is None or gemm.out.buffer.role != "temp" or matmul.dtype not in ("float32", "float64"):
+        return False
+    if len(consumers[id(matmul)]) != 1 or (scaled is not matmul and len(consumers[id(scaled)]) != 1):
+        return False
+    g = position[id(gemm)]
+    if target.name in reads[g]:
+        return False  # the product reads W itself
+    if any(target.name in reads[j] for j in range(g + 1, len(kernels)) if kernels[j] is not kernel):
+        return False
+    temps.remove(gemm.out.buffer)
+    temps.remove(kernel.out.buffer)
+    gemm.out = View.contiguous(target, gemm.out.shape)
+    gemm.alpha, gemm.beta = -c, 1.0
+    views[id(matmul)] = gemm.out  # nothing else reads the product
+    kernels.remove(kernel)
+    reads.pop(position[id(kernel)])
+    position.clear()
+    position.update({id(k): i for i, k in enumerate(kernels)})
+    views[id(value)] = gemm.out
+    return True
