@@ -141,6 +141,45 @@ def load_or_build(source: str, kind: str = "cpp"):
     return program, {"cache": status, "key": key, "path": str(lib), "compile_seconds": seconds}
 
 
+def load_by_key(key: str):
+    """The program cached under ``key`` if its entry is sound, else None (nothing is built)."""
+    if key in _LOADED:
+        program, path = _LOADED[key]
+        return program, {"cache": "memory", "key": key, "path": str(path), "compile_seconds": 0.0}
+    root = cache_dir()
+    lib, manifest = root / f"{key}.so", root / f"{key}.json"
+    if not lib.exists() or _entry_problem(key, lib, manifest) is not None:
+        return None
+    program = _native.native_program(str(lib))
+    _LOADED[key] = (program, lib)
+    return program, {"cache": "disk", "key": key, "path": str(lib), "compile_seconds": 0.0}
+
+
+def load_graph_entry(graph_key: str):
+    """(program, info, meta) for a graph compiled before, or None. The graph entry maps a graph
+    fingerprint and argument shapes to the library's key plus what calling it needs."""
+    path = cache_dir() / f"graph-{graph_key}.json"
+    try:
+        meta = json.loads(path.read_text())
+        source_key = meta["source_key"]
+        meta["arena_bytes"], meta["out_shapes"], meta["out_dtypes"]  # noqa: B018 (all present)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    loaded = load_by_key(source_key)
+    if loaded is None:
+        return None
+    program, info = loaded
+    info["graph_cache"] = True
+    return program, info, meta
+
+
+def store_graph_entry(graph_key: str, source_key: str, meta: dict):
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    entry = dict(meta, source_key=source_key)
+    _atomic_write(root / f"graph-{graph_key}.json", json.dumps(entry).encode())
+
+
 def forget_loaded():
     """Drop the in-process memo (the next load reads the disk cache again)."""
     _LOADED.clear()
@@ -152,7 +191,7 @@ def clear_cache():
     root = cache_dir()
     if root.is_dir():
         for p in root.iterdir():
-            if p.suffix in (".so", ".json", ".lock") or p.name.startswith("tmp-"):
+            if p.suffix in (".so", ".json", ".lock") or p.name.startswith(("tmp-", "graph-")):
                 if p.is_dir():
                     shutil.rmtree(p, ignore_errors=True)
                 else:

@@ -21,6 +21,7 @@ k_..._exp_multiply_sum: out0[] = sum(2*exp(in0))  (fused: exp, multiply)
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 
 import numpy as np
@@ -32,6 +33,7 @@ from symdiff.node import Node
 
 from . import cache
 from .codegen import TranslationUnit, generate
+from .fingerprint import graph_fingerprint
 from .schedule import MOVEMENT, schedule
 
 INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
@@ -43,7 +45,7 @@ class Specialization:
 
     signature: tuple
     bindings: dict
-    unit: TranslationUnit
+    unit: TranslationUnit | None  # None when loaded through the graph cache (rendered on demand)
     native: object  # the loaded program (symdiff.lowering._native.native_program)
     arena: np.ndarray
     out_shapes: list
@@ -66,14 +68,10 @@ class CppProgram:
     def __init__(self, outputs, inputs, updates=None, optimize=True):
         self.single = isinstance(outputs, Node)
         self.outputs, self.inputs, self.updates = check_signature(outputs, inputs, updates)
-        t0 = time.perf_counter()
-        if optimize:
-            from symdiff.rewrite import optimize as run_optimize
-
-            exprs = run_optimize(self.outputs + [v for _, v in self.updates])
-            self.outputs = exprs[:len(self.outputs)]
-            self.updates = [(leaf, v) for (leaf, _), v in zip(self.updates, exprs[len(self.outputs):])]
-        self.optimize_seconds = time.perf_counter() - t0
+        self._optimize = optimize
+        self._optimized = not optimize
+        self._fingerprint = None
+        self.optimize_seconds = 0.0
         self._targets = {id(leaf) for leaf, _ in self.updates}
         self._dtypes = [np.dtype(leaf.dtype) for leaf in self.inputs]
         self._specs: dict = {}
@@ -81,14 +79,50 @@ class CppProgram:
 
     # -- stages ---------------------------------------------------------------------------------
 
+    def optimized(self):
+        """(outputs, updates) after the rewrites (run once, on the first cache miss)."""
+        if not self._optimized:
+            from symdiff.rewrite import optimize as run_optimize
+
+            t0 = time.perf_counter()
+            exprs = run_optimize(self.outputs + [v for _, v in self.updates])
+            self.outputs = exprs[:len(self.outputs)]
+            self.updates = [(leaf, v) for (leaf, _), v in zip(self.updates, exprs[len(self.outputs):])]
+            self._optimized = True
+            self.optimize_seconds = time.perf_counter() - t0
+        return self.outputs, self.updates
+
+    def fingerprint(self) -> str:
+        """Content hash of the graph as given (before the rewrites) and how it is compiled."""
+        if self._fingerprint is None:
+            self._fingerprint = graph_fingerprint(self.outputs, self.inputs, self.updates,
+                                                  f"{self.kind} optimize={self._optimize}")
+        return self._fingerprint
+
+    def translate(self, bindings: dict) -> TranslationUnit:
+        """Optimize, schedule and render the program for concrete dimensions ``bindings``."""
+        outputs, updates = self.optimized()
+        return generate(schedule(outputs, self.inputs, updates, bindings))
+
     def specialize(self, bindings: dict, signature: tuple) -> Specialization:
-        """Schedule, generate and build the program for concrete dimensions ``bindings``."""
-        sched = schedule(self.outputs, self.inputs, self.updates, bindings)
-        unit = generate(sched)
+        """The program compiled for ``signature``: from the graph cache when this graph was
+        compiled before (no rewriting or rendering), else translated and built."""
+        graph_key = hashlib.sha256(f"{self.fingerprint()}|{signature}".encode()).hexdigest()
+        hit = cache.load_graph_entry(graph_key)
+        if hit is not None:
+            native, info, meta = hit
+            spec = Specialization(signature, dict(bindings), None, native, _aligned_arena(meta["arena_bytes"]),
+                                  [tuple(s) for s in meta["out_shapes"]], meta["out_dtypes"], info)
+            self._specs[signature] = spec
+            return spec
+        unit = self.translate(bindings)
         native, info = cache.load_or_build(unit.source, self.kind)
+        out_shapes = [unit.schedule.shape_of(o) for o in self.outputs]
         spec = Specialization(signature, dict(bindings), unit, native, _aligned_arena(unit.memory.arena_bytes),
-                              [sched.shape_of(o) for o in self.outputs], [o.dtype for o in self.outputs],
-                              dict(info))
+                              out_shapes, [o.dtype for o in self.outputs], dict(info))
+        cache.store_graph_entry(graph_key, info["key"], {"arena_bytes": unit.memory.arena_bytes,
+                                                          "out_shapes": out_shapes,
+                                                          "out_dtypes": spec.out_dtypes})
         self._specs[signature] = spec
         return spec
 
@@ -124,26 +158,34 @@ class CppProgram:
         signature = tuple(tuple(int(d) for d in leaf.shape) for leaf in self.inputs)
         return self._specs.get(signature) or self.specialize({}, signature)
 
+    def _unit(self) -> TranslationUnit:
+        spec = self._current()
+        if spec.unit is None:  # loaded through the graph cache: render it now, for inspection
+            spec.unit = self.translate(spec.bindings)
+        return spec.unit
+
     @property
     def source(self) -> str:
         """The generated C++ of the latest specialization."""
-        return self._current().unit.source
+        return self._unit().source
 
     @property
     def stats(self) -> dict:
         spec = self._current()
-        flops = cost(self.outputs + [v for _, v in self.updates])["flops"]
+        unit = self._unit()
+        outputs, updates = self.optimized()
+        flops = cost(outputs + [v for _, v in updates])["flops"]
         flops = sympy.sympify(flops).xreplace(spec.bindings)
-        return {"kernels": len(spec.unit.kernels), "peak_bytes": spec.unit.memory.peak_bytes,
-                "arena_bytes": spec.unit.memory.arena_bytes, "flops": int(flops) if flops.is_number else flops,
+        return {"kernels": len(unit.kernels), "peak_bytes": unit.memory.peak_bytes,
+                "arena_bytes": unit.memory.arena_bytes, "flops": int(flops) if flops.is_number else flops,
                 "cache": spec.build_info.get("cache"), "compile_seconds": spec.build_info.get("compile_seconds")}
 
     def explain(self) -> str:
         """One line per kernel: what it computes, as a formula over buffers, and what it fused."""
-        spec = self._current()
-        sched = spec.unit.schedule
+        unit = self._unit()
+        sched = unit.schedule
         lines = []
-        for kernel in spec.unit.kernels:
+        for kernel in unit.kernels:
             shape = ",".join(str(d) for d in kernel.out.shape)
             formula = _formula(kernel.node, sched, root=not kernel.copy)
             if kernel.kind == "gemm" and (kernel.alpha != 1.0 or kernel.beta != 0.0):
