@@ -7,7 +7,7 @@ STAMP := $(VENV)/.symdiff-installed
 NATIVE_SOURCES := $(shell find csrc -type f) CMakeLists.txt pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: test demo lint bench-quick clean
+.PHONY: test demo lint bench-quick clean asan
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,26 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/symdiff demo
 
+# make asan: the kernel tests against a module built with AddressSanitizer (+UBSan), in its own
+# virtualenv so the normal build is untouched. Python itself is not instrumented, so libasan is
+# preloaded; leak checking is off (CPython's allocator is not ASan-clean by design).
+ASAN_VENV := .venv-asan
+ASAN_TESTS ?= tests/lowering/test_gemm.py tests/lowering/test_native_reduce.py tests/lowering/test_reduce_kernels.py \
+	tests/lowering/test_softmax_kernels.py $(wildcard tests/lowering/test_im2col.py tests/lowering/test_philox.py)
+asan:
+	test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
+	$(ASAN_VENV)/bin/python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" ninja \
+		$$(command -v cmake >/dev/null 2>&1 || echo cmake)
+	$(ASAN_VENV)/bin/python -m pip install --quiet --no-build-isolation -e '.[test]' \
+		-Ccmake.define.SYMDIFF_SANITIZE=address,undefined -Ccmake.define.SYMDIFF_CUDA=OFF \
+		-Ccmake.build-type=RelWithDebInfo -Cbuild-dir=build/asan
+	LD_PRELOAD="$$($(CXX) -print-file-name=libasan.so) $$($(CXX) -print-file-name=libubsan.so)" \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
+
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/python -m ruff check symdiff lowering nn tests bench
 
 clean:
-	rm -rf build $(VENV) .pytest_cache .hypothesis
+	rm -rf build $(VENV) $(ASAN_VENV) .pytest_cache .hypothesis

@@ -64,6 +64,10 @@ def render_reduce(w: KernelWriter) -> list[str]:
     work = _prod(in_shape)
     out_vars = [f"q{d}" for d in range(len(out_shape))]
 
+    k = len(axes)
+    if name == "sum" and axes == tuple(range(k)) and 0 < k < len(in_shape):
+        return _column_sum(w, a, in_shape, k)
+
     def value_body(prefix_lines_target, idx):
         b = Body()
         v = w.value(a, idx, b)
@@ -109,6 +113,34 @@ def render_reduce(w: KernelWriter) -> list[str]:
 
     parallel = numel_out > 1 and work >= PARALLEL_MIN_ELEMENTS
     return flat_loop(numel_out, per_output, parallel=parallel)
+
+
+COLUMN_BLOCK = 256
+
+
+def _column_sum(w: KernelWriter, a, in_shape, k) -> list[str]:
+    """Sum over the leading ``k`` axes (a bias gradient): rows streamed in order, a block of
+    columns accumulated in registers/L1, so the input is read once and contiguously."""
+    rows, cols = _prod(in_shape[:k]), _prod(in_shape[k:])
+    lead, trail = [f"r{d}" for d in range(k)], [f"c{d}" for d in range(len(in_shape) - k)]
+    b = Body()
+    v = w.value(a, lead + trail, b)
+    v = v if isinstance(v, str) else literal(v, a.dtype)
+    acc_t, out_t = ACC_TYPE[a.dtype], C_TYPE[w.k.node.dtype]
+    par = rows * cols >= PARALLEL_MIN_ELEMENTS and cols > COLUMN_BLOCK
+    lines = ["#pragma omp parallel for schedule(static)"] if par else []
+    lines += [f"for (int64_t cb = 0; cb < {cols}; cb += {COLUMN_BLOCK}) {{",
+              f"  const int64_t ce = cb + {COLUMN_BLOCK} < {cols} ? cb + {COLUMN_BLOCK} : {cols};",
+              f"  {acc_t} acc[{COLUMN_BLOCK}];",
+              "  for (int64_t c = cb; c < ce; ++c) acc[c - cb] = 0;",
+              f"  for (int64_t r = 0; r < {rows}; ++r) {{"]
+    lines += ["    " + x for x in unravel("r", in_shape[:k], lead)]
+    lines += ["    #pragma omp simd", "    for (int64_t c = cb; c < ce; ++c) {"]
+    lines += ["      " + x for x in unravel("c", in_shape[k:], trail)]
+    lines += ["      " + x for x in b.lines] + [f"      acc[c - cb] += {v};", "    }", "  }"]
+    lines += [f"  for (int64_t c = cb; c < ce; ++c) {w.k.out.buffer.name}[c] = static_cast<{out_t}>(acc[c - cb]);",
+              "}"]
+    return lines
 
 
 def render_softmax(w: KernelWriter) -> list[str]:
