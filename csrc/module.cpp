@@ -7,6 +7,8 @@ void bind_runtime(py::module_& m);
 void bind_reduce(py::module_& m);
 void bind_cuda(py::module_& m);
 void bind_gemm(py::module_& m);
+void bind_conv(py::module_& m);
+void bind_random(py::module_& m);
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "symdiff's native kernels (private: use symdiff.lowering)";
@@ -14,4 +16,6 @@ PYBIND11_MODULE(_native, m) {
   bind_reduce(m);
   bind_cuda(m);
   bind_gemm(m);
+  bind_conv(m);
+  bind_random(m);
 }
