@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "array_checks.hpp"
@@ -42,12 +44,20 @@ std::string shape_str(const py::array& a) {
 // argument that carries the input shape (x for im2col, input_shape for col2im).
 conv2d_geometry geometry(const char* fn, const char* input_arg, const std::array<int64_t, 4>& in, pair kernel_size,
                          pair stride, pair padding, pair dilation) {
-  if (kernel_size[0] < 1 || kernel_size[1] < 1) fail(fn, "kernel_size", "must be positive, got " + tuple_str(kernel_size));
-  if (stride[0] < 1 || stride[1] < 1) fail(fn, "stride", "must be positive, got " + tuple_str(stride));
-  if (padding[0] < 0 || padding[1] < 0) fail(fn, "padding", "must be non-negative, got " + tuple_str(padding));
-  if (dilation[0] < 1 || dilation[1] < 1) fail(fn, "dilation", "must be positive, got " + tuple_str(dilation));
-  const conv2d_geometry g{in[0],     in[1],     in[2],   in[3],   kernel_size[0], kernel_size[1], stride[0],
-                          stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+  // Every size below 2^31 keeps the kernels' index arithmetic far from int64 overflow.
+  constexpr int64_t limit = std::numeric_limits<int32_t>::max();
+  for (int64_t size : in)
+    if (size > limit) fail(fn, input_arg, "input shape " + tuple_str(in) + " has a dimension of 2**31 or more");
+  const std::array<std::pair<const char*, pair>, 4> params = {
+      {{"kernel_size", kernel_size}, {"stride", stride}, {"padding", padding}, {"dilation", dilation}}};
+  for (const auto& [name, value] : params) {
+    const int64_t lowest = std::string(name) == "padding" ? 0 : 1;
+    if (value[0] < lowest || value[1] < lowest)
+      fail(fn, name, std::string(lowest ? "must be positive" : "must be non-negative") + ", got " + tuple_str(value));
+    if (value[0] > limit || value[1] > limit) fail(fn, name, "must be below 2**31, got " + tuple_str(value));
+  }
+  const conv2d_geometry g{in[0], in[1], in[2], in[3], kernel_size[0], kernel_size[1], stride[0], stride[1],
+                          padding[0], padding[1], dilation[0], dilation[1]};
   const int64_t oh = symdiff::cpu::conv_output_height(g), ow = symdiff::cpu::conv_output_width(g);
   if (oh < 1 || ow < 1) {
     const pair span{dilation[0] * (kernel_size[0] - 1) + 1, dilation[1] * (kernel_size[1] - 1) + 1};
@@ -57,6 +67,10 @@ conv2d_geometry geometry(const char* fn, const char* input_arg, const std::array
                             " (kernel_size " + tuple_str(kernel_size) + ", padding " + tuple_str(padding) +
                             ", dilation " + tuple_str(dilation) + ")");
   }
+  const double entries = double(g.n) * double(g.c * g.kh * g.kw) * double(oh) * double(ow);  // no int overflow
+  if (entries > 0x1p62)
+    fail(fn, input_arg, "input shape " + tuple_str(in) + " with kernel_size " + tuple_str(kernel_size) +
+                            " would need " + std::to_string(entries) + " column entries");
   return g;
 }
 

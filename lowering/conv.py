@@ -24,8 +24,11 @@ from .gemm import gemm_batched
 def _pair(value, name: str) -> tuple[int, int]:
     """An int or a pair of ints as (rows, columns); the C++ side checks the ranges."""
     items = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
-    if (not isinstance(items, (tuple, list)) or len(items) != 2
-            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items)):
+    if (
+        not isinstance(items, (tuple, list))
+        or len(items) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items)
+    ):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
     return int(items[0]), int(items[1])
 
@@ -47,8 +50,13 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
     >>> im2col(x, (3, 3), padding=1).shape
     (2, 27, 25)
     """
-    return _native.im2col(x, _pair(kernel_size, "im2col(kernel_size)"), _pair(stride, "im2col(stride)"),
-                          _pair(padding, "im2col(padding)"), _pair(dilation, "im2col(dilation)"))
+    return _native.im2col(
+        x,
+        _pair(kernel_size, "im2col(kernel_size)"),
+        _pair(stride, "im2col(stride)"),
+        _pair(padding, "im2col(padding)"),
+        _pair(dilation, "im2col(dilation)"),
+    )
 
 
 def col2im(cols: np.ndarray, input_shape, kernel_size, stride=1, padding=0, dilation=1) -> np.ndarray:
@@ -62,9 +70,14 @@ def col2im(cols: np.ndarray, input_shape, kernel_size, stride=1, padding=0, dila
     shape = tuple(input_shape)
     if len(shape) != 4 or not all(isinstance(v, (int, np.integer)) for v in shape):
         raise TypeError(f"col2im(input_shape): expected four ints (N, C, H, W), got {input_shape!r}")
-    return _native.col2im(cols, tuple(int(v) for v in shape), _pair(kernel_size, "col2im(kernel_size)"),
-                          _pair(stride, "col2im(stride)"), _pair(padding, "col2im(padding)"),
-                          _pair(dilation, "col2im(dilation)"))
+    return _native.col2im(
+        cols,
+        tuple(int(v) for v in shape),
+        _pair(kernel_size, "col2im(kernel_size)"),
+        _pair(stride, "col2im(stride)"),
+        _pair(padding, "col2im(padding)"),
+        _pair(dilation, "col2im(dilation)"),
+    )
 
 
 def conv2d(x: np.ndarray, weight: np.ndarray, stride=1, padding=0, dilation=1) -> np.ndarray:
@@ -76,13 +89,21 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride=1, padding=0, dilation=1) -
     [[8.0, 12.0, 12.0, 8.0], [12.0, 18.0, 18.0, 12.0], [12.0, 18.0, 18.0, 12.0], [8.0, 12.0, 12.0, 8.0]]
     """
     if not isinstance(weight, np.ndarray) or weight.ndim != 4:
-        raise ValueError(f"conv2d(weight): expected a 4-D (K, C, KH, KW) array, got {type(weight).__name__} "
-                         f"of shape {getattr(weight, 'shape', None)}")
+        raise ValueError(
+            f"conv2d(weight): expected a 4-D (K, C, KH, KW) array, got {type(weight).__name__} "
+            f"of shape {getattr(weight, 'shape', None)}"
+        )
     if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != weight.shape[1]:
-        raise ValueError(f"conv2d(x): expected (N, {weight.shape[1]}, H, W) for weight of shape {weight.shape}, "
-                         f"got {getattr(x, 'shape', None)}")
+        raise ValueError(
+            f"conv2d(x): expected (N, {weight.shape[1]}, H, W) for weight of shape {weight.shape}, "
+            f"got {getattr(x, 'shape', None)}"
+        )
     k, c, kh, kw = weight.shape
-    s, p, d = _pair(stride, "conv2d(stride)"), _pair(padding, "conv2d(padding)"), _pair(dilation, "conv2d(dilation)")
+    s, p, d = (
+        _pair(stride, "conv2d(stride)"),
+        _pair(padding, "conv2d(padding)"),
+        _pair(dilation, "conv2d(dilation)"),
+    )
     cols = im2col(x, (kh, kw), s, p, d)
     oh, ow = (output_size(x.shape[2 + i], weight.shape[2 + i], s[i], p[i], d[i]) for i in (0, 1))
     out = gemm_batched(np.ascontiguousarray(weight).reshape(1, k, c * kh * kw), cols)  # one W for every image

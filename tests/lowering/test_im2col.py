@@ -28,8 +28,11 @@ CONFIGS = [
     ((4, 16, 32, 32), (3, 3), (1, 1), (1, 1), (1, 1)),  # large enough for the OpenMP path
     ((2, 8, 31, 29), (5, 3), (2, 1), (2, 1), (2, 3)),
 ]
-IDS = ["x".join(map(str, c[0])) + f"-k{c[1][0]}{c[1][1]}-s{c[2][0]}{c[2][1]}-p{c[3][0]}{c[3][1]}-d{c[4][0]}{c[4][1]}"
-       for c in CONFIGS]
+IDS = [
+    "x".join(map(str, c[0]))
+    + f"-k{c[1][0]}{c[1][1]}-s{c[2][0]}{c[2][1]}-p{c[3][0]}{c[3][1]}-d{c[4][0]}{c[4][1]}"
+    for c in CONFIGS
+]
 
 
 @pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
@@ -43,12 +46,17 @@ def threads(request):
 def _windows(xp, kernel_size, stride, dilation, out_hw):
     """xp (padded) viewed at every tap: {(i, j): (N, C, OH, OW)} by strided slicing."""
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_size, stride, dilation, out_hw
-    return {(i, j): xp[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw]
-            for i in range(kh) for j in range(kw)}
+    return {
+        (i, j): xp[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw]
+        for i in range(kh)
+        for j in range(kw)
+    }
 
 
 def _out_hw(shape, kernel_size, stride, padding, dilation):
-    return tuple(conv.output_size(shape[2 + a], kernel_size[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
+    return tuple(
+        conv.output_size(shape[2 + a], kernel_size[a], stride[a], padding[a], dilation[a]) for a in (0, 1)
+    )
 
 
 def _pad(x, padding):
@@ -122,9 +130,12 @@ def test_col2im_is_the_adjoint_of_im2col(shape, kernel_size, stride, padding, di
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape,kernel_size,stride,padding,dilation", CONFIGS[1:7] + CONFIGS[10:], ids=IDS[1:7] + IDS[10:])
-def test_conv2d_by_im2col_and_gemm_matches_direct_convolution(shape, kernel_size, stride, padding, dilation, dtype,
-                                                             threads):
+@pytest.mark.parametrize(
+    "shape,kernel_size,stride,padding,dilation", CONFIGS[1:7] + CONFIGS[10:], ids=IDS[1:7] + IDS[10:]
+)
+def test_conv2d_by_im2col_and_gemm_matches_direct_convolution(
+    shape, kernel_size, stride, padding, dilation, dtype, threads
+):
     rng = np.random.default_rng(sum(shape) + 3)
     x = rng.standard_normal(shape).astype(dtype)
     weight = rng.standard_normal((5, shape[1], *kernel_size)).astype(dtype)
@@ -167,41 +178,123 @@ COLS = np.ones((2, 27, 9), np.float32)  # im2col(X, 3)
 @pytest.mark.parametrize(
     "call,error,match",
     [
-        (lambda: conv.im2col(X.astype(np.int32), 3), TypeError, r"im2col\(x\): expected float32 or float64, got int32"),
+        (
+            lambda: conv.im2col(X.astype(np.int32), 3),
+            TypeError,
+            r"im2col\(x\): expected float32 or float64, got int32",
+        ),
         (lambda: conv.im2col(X[:, :, :, ::2], 3), ValueError, r"im2col\(x\): the array must be C-contiguous"),
-        (lambda: conv.im2col(X[0], 3), ValueError, r"im2col\(x\): expected a 4-D \(N, C, H, W\) array, got shape "
-                                                  r"\(3, 5, 5\)"),
-        (lambda: conv.im2col(X, (0, 3)), ValueError, r"im2col\(kernel_size\): must be positive, got \(0, 3\)"),
+        (
+            lambda: conv.im2col(X[0], 3),
+            ValueError,
+            r"im2col\(x\): expected a 4-D \(N, C, H, W\) array, got shape \(3, 5, 5\)",
+        ),
+        (
+            lambda: conv.im2col(X, (0, 3)),
+            ValueError,
+            r"im2col\(kernel_size\): must be positive, got \(0, 3\)",
+        ),
         (lambda: conv.im2col(X, 3, stride=(1, 0)), ValueError, r"im2col\(stride\): must be positive"),
-        (lambda: conv.im2col(X, 3, padding=-1), ValueError, r"im2col\(padding\): must be non-negative, got \(-1, -1\)"),
+        (
+            lambda: conv.im2col(X, 3, padding=-1),
+            ValueError,
+            r"im2col\(padding\): must be non-negative, got \(-1, -1\)",
+        ),
         (lambda: conv.im2col(X, 3, dilation=0), ValueError, r"im2col\(dilation\): must be positive"),
-        (lambda: conv.im2col(X, 3, dilation=3), ValueError,
-         r"im2col\(x\): input shape \(2, 3, 5, 5\) gives no output: the dilated kernel spans \(7, 7\) but the "
-         r"padded input is only \(5, 5\)"),
+        (
+            lambda: conv.im2col(X, 3, dilation=3),
+            ValueError,
+            (
+                r"im2col\(x\): input shape \(2, 3, 5, 5\) gives no output: "
+                r"the dilated kernel spans \(7, 7\) but the "
+                r"padded input is only \(5, 5\)"
+            ),
+        ),
         (lambda: conv.im2col(X, (2, 6)), ValueError, r"im2col\(x\): input shape .* spans \(2, 6\)"),
         (lambda: conv.im2col(X, 2.0), TypeError, r"im2col\(kernel_size\): expected an int or a pair of ints"),
         (lambda: conv.im2col(X, (1, 2, 3)), TypeError, r"im2col\(kernel_size\): expected an int or a pair"),
         (lambda: conv.im2col(X, True), TypeError, r"im2col\(kernel_size\): expected an int or a pair"),
-        (lambda: conv.col2im(COLS.astype(np.int64), X.shape, 3), TypeError, r"col2im\(cols\): expected float32"),
-        (lambda: conv.col2im(np.ones((2, 9, 27), np.float32).T, X.shape, 3), ValueError,
-         r"col2im\(cols\): the array must be C-contiguous"),
-        (lambda: conv.col2im(COLS, (2, 3, 5, 6), 3), ValueError,
-         r"col2im\(cols\): expected shape \(2, 27, 12\) = \(N, C\*KH\*KW, OH\*OW\) for input_shape \(2, 3, 5, 6\) "
-         r"and kernel_size \(3, 3\), got \(2, 27, 9\)"),
-        (lambda: conv.col2im(COLS[0], X.shape, 3), ValueError, r"col2im\(cols\): expected shape \(2, 27, 9\).*got "
-                                                               r"\(27, 9\)"),
-        (lambda: conv.col2im(COLS, (2, -3, 5, 5), 3), ValueError, r"col2im\(input_shape\): sizes must be non-negative"),
-        (lambda: conv.col2im(COLS, (2, 3, 2, 5), 3), ValueError, r"col2im\(input_shape\): input shape \(2, 3, 2, 5\) "
-                                                                 r"gives no output"),
+        (
+            lambda: conv.col2im(COLS.astype(np.int64), X.shape, 3),
+            TypeError,
+            r"col2im\(cols\): expected float32",
+        ),
+        (
+            lambda: conv.col2im(np.ones((2, 9, 27), np.float32).T, X.shape, 3),
+            ValueError,
+            r"col2im\(cols\): the array must be C-contiguous",
+        ),
+        (
+            lambda: conv.col2im(COLS, (2, 3, 5, 6), 3),
+            ValueError,
+            (
+                r"col2im\(cols\): expected shape \(2, 27, 12\) = \(N, C\*KH\*KW, OH\*OW\) "
+                r"for input_shape \(2, 3, 5, 6\) "
+                r"and kernel_size \(3, 3\), got \(2, 27, 9\)"
+            ),
+        ),
+        (
+            lambda: conv.col2im(COLS[0], X.shape, 3),
+            ValueError,
+            r"col2im\(cols\): expected shape \(2, 27, 9\).*got \(27, 9\)",
+        ),
+        (
+            lambda: conv.col2im(COLS, (2, -3, 5, 5), 3),
+            ValueError,
+            r"col2im\(input_shape\): sizes must be non-negative",
+        ),
+        (
+            lambda: conv.col2im(COLS, (2, 3, 2, 5), 3),
+            ValueError,
+            r"col2im\(input_shape\): .* gives no output",
+        ),
         (lambda: conv.col2im(COLS, (2, 3, 5), 3), TypeError, r"col2im\(input_shape\): expected four ints"),
         (lambda: conv.col2im(COLS, X.shape, 3, stride=0), ValueError, r"col2im\(stride\): must be positive"),
-        (lambda: conv.conv2d(X, np.ones((4, 2, 3, 3), np.float32)), ValueError, r"conv2d\(x\): expected \(N, 2, H, W\)"),
-        (lambda: conv.conv2d(X, np.ones((3, 3), np.float32)), ValueError, r"conv2d\(weight\): expected a 4-D"),
+        (
+            lambda: conv.conv2d(X, np.ones((4, 2, 3, 3), np.float32)),
+            ValueError,
+            r"conv2d\(x\): expected \(N, 2, H, W\)",
+        ),
+        (
+            lambda: conv.conv2d(X, np.ones((3, 3), np.float32)),
+            ValueError,
+            r"conv2d\(weight\): expected a 4-D",
+        ),
     ],
-    ids=["x-int", "x-strided", "x-3d", "kernel-0", "stride-0", "padding-neg", "dilation-0", "too-dilated", "too-wide",
-         "kernel-float", "kernel-triple", "kernel-bool", "cols-int", "cols-fortran", "cols-shape", "cols-2d",
-         "shape-neg", "shape-small", "shape-3", "col2im-stride", "conv-channels", "conv-weight"],
+    ids=[
+        "x-int",
+        "x-strided",
+        "x-3d",
+        "kernel-0",
+        "stride-0",
+        "padding-neg",
+        "dilation-0",
+        "too-dilated",
+        "too-wide",
+        "kernel-float",
+        "kernel-triple",
+        "kernel-bool",
+        "cols-int",
+        "cols-fortran",
+        "cols-shape",
+        "cols-2d",
+        "shape-neg",
+        "shape-small",
+        "shape-3",
+        "col2im-stride",
+        "conv-channels",
+        "conv-weight",
+    ],
 )
 def test_bad_arguments_are_refused(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_sizes_beyond_the_index_range_are_refused():
+    with pytest.raises(ValueError, match=r"im2col\(stride\): must be below 2\*\*31"):
+        conv.im2col(X, 3, stride=2**31)
+    with pytest.raises(ValueError, match=r"col2im\(input_shape\): input shape .* has a dimension of 2\*\*31"):
+        conv.col2im(COLS, (2, 3, 2**31, 5), 3)
+    with pytest.raises(ValueError, match=r"col2im\(input_shape\): .* would need .* column entries"):
+        conv.col2im(COLS, (2**30, 2**30, 2**30, 5), 3)
