@@ -10,6 +10,8 @@ void bind_gemm(py::module_& m);
 void bind_program(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_cuda_kernels(py::module_& m);
+void bind_conv(py::module_& m);
+void bind_random(py::module_& m);
 
 PYBIND11_MODULE(_native, m) {
   m.doc() = "symdiff's native kernels (private: use symdiff.lowering)";
@@ -20,4 +22,6 @@ PYBIND11_MODULE(_native, m) {
   bind_program(m);
   bind_softmax(m);
   bind_cuda_kernels(m);
+  bind_conv(m);
+  bind_random(m);
 }
