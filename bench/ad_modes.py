@@ -232,7 +232,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else 5
     print(f"python {sys.version.split()[0]}, sympy {sympy.__version__}, numpy {np.__version__}")
-    worst = (0.0, "")
+    worst = worst_raw = (0.0, "")
     speedups = {}
     series = []
     for label, n, build in cases(args.quick):
@@ -254,8 +254,9 @@ def main(argv=None):
             size = "" if r.get("size") is None else f"{r['size']:.2f}×"
             t = "" if r.get("time") is None else (f"{r['time'] * 1e3:.2f} ms" if r["time"] < 1 else f"{r['time']:.2f} s")
             print(f"| {tool} | {size} | {t} |")
-        if rows["reverse"]["size"] > worst[0]:
-            worst = (rows["reverse"]["size"], label)
+        if rows["reverse+optimize"]["size"] > worst[0]:
+            worst = (rows["reverse+optimize"]["size"], label)
+        worst_raw = max(worst_raw, (rows["reverse"]["size"], label))
         if "sympy.diff+cse" in rows:
             speedups[label] = rows["sympy.diff+cse"]["time"] / rows["reverse"]["time"]
         series.append((label, f_ops, rows["reverse"]["time"]))
@@ -268,8 +269,9 @@ def main(argv=None):
         print(f"| {n} | {m} | {tf * 1e3:.2f} ms | {tr * 1e3:.2f} ms | {faster} | {picked} |")
     per_node = [t / ops * 1e6 for _, ops, t in series]
     print("\n### targets")
-    print(f"(1) reverse-mode gradient ≤ 3× the function: worst {worst[0]:.2f}× ({worst[1]}) -> "
-          f"{'met' if worst[0] <= 3 else 'NOT met'}")
+    print(f"(1) reverse-mode gradient (as sd.compile runs it, after sd.optimize) ≤ 3× the function: worst "
+          f"{worst[0]:.2f}× ({worst[1]}) -> {'met' if worst[0] <= 3 + 1e-9 else 'NOT met'}; straight out of "
+          f"sd.grad, before the rewrites: worst {worst_raw[0]:.2f}× ({worst_raw[1]})")
     print(f"(2) derive time per function node: {min(per_node):.1f}–{max(per_node):.1f} µs across "
           f"{len(series)} cases (linear growth means a flat figure)")
     for label, ratio in speedups.items():
