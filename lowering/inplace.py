@@ -21,7 +21,7 @@ Both require that no later kernel reads W (they would see the new value).
 
 from __future__ import annotations
 
-from symdiff.ops.elementwise import scalar_value
+import sympy
 
 from .schedule import MOVEMENT, View
 
@@ -43,19 +43,42 @@ def kernel_buffers(kernel, views) -> set:
     return out
 
 
-def _scale_of(node, matmul_node):
-    """c when node is matmul, matmul/k, matmul·k or k·matmul with k a scalar constant."""
-    if node is matmul_node:
-        return 1.0
-    name = node.op.name
-    if name in ("divide", "multiply") and len(node.inputs) == 2:
+def _number(node, bindings):
+    """The value of a scalar constant (through broadcasts/reshapes), dimension symbols bound."""
+    while node.op.name in ("broadcast_to", "reshape"):
+        node = node.inputs[0]
+    if not (node.is_constant and node.shape == ()):
+        return None
+    value = node.attr("value")
+    if isinstance(value, sympy.Basic):
+        value = sympy.sympify(value.xreplace(bindings))
+        return float(value) if value.is_number else None
+    return float(value) if not isinstance(value, bool) else None
+
+
+def _scaled_matmul(node, bindings, consumers):
+    """(matmul, c) when node is c·(A·B) built from multiplies/divides by scalar constants whose
+    intermediate results nothing else reads."""
+    c = 1.0
+    while node.op.name in ("multiply", "divide"):
+        if len(consumers[id(node)]) > 1:
+            return None
         a, b = node.inputs
-        if a is matmul_node and scalar_value(b) is not None:
-            k = float(scalar_value(b))
-            return 1.0 / k if name == "divide" and k != 0 else (k if name == "multiply" else None)
-        if name == "multiply" and b is matmul_node and scalar_value(a) is not None:
-            return float(scalar_value(a))
-    return None
+        kb, ka = _number(b, bindings), _number(a, bindings)
+        if kb is not None:
+            if node.op.name == "divide":
+                if kb == 0:
+                    return None
+                c /= kb
+            else:
+                c *= kb
+            node = a
+        elif ka is not None and node.op.name == "multiply":
+            c *= ka
+            node = b
+        else:
+            return None
+    return (node, c) if node.op.name == "matmul" else None
 
 
 def _aligned_reads_only(value, leaf, views) -> bool:
@@ -94,7 +117,7 @@ def _reaches(node, target, views) -> bool:
     return False
 
 
-def fold_updates(kernels, updates, update_leaves, views, temps, consumers):
+def fold_updates(kernels, updates, update_leaves, views, temps, consumers, bindings):
     """Rewrite ``kernels``/``updates`` in place (see the module doc); returns the kept updates."""
     reads = [kernel_buffers(k, views) for k in kernels]
     position = {id(k): i for i, k in enumerate(kernels)}
@@ -106,7 +129,7 @@ def fold_updates(kernels, updates, update_leaves, views, temps, consumers):
             kept.append((pos, view))
             continue
         value = kernel.node
-        if _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, temps, consumers):
+        if _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, temps, consumers, bindings):
             continue
         i = position[id(kernel)]
         later = any(target.name in reads[j] for j in range(i + 1, len(kernels)))
@@ -119,23 +142,17 @@ def fold_updates(kernels, updates, update_leaves, views, temps, consumers):
     return kept
 
 
-def _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, temps, consumers) -> bool:
+def _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, temps, consumers, bindings) -> bool:
     if value.op.name != "subtract" or value.inputs[0] is not leaf or consumers[id(value)]:
         return False
-    scaled = value.inputs[1]
-    matmul = scaled
-    while matmul.op.name in ("divide", "multiply") and matmul is not None:
-        a, b = matmul.inputs
-        matmul = a if scalar_value(b) is not None else (b if scalar_value(a) is not None else None)
-        if matmul is None or matmul.op.name not in ("divide", "multiply", "matmul"):
-            break
-    if matmul is None or matmul.op.name != "matmul":
+    found = _scaled_matmul(value.inputs[1], bindings, consumers)
+    if found is None:
         return False
-    c = _scale_of(scaled, matmul)
+    matmul, c = found
     gemm = next((k for k in kernels if k.node is matmul and k.kind == "gemm"), None)
-    if c is None or gemm is None or gemm.out.buffer.role != "temp" or matmul.dtype not in ("float32", "float64"):
+    if gemm is None or gemm.out.buffer.role != "temp" or matmul.dtype not in ("float32", "float64"):
         return False
-    if len(consumers[id(matmul)]) != 1 or (scaled is not matmul and len(consumers[id(scaled)]) != 1):
+    if len(consumers[id(matmul)]) != 1:
         return False
     g = position[id(gemm)]
     if target.name in reads[g]:

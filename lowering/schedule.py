@@ -287,7 +287,8 @@ def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedul
     if fold:
         from .inplace import fold_updates
 
-        update_views = fold_updates(kernels, update_views, [leaf for leaf, _ in updates], views, temps, consumers)
+        update_views = fold_updates(kernels, update_views, [leaf for leaf, _ in updates], views, temps, consumers,
+                                    bindings)
     # renumber temps densely (outputs and in-place updates may have taken some over)
     for k, t in enumerate(temps):
         t.name = f"t{k}"
