@@ -140,8 +140,11 @@ def with_sympy(build, n, rounds, value_at, f_ops):
     t_cse, _, (reps, reduced) = best_time(eliminate, 1)
     tree = sum(sympy.count_ops(g) for g in grads)
     dag = sum(sympy.count_ops(e) for _, e in reps) + sum(sympy.count_ops(e) for e in reduced)
-    subs = dict(zip(xs, value_at))
-    value = np.array([float(g.evalf(subs=subs)) for g in grads])
+    # evaluate through the cse form: evalf on the raw trees is exponential at depth 12
+    env = {x: sympy.Float(v) for x, v in zip(xs, value_at)}
+    for sym, e in reps:
+        env[sym] = sympy.Float(float(e.xreplace(env)))
+    value = np.array([float(e.xreplace(env)) for e in reduced])
     return {"sympy.diff": dict(time=t_diff, size=tree / fops, value=value),
             "sympy.diff+cse": dict(time=t_diff + t_cse, size=dag / fops, value=value)}
 
