@@ -28,10 +28,12 @@ demo: $(STAMP)
 
 # make asan: the kernel tests against a module built with AddressSanitizer (+UBSan), in its own
 # virtualenv so the normal build is untouched. Python itself is not instrumented, so libasan is
-# preloaded; leak checking is off (CPython's allocator is not ASan-clean by design).
+# preloaded; leak checking is off (CPython's allocator is not ASan-clean by design). Generated
+# programs (test_program.py) are compiled with the sanitizers too (SYMDIFF_CXXFLAGS).
 ASAN_VENV := .venv-asan
 ASAN_TESTS ?= tests/lowering/test_gemm.py tests/lowering/test_native_reduce.py tests/lowering/test_reduce_kernels.py \
-	tests/lowering/test_softmax_kernels.py $(wildcard tests/lowering/test_im2col.py tests/lowering/test_philox.py)
+	tests/lowering/test_softmax_kernels.py tests/lowering/test_im2col.py tests/lowering/test_philox.py \
+	tests/lowering/test_program.py
 asan:
 	test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
 	$(ASAN_VENV)/bin/python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" ninja \
@@ -41,6 +43,7 @@ asan:
 		-Ccmake.build-type=RelWithDebInfo -Cbuild-dir=build/asan
 	LD_PRELOAD="$$($(CXX) -print-file-name=libasan.so) $$($(CXX) -print-file-name=libubsan.so)" \
 		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		SYMDIFF_CXXFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 		$(ASAN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(ASAN_TESTS)
 
 lint: $(STAMP)

@@ -63,12 +63,14 @@ def _const_definition(buf) -> str:
 
 
 def generate(sched: Schedule) -> TranslationUnit:
-    functions, reads, uses_gemm = [], [], False
+    functions, reads, uses_gemm, headers = [], [], False, set()
     position = {id(n): k for k, n in enumerate(sched.nodes)}
     for kernel in sched.kernels:
         w = KernelWriter(sched, kernel)
         body = RENDER[kernel.kind](w)
         uses_gemm |= kernel.kind == "gemm" and "symdiff::cpu::gemm" in "\n".join(body)
+        if w.uses_header:
+            headers.add(w.uses_header)
         kernel.fused = sorted((n for n in w.fused if n is not kernel.node), key=lambda n: position[id(n)])
         out = kernel.out.buffer
         read_bufs = [b for name, b in sorted(w.reads.items()) if name != out.name]
@@ -85,7 +87,8 @@ def generate(sched: Schedule) -> TranslationUnit:
         kernel.reads = read_bufs
     memory = plan_memory(sched, reads)
 
-    lines = [HEADER + ('#include "symdiff/cpu/gemm.hpp"\n' if uses_gemm else "")]
+    includes = (["gemm"] if uses_gemm else []) + sorted(headers)
+    lines = [HEADER + "".join(f'#include "symdiff/cpu/{h}.hpp"\n' for h in includes)]
     lines += [_const_definition(b) for b in sched.consts]
     lines.append("namespace {")
     lines += functions

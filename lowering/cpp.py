@@ -54,6 +54,7 @@ class KernelWriter:
         self.fused: list = []
         self._fused_ids: set = set()
         self.validations: list[str] = []
+        self.uses_header = ""  # a kernel header the body calls into (besides gemm)
         self._validated: set = set()
         self.counter = 0
 

@@ -67,6 +67,12 @@ def render_reduce(w: KernelWriter) -> list[str]:
     k = len(axes)
     if name == "sum" and axes == tuple(range(k)) and 0 < k < len(in_shape):
         return _column_sum(w, a, in_shape, k)
+    if name == "logsumexp" and axes == (len(in_shape) - 1,) and dt in ("float32", "float64"):
+        rows_view = _rows_view(w, a, len(in_shape) - 1)
+        if rows_view is not None:
+            ptr, rows, n, ld = rows_view
+            w.uses_header = "softmax"
+            return [f"symdiff::cpu::logsumexp_rows<{C_TYPE[dt]}>({ptr}, {w.k.out.buffer.name}, {rows}, {n}, {ld});"]
 
     def value_body(prefix_lines_target, idx):
         b = Body()
@@ -143,11 +149,37 @@ def _column_sum(w: KernelWriter, a, in_shape, k) -> list[str]:
     return lines
 
 
+def _rows_view(w: KernelWriter, node, axis):
+    """(buffer expr, rows, n, ld) when ``node`` lives in a buffer as rows along ``axis`` (the last,
+    unit stride) whose leading axes collapse to one row stride: the header kernels can read it."""
+    view = w.s.views.get(id(node))
+    shape = w.s.shape_of(node)
+    if view is None or not shape or axis != len(shape) - 1 or view.strides[-1] != 1 and shape[-1] != 1:
+        return None
+    n = shape[-1]
+    rows = _prod(shape[:-1])
+    ld = view.strides[-2] if len(shape) > 1 else n
+    for d in range(len(shape) - 2):  # leading axes must step like one flattened axis
+        if shape[d] != 1 and view.strides[d] != view.strides[d + 1] * shape[d + 1]:
+            return None
+    if rows > 1 and ld < n:
+        return None
+    w.reads[view.buffer.name] = view.buffer
+    ptr = view.buffer.name + (f" + {view.offset}" if view.offset else "")
+    return ptr, rows, n, max(ld, n)
+
+
 def render_softmax(w: KernelWriter) -> list[str]:
     node = w.k.node
     (a,) = node.inputs
     shape = w.s.shape_of(a)
     axis = node.attr("axis") % len(shape)
+    rows_view = _rows_view(w, a, axis) if node.dtype in ("float32", "float64") else None
+    if rows_view is not None:  # the header kernel: vectorized exp, one read pass and one write pass
+        ptr, rows, n, ld = rows_view
+        w.uses_header = "softmax"
+        return [f"symdiff::cpu::{node.op.name}_rows<{C_TYPE[node.dtype]}>({ptr}, {w.k.out.buffer.name}, "
+                f"{rows}, {n}, {ld}, {n});"]
     n = shape[axis]
     others = [s for d, s in enumerate(shape) if d != axis]
     other_vars = [f"q{d}" for d in range(len(others))]

@@ -4,7 +4,8 @@ The compiler runs without a shell, in a private temporary directory, with a time
 limit; a failure raises :class:`CompileError` with the command and the first lines
 of the diagnostics. No compiler raises :class:`CompilerNotFound`, whose message
 suggests ``backend="numpy"``. ``$CXX`` and ``$SYMDIFF_NVCC`` choose the compilers;
-``$SYMDIFF_INCLUDE_DIR`` overrides where the kernel headers are found.
+``$SYMDIFF_INCLUDE_DIR`` overrides where the kernel headers are found; ``$SYMDIFF_CXXFLAGS``
+adds flags (they are part of every cache key).
 
 >>> flags = cxx_flags()
 >>> "-fopenmp" in flags and "-march=native" in flags
@@ -86,8 +87,10 @@ def include_dir() -> Path:
 
 
 def cxx_flags() -> list[str]:
+    """Flags for generated C++; ``$SYMDIFF_CXXFLAGS`` appends more (``make asan`` adds sanitizers)."""
+    extra = os.environ.get("SYMDIFF_CXXFLAGS", "").split()
     return ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17", "-fno-math-errno",
-            "-w", f"-I{include_dir()}"]
+            "-w", f"-I{include_dir()}", *extra]
 
 
 def nvcc_flags() -> list[str]:

@@ -11,6 +11,7 @@ static inline int64_t symdiff_ipow(int64_t base, int64_t exp) {
   return r;
 }
 #include "symdiff/cpu/gemm.hpp"
+#include "symdiff/cpu/softmax.hpp"
 
 namespace {
 static int k_544065d1_matmul(char* error, int64_t error_size, double* __restrict t0, const double* __restrict in0, const double* __restrict in1) {
@@ -33,24 +34,8 @@ static int k_b08f1b9e_add_relu(char* error, int64_t error_size, double* __restri
   (void)error; (void)error_size;
   return 0;
 }
-static int k_b641924f_logsumexp(char* error, int64_t error_size, double* __restrict out0, const double* __restrict t1) {
-  for (int64_t o = 0; o < 32; ++o) {
-    const int64_t q0 = o;
-    double m = -INFINITY;
-    #pragma omp simd reduction(max:m)
-    for (int64_t r1 = 0; r1 < 8; ++r1) {
-      const double v0 = t1[q0 * 8 + r1];
-      m = v0 > m ? v0 : m;
-    }
-    if (!std::isfinite(m)) m = 0;
-    double s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int64_t r1 = 0; r1 < 8; ++r1) {
-      const double v1 = t1[q0 * 8 + r1];
-      s += std::exp(v1 - m);
-    }
-    out0[o] = static_cast<double>(std::log(s) + m);
-  }
+static int k_1f452738_logsumexp(char* error, int64_t error_size, double* __restrict out0, const double* __restrict t1) {
+  symdiff::cpu::logsumexp_rows<double>(t1, out0, 32, 8, 8);
   (void)error; (void)error_size;
   return 0;
 }
@@ -88,7 +73,7 @@ extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* 
   double* t1 = reinterpret_cast<double*>(arena + 2048);
   if (k_544065d1_matmul(error, error_size, t0, in0, in1)) return 1;
   if (k_b08f1b9e_add_relu(error, error_size, t1, in2, t0)) return 1;
-  if (k_b641924f_logsumexp(error, error_size, out0, t1)) return 1;
+  if (k_1f452738_logsumexp(error, error_size, out0, t1)) return 1;
   if (k_f1805400_sum(error, error_size, out1, t1)) return 1;
   return 0;
 }

@@ -11,6 +11,7 @@ static inline int64_t symdiff_ipow(int64_t base, int64_t exp) {
   return r;
 }
 #include "symdiff/cpu/gemm.hpp"
+#include "symdiff/cpu/softmax.hpp"
 
 namespace {
 static int k_1223b07c_matmul(char* error, int64_t error_size, float* __restrict t0, const float* __restrict in0, const float* __restrict in2) {
@@ -46,27 +47,8 @@ static int k_1208e6cf_softmax_cross_entropy(char* error, int64_t error_size, flo
   (void)error; (void)error_size;
   return 0;
 }
-static int k_49cdba8f_softmax(char* error, int64_t error_size, float* __restrict t1, const float* __restrict t0) {
-  for (int64_t o = 0; o < 100; ++o) {
-    const int64_t q0 = o;
-    float m = -INFINITY;
-    #pragma omp simd reduction(max:m)
-    for (int64_t j = 0; j < 10; ++j) {
-      const float v0 = t0[q0 * 10 + j];
-      m = v0 > m ? v0 : m;
-    }
-    float s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int64_t j = 0; j < 10; ++j) {
-      const float v1 = t0[q0 * 10 + j];
-      const float e = std::exp(v1 - m);
-      t1[q0 * 10 + j] = e;
-      s += e;
-    }
-    const float inv = float(1) / s;
-    #pragma omp simd
-    for (int64_t j = 0; j < 10; ++j) t1[q0 * 10 + j] *= inv;
-  }
+static int k_214ea968_softmax(char* error, int64_t error_size, float* __restrict t1, const float* __restrict t0) {
+  symdiff::cpu::softmax_rows<float>(t0, t1, 100, 10, 10, 10);
   (void)error; (void)error_size;
   return 0;
 }
@@ -109,7 +91,7 @@ extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* 
   float* t2 = reinterpret_cast<float*>(arena + 0);
   if (k_1223b07c_matmul(error, error_size, t0, in0, in2)) return 1;
   if (k_1208e6cf_softmax_cross_entropy(error, error_size, out0, in1, t0)) return 1;
-  if (k_49cdba8f_softmax(error, error_size, t1, t0)) return 1;
+  if (k_214ea968_softmax(error, error_size, t1, t0)) return 1;
   if (k_a7e718ce_one_hot_subtract(error, error_size, t2, in1, t1)) return 1;
   if (k_60163652_matmul(error, error_size, in2, in0, t2)) return 1;
   return 0;
