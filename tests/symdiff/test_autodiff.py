@@ -123,7 +123,7 @@ def test_hessian_and_hessian_vector_product():
 
 
 @pytest.mark.parametrize("n,m,expected", [(10, 1000, "forward"), (1000, 10, "reverse"), (1000, 1, "reverse"),
-                                          (100, 100, "forward")])
+                                          (100, 100, "reverse")])
 def test_jacobian_auto_mode_follows_the_sizes(n, m, expected):
     A, x = sd.tensor("A", (m, n)), sd.tensor("x", (n,))
     _, why = sd.jacobian(sd.tanh(A @ x), x, explain=True)
