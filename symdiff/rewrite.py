@@ -514,10 +514,13 @@ def optimize(exprs, passes=None, debug: bool | str = False):
     for name, rules in PIPELINE:
         if passes is not None and name not in passes:
             continue
+        before = outputs
         if rules:
             outputs = run_pass(outputs, rules)
-        if name == "stabilize":
-            baseline = outputs  # stable forms may cost an operation more; later passes may not
+        if name == "stabilize" and any(a is not b for a, b in zip(before, outputs)):
+            # stable forms may cost an operation more; later passes may not. When no stable
+            # form was introduced, the yardstick stays the input itself.
+            baseline = outputs
         if debug is True or debug == name:
             from .printing import to_str
 
