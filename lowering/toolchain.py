@@ -72,11 +72,13 @@ def compiler_version(path: str) -> str:
 def include_dir() -> Path:
     """Directory holding ``symdiff/cpu/*.hpp``: installed with the package, or the source tree."""
     here = Path(__file__).resolve().parent
-    candidates = [os.environ.get("SYMDIFF_INCLUDE_DIR"), here / "include", here.parent / "csrc" / "include"]
+    # a source checkout (editable install) first: its headers are the ones being edited; an
+    # installed wheel ships a copy next to the module
+    candidates = [os.environ.get("SYMDIFF_INCLUDE_DIR"), here.parent / "csrc" / "include", here / "include"]
     try:
         from . import _native
 
-        candidates.insert(1, Path(_native.__file__).resolve().parent / "include")
+        candidates.append(Path(_native.__file__).resolve().parent / "include")
     except ImportError:
         pass
     for c in candidates:
@@ -90,7 +92,7 @@ def cxx_flags() -> list[str]:
     """Flags for generated C++; ``$SYMDIFF_CXXFLAGS`` appends more (``make asan`` adds sanitizers)."""
     extra = os.environ.get("SYMDIFF_CXXFLAGS", "").split()
     return ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=c++17", "-fno-math-errno",
-            "-w", f"-I{include_dir()}", *extra]
+            "-fno-trapping-math", "-w", f"-I{include_dir()}", *extra]
 
 
 def nvcc_flags() -> list[str]:
