@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import subprocess
@@ -99,11 +100,23 @@ def nvcc_flags() -> list[str]:
     return ["-O3", "-shared", "-std=c++17", "-Xcompiler", "-fPIC,-fopenmp", f"-I{include_dir()}"]
 
 
+@functools.lru_cache(maxsize=None)
+def headers_digest(root: str) -> str:
+    """SHA-256 of every kernel header under ``root``: generated code includes them, so an edited
+    header must not be served from a cache entry compiled against the old one."""
+    h = hashlib.sha256()
+    for path in sorted(Path(root).rglob("*")):
+        if path.suffix in (".hpp", ".h", ".cuh") and path.is_file():
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
 def toolchain_id(kind: str) -> str:
-    """What besides the source decides the binary: compiler, its version, flags, kernel ABI."""
+    """What besides the source decides the binary: compiler, its version, flags, kernel headers, ABI."""
     compiler = cxx() if kind == "cpp" else nvcc()
     flags = cxx_flags() if kind == "cpp" else nvcc_flags()
-    return "\n".join([kind, compiler, compiler_version(compiler), " ".join(flags), KERNEL_ABI_VERSION])
+    return "\n".join([kind, compiler, compiler_version(compiler), " ".join(flags), KERNEL_ABI_VERSION,
+                      headers_digest(str(include_dir()))])
 
 
 def compile_shared(source: str, kind: str, workdir: str | os.PathLike) -> Path:
