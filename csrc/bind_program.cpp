@@ -1,7 +1,8 @@
 // Loading and calling generated programs (symdiff.lowering.program): the program ABI is
 //
 //   extern "C" const char* symdiff_program_abi(void);   // "symdiff-abi-1"
-//   extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, int64_t error_size);
+//   extern "C" int symdiff_program(void* const* buffers, const int64_t* dims,
+//                                  char* error, int64_t error_size);
 //
 // buffers are the data pointers of C-contiguous numpy arrays; a nonzero return means the program
 // wrote a NUL-terminated message into `error`. The GIL is released while the program runs; the library
@@ -37,7 +38,8 @@ class native_program {
     if (!abi) fail(path + " exports no symdiff_program_abi(): not a symdiff program");
     const char* got = abi();
     if (!got || std::string(got) != kAbi)
-      fail(path + " has program ABI " + (got ? "'" + std::string(got) + "'" : "(null)") + ", expected '" + kAbi + "'");
+      fail(path + " has program ABI " + (got ? "'" + std::string(got) + "'" : "(null)") + ", expected '" +
+           kAbi + "'");
     fn_ = reinterpret_cast<program_fn>(dlsym(handle_, symbol.c_str()));
     if (!fn_) fail(path + " exports no symbol " + symbol);
   }
@@ -72,8 +74,8 @@ class native_program {
         throw py::index_error("native_program: written index " + std::to_string(i) + " is out of range for " +
                               std::to_string(n) + " arrays");
       if (!keep[static_cast<size_t>(i)].writeable())
-        throw py::value_error("native_program: argument " + std::to_string(i) + " is written by the program but "
-                              "is read-only");
+        throw py::value_error("native_program: argument " + std::to_string(i) +
+                              " is written by the program but is read-only");
     }
     char error[1024] = {0};
     int rc;
@@ -84,7 +86,8 @@ class native_program {
     error[sizeof(error) - 1] = '\0';  // a program that ignores error_size must not run us off the end
     if (rc != 0)
       throw std::runtime_error(error[0] ? std::string(error)
-                                        : "the program failed (code " + std::to_string(rc) + ") without a message");
+                                        : "the program failed (code " + std::to_string(rc) +
+                                              ") without a message");
   }
 
   const std::string& path() const { return path_; }

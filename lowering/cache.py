@@ -12,6 +12,7 @@ with a warning. Loaded programs are memoized in the process, so a warm hit is a 
 a dict lookup.
 
 >>> import os, shutil, tempfile
+>>> from unittest import mock
 >>> import numpy as np
 >>> SOURCE = '''
 ... #include <cstdint>
@@ -21,14 +22,14 @@ a dict lookup.
 ...   for (int64_t i = 0; i < dims[0]; ++i) x[i] *= 2;
 ...   return 0;
 ... }'''
->>> saved, os.environ["SYMDIFF_CACHE_DIR"] = os.environ.get("SYMDIFF_CACHE_DIR"), tempfile.mkdtemp()
->>> program, info = load_or_build(SOURCE)
->>> x = np.arange(3.0)
->>> program([x], [3])
->>> x.tolist(), info["cache"], load_or_build(SOURCE)[1]["cache"]
-([0.0, 2.0, 4.0], 'miss', 'memory')
->>> clear_cache(); shutil.rmtree(cache_dir())
->>> _ = os.environ.pop("SYMDIFF_CACHE_DIR") if saved is None else os.environ.update(SYMDIFF_CACHE_DIR=saved)
+>>> with mock.patch.dict(os.environ, SYMDIFF_CACHE_DIR=tempfile.mkdtemp()):
+...     program, info = load_or_build(SOURCE)
+...     x = np.arange(3.0)
+...     program([x], [3])
+...     print(x.tolist(), info["cache"], load_or_build(SOURCE)[1]["cache"])
+...     clear_cache()
+...     shutil.rmtree(cache_dir())
+[0.0, 2.0, 4.0] miss memory
 """
 
 from __future__ import annotations
@@ -214,8 +215,9 @@ def load_graph_entry(graph_key: str):
     try:
         meta = json.loads(path.read_text())
         source_key = meta["source_key"]
-        meta["arena_bytes"], meta["out_shapes"], meta["out_dtypes"]  # noqa: B018 (all present)
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not {"arena_bytes", "out_shapes", "out_dtypes"} <= meta.keys():
         return None
     loaded = load_by_key(source_key)
     if loaded is None:
@@ -229,12 +231,12 @@ def store_graph_entry(graph_key: str, source_key: str, meta: dict):
     """Record that graph ``graph_key`` compiles to the library ``source_key`` (see load_graph_entry).
 
     >>> import os, shutil, tempfile
-    >>> saved, os.environ["SYMDIFF_CACHE_DIR"] = os.environ.get("SYMDIFF_CACHE_DIR"), tempfile.mkdtemp()
-    >>> store_graph_entry("g", "0" * 64, {"arena_bytes": 0, "out_shapes": [], "out_dtypes": []})
-    >>> sorted(p.name for p in cache_dir().iterdir()), load_graph_entry("g")  # its library is missing
-    (['graph-g.json'], None)
-    >>> shutil.rmtree(cache_dir())
-    >>> _ = os.environ.pop("SYMDIFF_CACHE_DIR") if saved is None else os.environ.update(SYMDIFF_CACHE_DIR=saved)
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, SYMDIFF_CACHE_DIR=tempfile.mkdtemp()):
+    ...     store_graph_entry("g", "0" * 64, {"arena_bytes": 0, "out_shapes": [], "out_dtypes": []})
+    ...     print([p.name for p in cache_dir().iterdir()], load_graph_entry("g"))  # its library is missing
+    ...     shutil.rmtree(cache_dir())
+    ['graph-g.json'] None
     """
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -256,13 +258,13 @@ def clear_cache():
     keep working: their libraries stay mapped).
 
     >>> import os, tempfile
-    >>> saved, os.environ["SYMDIFF_CACHE_DIR"] = os.environ.get("SYMDIFF_CACHE_DIR"), tempfile.mkdtemp()
-    >>> (cache_dir() / "0.json").write_text("{}")
-    2
-    >>> clear_cache(); list(cache_dir().iterdir())
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, SYMDIFF_CACHE_DIR=tempfile.mkdtemp()):
+    ...     _ = (cache_dir() / "0.json").write_text("{}")
+    ...     clear_cache()
+    ...     print(list(cache_dir().iterdir()))
+    ...     os.rmdir(cache_dir())
     []
-    >>> os.rmdir(cache_dir())
-    >>> _ = os.environ.pop("SYMDIFF_CACHE_DIR") if saved is None else os.environ.update(SYMDIFF_CACHE_DIR=saved)
     """
     forget_loaded()
     root = cache_dir()

@@ -97,7 +97,7 @@ def nvcc() -> str:
                            "use backend='cpu' or backend='numpy'")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiler_version(path: str) -> str:
     """First line of ``path --version`` (part of every cache key).
 
@@ -105,7 +105,7 @@ def compiler_version(path: str) -> str:
     True
     """
     try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise CompilerNotFound(f"cannot run {path} --version: {e}; use backend='numpy'") from e
     lines = [line for line in (out.stdout or out.stderr).splitlines() if line.strip()]
@@ -210,15 +210,18 @@ def compile_shared(source: str, kind: str = "cpp", workdir: str | os.PathLike | 
         src.write_text(source)
         cmd = [compiler, *flags, str(src), "-o", str(lib)]
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, cwd=work)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
+                                  cwd=work, check=False)
         except subprocess.TimeoutExpired as e:
-            raise CompileError(f"the compiler ran longer than {TIMEOUT_SECONDS} s\ncommand: {shlex.join(cmd)}") from e
+            raise CompileError(f"the compiler ran longer than {TIMEOUT_SECONDS} s\n"
+                               f"command: {shlex.join(cmd)}") from e
         except OSError as e:
             raise CompilerNotFound(f"cannot run {compiler}: {e}; use backend='numpy'") from e
         if done.returncode != 0 or not lib.is_file():
             lines = (done.stderr + done.stdout).splitlines()
             shown = "\n".join(lines[:DIAGNOSTIC_LINES])
-            more = f"\n[... {len(lines) - DIAGNOSTIC_LINES} more lines]" if len(lines) > DIAGNOSTIC_LINES else ""
+            extra = len(lines) - DIAGNOSTIC_LINES
+            more = f"\n[... {extra} more lines]" if extra > 0 else ""
             raise CompileError(f"compiling a generated {kind} program failed (exit {done.returncode})\n"
                                f"command: {shlex.join(cmd)}\n{shown}{more}")
     except BaseException:

@@ -1,4 +1,4 @@
-"""The on-disk program cache: hits, misses, damaged entries, concurrent builders (real compiler, real files)."""
+"""The on-disk program cache: hits, misses, damaged entries, concurrency (real compiler and files)."""
 
 import hashlib
 import json
@@ -51,7 +51,8 @@ def test_miss_then_memory_hit_then_disk_hit(private_cache, monkeypatch):
     assert _entry_files(private_cache) == [f"{key}.json", f"{key}.lock", f"{key}.so"]  # no temporaries left
     meta = json.loads((private_cache / f"{key}.json").read_text())
     data = (private_cache / f"{key}.so").read_bytes()
-    assert meta["key"] == key and meta["size"] == len(data) and meta["sha256"] == hashlib.sha256(data).hexdigest()
+    assert meta["key"] == key and meta["size"] == len(data)
+    assert meta["sha256"] == hashlib.sha256(data).hexdigest()
     assert meta["compiler"] == toolchain.cxx() and meta["flags"] == toolchain.cxx_flags() and meta["created"]
     _check(program)
 
@@ -142,9 +143,14 @@ def _replace(path, data):
     tmp.replace(path)
 
 
-DAMAGE = {"truncated": (_truncate, "bytes, the manifest says"), "flipped": (_flip_bytes, "checksum"),
-          "no-library": (_delete_library, "library is missing"), "no-manifest": (_delete_manifest, "unreadable"),
-          "garbage-manifest": (_garbage_manifest, "unreadable"), "foreign-manifest": (_foreign_manifest, "another")}
+DAMAGE = {  # how an entry is damaged, and what the warning says about it
+    "truncated": (_truncate, "bytes, the manifest says"),
+    "flipped": (_flip_bytes, "checksum"),
+    "no-library": (_delete_library, "library is missing"),
+    "no-manifest": (_delete_manifest, "unreadable"),
+    "garbage-manifest": (_garbage_manifest, "unreadable"),
+    "foreign-manifest": (_foreign_manifest, "another"),
+}
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
@@ -211,7 +217,8 @@ def _load_in_child(cache_dir, barrier, queue):
 def test_two_processes_compile_one_program_once(private_cache):
     ctx = multiprocessing.get_context("spawn")
     barrier, queue = ctx.Barrier(2), ctx.Queue()
-    children = [ctx.Process(target=_load_in_child, args=(str(private_cache), barrier, queue)) for _ in range(2)]
+    args = (str(private_cache), barrier, queue)
+    children = [ctx.Process(target=_load_in_child, args=args) for _ in range(2)]
     for child in children:
         child.start()
     results = [queue.get(timeout=120) for _ in children]

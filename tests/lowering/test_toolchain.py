@@ -10,8 +10,12 @@ import pytest
 from symdiff.lowering import _native, toolchain
 from symdiff.lowering.toolchain import CompileError, CompilerNotFound, compile_shared
 
-ABI = '#include <cstdint>\n#include <cstdio>\nextern "C" const char* symdiff_program_abi(void) { return "symdiff-abi-1"; }\n'
-ENTRY = 'extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, int64_t error_size)'
+ABI = """#include <cstdint>
+#include <cstdio>
+extern "C" const char* symdiff_program_abi(void) { return "symdiff-abi-1"; }
+"""
+ENTRY = """extern "C" int symdiff_program(void* const* buffers, const int64_t* dims,
+                               char* error, int64_t error_size)"""
 
 # out[i] = a[i] * 2 + dims[1], over dims[0] elements
 TWICE_PLUS = ABI + ENTRY + """ {
@@ -27,7 +31,10 @@ TWICE_PLUS = ABI + ENTRY + """ {
 
 # fails with a message when dims[0] is negative; sleeps dims[1] ms otherwise
 CHECKED = ABI + "#include <unistd.h>\n" + ENTRY + """ {
-  if (dims[0] < 0) { std::snprintf(error, error_size, "n must be >= 0, got %lld", (long long)dims[0]); return 2; }
+  if (dims[0] < 0) {
+    std::snprintf(error, error_size, "n must be >= 0, got %lld", static_cast<long long>(dims[0]));
+    return 2;
+  }
   if (dims[0] == 0) return 5;  // fails without a message
   usleep(static_cast<useconds_t>(dims[1] * 1000));
   return 0;
