@@ -77,6 +77,11 @@ class native_program {
         throw py::value_error("native_program: argument " + std::to_string(i) +
                               " is written by the program but is read-only");
     }
+    run(buffers, dims);
+  }
+
+  // Run on raw buffers (the caller holds the arrays). GIL released while the program runs.
+  void run(const std::vector<void*>& buffers, const std::vector<int64_t>& dims = {}) {
     char error[1024] = {0};
     int rc;
     {
@@ -104,9 +109,71 @@ class native_program {
   program_fn fn_ = nullptr;
 };
 
+// One specialization's fast path: the argument signature (dtypes, shapes, which inputs are written)
+// checked in C++, outputs allocated here, the arena kept alive. A call that does not match raises
+// signature_mismatch, and the Python side takes its slow path (conversions, the clear errors).
+struct signature_mismatch : std::exception {
+  const char* what() const noexcept override { return "the arguments do not match this specialization"; }
+};
+
+class bound_program {
+ public:
+  bound_program(py::object program, std::vector<py::dtype> in_dtypes, std::vector<std::vector<py::ssize_t>> in_shapes,
+                std::vector<bool> written, std::vector<py::dtype> out_dtypes,
+                std::vector<std::vector<py::ssize_t>> out_shapes, py::array arena)
+      : program_obj_(std::move(program)), in_dtypes_(std::move(in_dtypes)), in_shapes_(std::move(in_shapes)),
+        written_(std::move(written)), out_dtypes_(std::move(out_dtypes)), out_shapes_(std::move(out_shapes)),
+        arena_(std::move(arena)) {
+    program_ = program_obj_.cast<native_program*>();
+    if (in_dtypes_.size() != in_shapes_.size() || written_.size() != in_shapes_.size() ||
+        out_dtypes_.size() != out_shapes_.size())
+      throw py::value_error("bound_program: signature lists differ in length");
+  }
+
+  py::list call(const py::args& inputs) {
+    const size_t n = in_shapes_.size();
+    if (inputs.size() != n) throw signature_mismatch();
+    std::vector<void*> buffers;
+    buffers.reserve(n + out_shapes_.size() + 1);
+    for (size_t i = 0; i < n; ++i) {
+      PyObject* obj = inputs[i].ptr();
+      if (!py::isinstance<py::array>(obj)) throw signature_mismatch();
+      auto a = py::reinterpret_borrow<py::array>(obj);
+      if (!(a.flags() & py::array::c_style) || !a.dtype().is(in_dtypes_[i]) && !a.dtype().equal(in_dtypes_[i]))
+        throw signature_mismatch();
+      const auto& want = in_shapes_[i];
+      if (a.ndim() != static_cast<py::ssize_t>(want.size())) throw signature_mismatch();
+      for (size_t d = 0; d < want.size(); ++d)
+        if (a.shape(d) != want[d]) throw signature_mismatch();
+      if (written_[i] && !a.writeable()) throw signature_mismatch();
+      buffers.push_back(const_cast<void*>(a.data()));
+    }
+    py::list outs(out_shapes_.size());
+    for (size_t k = 0; k < out_shapes_.size(); ++k) {
+      py::array out(out_dtypes_[k], out_shapes_[k]);
+      buffers.push_back(out.mutable_data());
+      outs[k] = out;
+    }
+    buffers.push_back(arena_.mutable_data());
+    program_->run(buffers);
+    return outs;
+  }
+
+ private:
+  py::object program_obj_;  // keeps the library loaded
+  native_program* program_ = nullptr;
+  std::vector<py::dtype> in_dtypes_;
+  std::vector<std::vector<py::ssize_t>> in_shapes_;
+  std::vector<bool> written_;
+  std::vector<py::dtype> out_dtypes_;
+  std::vector<std::vector<py::ssize_t>> out_shapes_;
+  py::array arena_;
+};
+
 }  // namespace
 
 void bind_program(py::module_& m) {
+  py::register_exception<signature_mismatch>(m, "SignatureMismatch", PyExc_TypeError);
   py::class_<native_program>(m, "native_program", "A loaded generated program (see symdiff.lowering.cache).")
       .def(py::init<const std::string&, const std::string&>(), py::arg("path"),
            py::arg("symbol") = "symdiff_program")
@@ -115,4 +182,13 @@ void bind_program(py::module_& m) {
            "Run the program on C-contiguous arrays (GIL released); `written` lists the indices that must "
            "be writeable. A nonzero return raises RuntimeError with the program's message.")
       .def_property_readonly("path", &native_program::path);
+  py::class_<bound_program>(m, "bound_program",
+                            "A program bound to one argument signature: checks and output allocation in C++.")
+      .def(py::init<py::object, std::vector<py::dtype>, std::vector<std::vector<py::ssize_t>>, std::vector<bool>,
+                    std::vector<py::dtype>, std::vector<std::vector<py::ssize_t>>, py::array>(),
+           py::arg("program"), py::arg("in_dtypes"), py::arg("in_shapes"), py::arg("written"), py::arg("out_dtypes"),
+           py::arg("out_shapes"), py::arg("arena"))
+      .def("__call__", &bound_program::call,
+           "Run on arrays matching the signature; returns the new output arrays. Anything else raises "
+           "SignatureMismatch (a TypeError) before the program runs.");
 }

@@ -31,7 +31,7 @@ from symdiff.compile import check_signature, prepare_arguments
 from symdiff.graph import cost
 from symdiff.node import Node
 
-from . import cache
+from . import _native, cache
 from .codegen import TranslationUnit, generate
 from .fingerprint import graph_fingerprint
 from .schedule import MOVEMENT, schedule
@@ -51,6 +51,7 @@ class Specialization:
     out_shapes: list
     out_dtypes: list
     build_info: dict
+    bound: object = None  # _native.bound_program: the checked fast path for this signature
 
 
 def _aligned_arena(nbytes: int) -> np.ndarray:
@@ -114,8 +115,7 @@ class CppProgram:
             native, info, meta = hit
             spec = Specialization(signature, dict(bindings), None, native, _aligned_arena(meta["arena_bytes"]),
                                   [tuple(s) for s in meta["out_shapes"]], meta["out_dtypes"], info)
-            self._specs[signature] = spec
-            return spec
+            return self._bind(spec)
         unit = self.translate(bindings)
         native, info = cache.load_or_build(unit.source, self.kind)
         out_shapes = [unit.schedule.shape_of(o) for o in self.outputs]
@@ -124,26 +124,42 @@ class CppProgram:
         cache.store_graph_entry(graph_key, info["key"], {"arena_bytes": unit.memory.arena_bytes,
                                                           "out_shapes": out_shapes,
                                                           "out_dtypes": spec.out_dtypes})
-        self._specs[signature] = spec
-        return spec
+        return self._bind(spec)
 
     def __call__(self, *arrays):
-        spec = None
-        if len(arrays) == len(self.inputs):
-            fast = all(type(a) is np.ndarray and a.dtype == d and a.flags.c_contiguous
-                       for a, d in zip(arrays, self._dtypes))
-            if fast:
-                spec = self._specs.get(tuple(a.shape for a in arrays))
-        if spec is None:
-            arrays, bindings = prepare_arguments(self.inputs, arrays, self._targets)
-            signature = tuple(a.shape for a in arrays)
-            spec = self._specs.get(signature) or self.specialize(bindings, signature)
-        elif any(not arrays[k].flags.writeable for k, leaf in enumerate(self.inputs) if id(leaf) in self._targets):
-            prepare_arguments(self.inputs, arrays, self._targets)  # raises the clear error
+        spec = self._last
+        if spec is not None:
+            try:  # the fast path: signature checks and output allocation in C++
+                outs = spec.bound(*arrays)
+                return outs[0] if self.single else outs
+            except _native.SignatureMismatch:
+                pass
+        try:
+            spec = self._specs.get(tuple(a.shape for a in arrays))
+        except AttributeError:
+            spec = None
+        if spec is not None:
+            try:
+                outs = spec.bound(*arrays)
+                self._last = spec
+                return outs[0] if self.single else outs
+            except _native.SignatureMismatch:
+                pass
+        # the slow path: conversions, dimension binding, clear errors, specialization
+        arrays, bindings = prepare_arguments(self.inputs, arrays, self._targets)
+        signature = tuple(a.shape for a in arrays)
+        spec = self._specs.get(signature) or self.specialize(bindings, signature)
         self._last = spec
-        outs = [np.empty(s, d) for s, d in zip(spec.out_shapes, spec.out_dtypes)]
-        spec.native(list(arrays) + outs + [spec.arena], [])
+        outs = spec.bound(*arrays)
         return outs[0] if self.single else outs
+
+    def _bind(self, spec: Specialization) -> Specialization:
+        spec.bound = _native.bound_program(
+            spec.native, [np.dtype(leaf.dtype) for leaf in self.inputs], [list(s) for s in spec.signature],
+            [id(leaf) in self._targets for leaf in self.inputs], [np.dtype(d) for d in spec.out_dtypes],
+            [list(s) for s in spec.out_shapes], spec.arena)
+        self._specs[spec.signature] = spec
+        return spec
 
     # -- inspection -----------------------------------------------------------------------------
 
