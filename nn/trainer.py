@@ -85,6 +85,7 @@ class Trainer:
         self._states = [s for _, s in model.named_states()]
         self._signature = None  # (feature shape, X dtype, target shape, y dtype)
         self._programs: dict = {}
+        self._seen_shapes: set = set()
         self.classification = bool(getattr(loss, "classification", False))
 
     # -- graphs ---------------------------------------------------------------------------
@@ -222,7 +223,14 @@ class Trainer:
                 self.optimizer.begin_step()
                 args = [Xb, yb, *(s.data for s in self._states), *self.optimizer.arguments(),
                         *self._masks(masks, len(Xb))]
-                outs = program(*args)
+                shapes = (program, Xb.shape)
+                if shapes not in self._seen_shapes:  # the first call for a shape compiles
+                    self._seen_shapes.add(shapes)
+                    begun = time.perf_counter()
+                    outs = program(*args)
+                    start += time.perf_counter() - begun  # samples/s measures training, not compiling
+                else:
+                    outs = program(*args)
                 self.global_step += 1
                 loss = float(outs[0])
                 if not np.isfinite(loss):
