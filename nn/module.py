@@ -247,7 +247,7 @@ class Module:
             return None
 
     def extra_repr(self) -> str:
-        name, args, kwargs = self.__dict__.get("_config", (type(self).__name__, (), {}))
+        _, args, kwargs = self.__dict__.get("_config", (type(self).__name__, (), {}))
         parts = [repr(a) for a in args if not isinstance(a, Module)]
         parts += [f"{k}={v!r}" for k, v in kwargs.items() if not isinstance(v, Module)]
         return ", ".join(parts)
@@ -294,5 +294,5 @@ def from_config(config):
     if isinstance(config, dict) and "list" in config:
         return [from_config(v) for v in config["list"]]
     if isinstance(config, dict):
-        raise ValueError(f"malformed model description: {sorted(config)}")
+        raise TypeError(f"malformed model description: {sorted(config)}")
     return config

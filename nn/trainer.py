@@ -26,9 +26,8 @@ import sympy
 import symdiff as sd
 from symdiff.lowering import random
 
-from . import checkpoint, optim
+from . import checkpoint, init, optim
 from .module import Module, from_config, trace
-from . import init
 
 
 class TrainingError(RuntimeError):
@@ -167,7 +166,7 @@ class Trainer:
         X = np.asarray(X)
         if self._signature is None:
             self._set_signature(X.shape[1:], X.dtype, None if y is None else np.asarray(y))
-        fshape, xdt, tshape, ydt = self._signature
+        fshape, xdt, _, ydt = self._signature
         if tuple(X.shape[1:]) != fshape:
             raise ValueError(f"{where}: features of shape {tuple(X.shape[1:])}, but the model was built for {fshape}")
         if X.dtype != xdt:
@@ -286,10 +285,14 @@ class Trainer:
         if X.ndim < 2:
             raise ValueError(f"predict: X needs a leading batch axis, got shape {X.shape}")
         outs = []
+        batch_size = min(batch_size, len(X))
         for start in range(0, len(X), batch_size):
             Xb, _ = self._check_batch(X[start:start + batch_size], None, f"predict, rows {start}..")
+            n = len(Xb)
+            if n < batch_size:  # pad the last rows: one compiled signature serves every call
+                Xb = np.concatenate([Xb, np.zeros((batch_size - n, *Xb.shape[1:]), Xb.dtype)])
             program, _ = self._program("predict")
-            outs.append(program(np.ascontiguousarray(Xb), *(s.data for s in self._states))[0])
+            outs.append(program(np.ascontiguousarray(Xb), *(s.data for s in self._states))[0][:n])
         return np.concatenate(outs) if outs else np.empty((0,))
 
     # -- checkpoints ----------------------------------------------------------------------
@@ -308,7 +311,7 @@ class Trainer:
 
     @classmethod
     def load(cls, path, model: Module | None = None, loss: Module | None = None, backend: str | None = None,
-             progress: bool = True) -> "Trainer":
+             progress: bool = True) -> Trainer:
         """A trainer restored from :meth:`save`: it continues exactly where the saved one was.
         Models built from symdiff.nn's modules are rebuilt from the file; pass ``model`` (and
         ``loss``) for others."""

@@ -1,6 +1,7 @@
 """Datasets, the DataLoader, and the MNIST / digits loaders (real files and broken ones)."""
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,12 +107,12 @@ def test_broken_idx_files(tmp_path, mnist_paths):
                  "damaged or truncated gzip"),
         "empty": (_write(tmp_path / "g", b""), good_labels, "not an IDX file"),
     }
-    for name, (images, labels, message) in cases.items():
+    for images, labels, message in cases.values():
         with pytest.raises(DataError, match=message):
             data.load_mnist(images, labels)
     with pytest.raises(FileNotFoundError):
         data.load_mnist(tmp_path / "missing", good_labels)
-    real = open(mnist_paths[0], "rb").read()
+    real = Path(mnist_paths[0]).read_bytes()
     with pytest.raises(DataError, match="damaged or truncated gzip"):
         data.load_mnist(_write(tmp_path / "h", real[: len(real) // 2]), mnist_paths[1])
 
