@@ -13,7 +13,7 @@ Sequential(
 )
 """
 
-from . import data, init, optim
+from . import checkpoint, data, init, optim
 from .layers import (BatchNorm1d, Dropout, Flatten, Identity, LayerNorm1d, Linear, ReLU, Residual, Sequential,
                      Sigmoid, Tanh)
 from .loss import MSELoss, SoftmaxLoss
@@ -22,4 +22,4 @@ from .trainer import Trainer, TrainingError
 
 __all__ = ["BatchNorm1d", "Buffer", "Dropout", "Flatten", "Identity", "LayerNorm1d", "Linear", "MSELoss", "Module",
            "Parameter", "ReLU", "Residual", "Sequential", "Sigmoid", "SoftmaxLoss", "Tanh", "Trainer",
-           "TrainingError", "data", "from_config", "init", "optim", "trace"]
+           "TrainingError", "checkpoint", "data", "from_config", "init", "optim", "trace"]
