@@ -9,6 +9,7 @@ from __future__ import annotations
 from .cpp import PARALLEL_MIN_ELEMENTS, Body, KernelWriter, _concrete, _prod, flat_loop, loop_nest, unravel
 from .scalar_printer import C_TYPE, literal
 
+HEADER_MIN_ROW = 64  # shorter rows (10 classes) run faster as generated loops: the header blocks per row
 ACC_TYPE = {"float32": "double", "float64": "double", "int64": "int64_t", "bool": "int64_t"}
 
 
@@ -69,7 +70,7 @@ def render_reduce(w: KernelWriter) -> list[str]:
         return _column_sum(w, a, in_shape, k)
     if name == "logsumexp" and axes == (len(in_shape) - 1,) and dt in ("float32", "float64"):
         rows_view = _rows_view(w, a, len(in_shape) - 1)
-        if rows_view is not None:
+        if rows_view is not None and rows_view[2] >= HEADER_MIN_ROW:
             ptr, rows, n, ld = rows_view
             w.uses_header = "softmax"
             return [f"symdiff::cpu::logsumexp_rows<{C_TYPE[dt]}>({ptr}, {w.k.out.buffer.name}, {rows}, {n}, {ld});"]
@@ -111,7 +112,7 @@ def render_reduce(w: KernelWriter) -> list[str]:
             lines.append("if (!std::isfinite(m)) m = 0;")
             b2, v2 = value_body(lines, idx)
             lines.append("double s = 0;")
-            lines += _reduce_loops(in_shape, axes, b2.lines + [f"s += std::exp({v2} - m);"],
+            lines += _reduce_loops(in_shape, axes, b2.lines + [f"s += symdiff_exp({v2} - m);"],
                                    "#pragma omp simd reduction(+:s)")
             result = f"static_cast<{C_TYPE[dt]}>(std::log(s) + m)"
         lines.append(f"{w.k.out.buffer.name}[{o}] = {result};")
@@ -175,7 +176,7 @@ def render_softmax(w: KernelWriter) -> list[str]:
     shape = w.s.shape_of(a)
     axis = node.attr("axis") % len(shape)
     rows_view = _rows_view(w, a, axis) if node.dtype in ("float32", "float64") else None
-    if rows_view is not None:  # the header kernel: vectorized exp, one read pass and one write pass
+    if rows_view is not None and rows_view[2] >= HEADER_MIN_ROW:  # the header kernel: one read, one write pass
         ptr, rows, n, ld = rows_view
         w.uses_header = "softmax"
         return [f"symdiff::cpu::{node.op.name}_rows<{C_TYPE[node.dtype]}>({ptr}, {w.k.out.buffer.name}, "
@@ -204,12 +205,12 @@ def render_softmax(w: KernelWriter) -> list[str]:
         if node.op.name == "softmax":
             lines += [f"{t} s = 0;", "#pragma omp simd reduction(+:s)", f"for (int64_t j = 0; j < {n}; ++j) {{"]
             lines += ["  " + x for x in b2.lines]
-            lines += [f"  const {t} e = std::exp({v2} - m);", f"  {out_at} = e;", "  s += e;", "}"]
+            lines += [f"  const {t} e = symdiff_exp({v2} - m);", f"  {out_at} = e;", "  s += e;", "}"]
             lines += [f"const {t} inv = {t}(1) / s;", "#pragma omp simd",
                       f"for (int64_t j = 0; j < {n}; ++j) {out_at} *= inv;"]
         else:
             lines += [f"{t} s = 0;", "#pragma omp simd reduction(+:s)", f"for (int64_t j = 0; j < {n}; ++j) {{"]
-            lines += ["  " + x for x in b2.lines] + [f"  s += std::exp({v2} - m);", "}"]
+            lines += ["  " + x for x in b2.lines] + [f"  s += symdiff_exp({v2} - m);", "}"]
             b3 = Body()
             v3 = w.value(a, idx_at("j"), b3)
             lines += [f"const {t} lse = m + std::log(s);", "#pragma omp simd",
@@ -244,7 +245,7 @@ def render_cross_entropy(w: KernelWriter) -> list[str]:
     b2 = Body()
     v2 = w.value(logits, row_vars + ["j"], b2)
     inner += ["double s = 0;", "#pragma omp simd reduction(+:s)", f"for (int64_t j = 0; j < {k}; ++j) {{"]
-    inner += ["  " + x for x in b2.lines] + [f"  s += std::exp(double({v2}) - double(m));", "}"]
+    inner += ["  " + x for x in b2.lines] + [f"  s += symdiff_exp({v2} - m);", "}"]
     b3 = Body()
     lab = w.value(labels, row_vars, b3)
     picked = w.value(logits, row_vars + [lab], b3)

@@ -96,7 +96,8 @@ class CppProgram:
         """Content hash of the graph as given (before the rewrites) and how it is compiled."""
         if self._fingerprint is None:
             self._fingerprint = graph_fingerprint(self.outputs, self.inputs, self.updates,
-                                                  f"{self.kind} optimize={self._optimize}")
+                                                  f"{self.kind} optimize={self._optimize} "
+                                                  f"{cache.toolchain_id(self.kind)}")
         return self._fingerprint
 
     def translate(self, bindings: dict) -> TranslationUnit:

@@ -9,7 +9,7 @@ a few forms replaced by their numerically stable equivalents.
 >>> import sympy
 >>> from symdiff.ops.registry import OPS
 >>> print(c_expression(OPS["sigmoid"], ["v0"], "float32"))
-1.0F/(1 + expf(-v0))
+1.0F/(1 + symdiff_exp(-v0))
 >>> print(c_expression(OPS["square"], ["v1"], "float64"))
 (v1*v1)
 """
@@ -54,9 +54,15 @@ class ScalarPrinter(C99CodePrinter):
         return f"(({self._print(cond)}) ? ({self._print(value)}) : ({self._print(other)}))"
 
     def _minmax(self, expr, cmp):
-        if self.dtype in ("float32", "float64"):
-            return None
         args = [self._print(a) for a in expr.args]
+        if self.dtype in ("float32", "float64") and len(expr.args) == 2:
+            # a select, not fmax: it vectorizes (with -fno-trapping-math). A NaN operand wins,
+            # as in numpy's maximum/minimum, when the other operand is a constant (relu).
+            (a, b), (ea, eb) = args, expr.args
+            if ea.is_Number:
+                a, b = b, a
+            worse = "<" if cmp == ">" else ">"
+            return f"(({a}) {worse} ({b}) ? ({b}) : ({a}))"
         out = args[0]
         for a in args[1:]:
             out = f"(({out}) {cmp} ({a}) ? ({out}) : ({a}))"
@@ -73,6 +79,11 @@ class ScalarPrinter(C99CodePrinter):
             return super()._print_Abs(expr)
         a = self._print(expr.args[0])
         return f"(({a}) < 0 ? -({a}) : ({a}))"
+
+    def _print_exp(self, expr):
+        if self.dtype in ("float32", "float64"):
+            return f"symdiff_exp({self._print(expr.args[0])})"  # vectorizable (cpu/vmath.hpp)
+        return super()._print_Function(expr)
 
     def _print_Infinity(self, expr):
         return "INFINITY"

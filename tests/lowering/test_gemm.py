@@ -14,14 +14,6 @@ VARIANT_IDS = ["AB", "AtB", "ABt", "AtBt"]
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def threads(request):
-    before = native.num_threads()
-    native.set_num_threads(request.param)
-    yield request.param
-    native.set_num_threads(before)
-
-
 def _supported_isas():
     feats = native.cpu_features()
     isas = ["scalar"]

@@ -35,14 +35,6 @@ IDS = [
 ]
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def threads(request):
-    before = native.num_threads()
-    native.set_num_threads(request.param)
-    yield request.param
-    native.set_num_threads(before)
-
-
 def _windows(xp, kernel_size, stride, dilation, out_hw):
     """xp (padded) viewed at every tap: {(i, j): (N, C, OH, OW)} by strided slicing."""
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel_size, stride, dilation, out_hw

@@ -10,14 +10,6 @@ from symdiff.lowering import native
 SIZES = (1, 2, 3, 7, 17, 33, 65, 127, 255, 1000)
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def threads(request):
-    before = native.num_threads()
-    native.set_num_threads(request.param)
-    yield request.param
-    native.set_num_threads(before)
-
-
 def _tolerance(dtype, n):
     return dict(rtol=1e-6 * np.sqrt(n), atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
 

@@ -8,14 +8,6 @@ SIZES = (1, 2, 3, 7, 17, 33, 65, 127, 255, 1000)
 DTYPES = [np.float32, np.float64]
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def threads(request):
-    before = native.num_threads()
-    native.set_num_threads(request.param)
-    yield request.param
-    native.set_num_threads(before)
-
-
 def _mean_tolerance(dtype):
     # The float64 reference is computed from the same float32 inputs: only the final rounding differs.
     return {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}

@@ -17,14 +17,6 @@ ISAS = ["baseline"] + (["avx2"] if native.cpu_features()["avx2"] and native.cpu_
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def threads(request):
-    before = native.num_threads()
-    native.set_num_threads(request.param)
-    yield request.param
-    native.set_num_threads(before)
-
-
 @pytest.fixture(params=ISAS)
 def isa(request):
     softmax.set_softmax_isa(request.param)

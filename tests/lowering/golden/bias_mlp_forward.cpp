@@ -5,13 +5,14 @@
 #include <cstring>
 #include <omp.h>
 
+#include "symdiff/cpu/vmath.hpp"
+
 static inline int64_t symdiff_ipow(int64_t base, int64_t exp) {
   int64_t r = 1;
   while (exp-- > 0) r *= base;
   return r;
 }
 #include "symdiff/cpu/gemm.hpp"
-#include "symdiff/cpu/softmax.hpp"
 
 namespace {
 static int k_544065d1_matmul(char* error, int64_t error_size, double* __restrict t0, const double* __restrict in0, const double* __restrict in1) {
@@ -19,7 +20,7 @@ static int k_544065d1_matmul(char* error, int64_t error_size, double* __restrict
   (void)error; (void)error_size;
   return 0;
 }
-static int k_b08f1b9e_add_relu(char* error, int64_t error_size, double* __restrict t1, const double* __restrict in2, const double* __restrict t0) {
+static int k_efff7a8a_add_relu(char* error, int64_t error_size, double* __restrict t1, const double* __restrict in2, const double* __restrict t0) {
   for (int64_t o = 0; o < 32; ++o) {
     const int64_t i0 = o;
     #pragma omp simd
@@ -27,15 +28,31 @@ static int k_b08f1b9e_add_relu(char* error, int64_t error_size, double* __restri
       const double v0 = t0[i0 * 8 + i1];
       const double v1 = in2[i1];
       const double v2 = v0 + v1;
-      const double v3 = fmax(0, v2);
+      const double v3 = ((v2) < (0) ? (0) : (v2));
       t1[i0 * 8 + i1] = v3;
     }
   }
   (void)error; (void)error_size;
   return 0;
 }
-static int k_1f452738_logsumexp(char* error, int64_t error_size, double* __restrict out0, const double* __restrict t1) {
-  symdiff::cpu::logsumexp_rows<double>(t1, out0, 32, 8, 8);
+static int k_b09d5d36_logsumexp(char* error, int64_t error_size, double* __restrict out0, const double* __restrict t1) {
+  for (int64_t o = 0; o < 32; ++o) {
+    const int64_t q0 = o;
+    double m = -INFINITY;
+    #pragma omp simd reduction(max:m)
+    for (int64_t r1 = 0; r1 < 8; ++r1) {
+      const double v0 = t1[q0 * 8 + r1];
+      m = v0 > m ? v0 : m;
+    }
+    if (!std::isfinite(m)) m = 0;
+    double s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int64_t r1 = 0; r1 < 8; ++r1) {
+      const double v1 = t1[q0 * 8 + r1];
+      s += symdiff_exp(v1 - m);
+    }
+    out0[o] = static_cast<double>(std::log(s) + m);
+  }
   (void)error; (void)error_size;
   return 0;
 }
@@ -72,8 +89,8 @@ extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* 
   double* t0 = reinterpret_cast<double*>(arena + 0);
   double* t1 = reinterpret_cast<double*>(arena + 2048);
   if (k_544065d1_matmul(error, error_size, t0, in0, in1)) return 1;
-  if (k_b08f1b9e_add_relu(error, error_size, t1, in2, t0)) return 1;
-  if (k_1f452738_logsumexp(error, error_size, out0, t1)) return 1;
+  if (k_efff7a8a_add_relu(error, error_size, t1, in2, t0)) return 1;
+  if (k_b09d5d36_logsumexp(error, error_size, out0, t1)) return 1;
   if (k_f1805400_sum(error, error_size, out1, t1)) return 1;
   return 0;
 }

@@ -5,13 +5,14 @@
 #include <cstring>
 #include <omp.h>
 
+#include "symdiff/cpu/vmath.hpp"
+
 static inline int64_t symdiff_ipow(int64_t base, int64_t exp) {
   int64_t r = 1;
   while (exp-- > 0) r *= base;
   return r;
 }
 #include "symdiff/cpu/gemm.hpp"
-#include "symdiff/cpu/softmax.hpp"
 
 namespace {
 static int k_1223b07c_matmul(char* error, int64_t error_size, float* __restrict t0, const float* __restrict in0, const float* __restrict in2) {
@@ -19,7 +20,7 @@ static int k_1223b07c_matmul(char* error, int64_t error_size, float* __restrict 
   (void)error; (void)error_size;
   return 0;
 }
-static int k_1208e6cf_softmax_cross_entropy(char* error, int64_t error_size, float* __restrict out0, const int64_t* __restrict in1, const float* __restrict t0) {
+static int k_400b8e48_softmax_cross_entropy(char* error, int64_t error_size, float* __restrict out0, const int64_t* __restrict in1, const float* __restrict t0) {
   for (int64_t j0 = 0; j0 < 100; ++j0) {
     const int64_t v0 = in1[j0];
     if (v0 < 0 || v0 >= 10) { std::snprintf(error, error_size, "softmax_cross_entropy: label %lld at flat position %lld is out of range [0, 10)", (long long)(v0), (long long)(j0 * 1)); return 1; }
@@ -37,7 +38,7 @@ static int k_1208e6cf_softmax_cross_entropy(char* error, int64_t error_size, flo
     #pragma omp simd reduction(+:s)
     for (int64_t j = 0; j < 10; ++j) {
       const float v2 = t0[q0 * 10 + j];
-      s += std::exp(double(v2) - double(m));
+      s += symdiff_exp(v2 - m);
     }
     const int64_t v3 = in1[q0];
     const float v4 = t0[q0 * 10 + v3];
@@ -47,8 +48,27 @@ static int k_1208e6cf_softmax_cross_entropy(char* error, int64_t error_size, flo
   (void)error; (void)error_size;
   return 0;
 }
-static int k_214ea968_softmax(char* error, int64_t error_size, float* __restrict t1, const float* __restrict t0) {
-  symdiff::cpu::softmax_rows<float>(t0, t1, 100, 10, 10, 10);
+static int k_3d59313f_softmax(char* error, int64_t error_size, float* __restrict t1, const float* __restrict t0) {
+  for (int64_t o = 0; o < 100; ++o) {
+    const int64_t q0 = o;
+    float m = -INFINITY;
+    #pragma omp simd reduction(max:m)
+    for (int64_t j = 0; j < 10; ++j) {
+      const float v0 = t0[q0 * 10 + j];
+      m = v0 > m ? v0 : m;
+    }
+    float s = 0;
+    #pragma omp simd reduction(+:s)
+    for (int64_t j = 0; j < 10; ++j) {
+      const float v1 = t0[q0 * 10 + j];
+      const float e = symdiff_exp(v1 - m);
+      t1[q0 * 10 + j] = e;
+      s += e;
+    }
+    const float inv = float(1) / s;
+    #pragma omp simd
+    for (int64_t j = 0; j < 10; ++j) t1[q0 * 10 + j] *= inv;
+  }
   (void)error; (void)error_size;
   return 0;
 }
@@ -90,8 +110,8 @@ extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* 
   float* t1 = reinterpret_cast<float*>(arena + 4032);
   float* t2 = reinterpret_cast<float*>(arena + 0);
   if (k_1223b07c_matmul(error, error_size, t0, in0, in2)) return 1;
-  if (k_1208e6cf_softmax_cross_entropy(error, error_size, out0, in1, t0)) return 1;
-  if (k_214ea968_softmax(error, error_size, t1, t0)) return 1;
+  if (k_400b8e48_softmax_cross_entropy(error, error_size, out0, in1, t0)) return 1;
+  if (k_3d59313f_softmax(error, error_size, t1, t0)) return 1;
   if (k_a7e718ce_one_hot_subtract(error, error_size, t2, in1, t1)) return 1;
   if (k_60163652_matmul(error, error_size, in2, in0, t2)) return 1;
   return 0;
