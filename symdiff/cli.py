@@ -1,4 +1,4 @@
-"""The ``symdiff`` command line: demo, eval, grad, compare.
+"""The ``symdiff`` command line: demo, eval, grad, compare, train.
 
 ``symdiff eval "expr" x=1 y=2``, ``symdiff grad "expr" --wrt x y``,
 ``symdiff compare "expr" --wrt x y --at x=0.3 y=-0.7 [--plot out.png]``.
@@ -10,6 +10,7 @@ Values on the command line are JSON (numbers or nested lists), never Python:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -147,11 +148,17 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    # symdiff.nn is imported only when asked for: the core never depends on it
+    return importlib.import_module("symdiff.nn.cli").main(args.args)
+
+
 COMMANDS = {
     "demo": (cmd_demo, "a short tour"),
     "eval": (cmd_eval, "parse an expression, show its graph and evaluate it"),
     "grad": (cmd_grad, "print the derivatives of an expression"),
     "compare": (cmd_compare, "differentiate in every mode and compare agreement and cost"),
+    "train": (cmd_train, "train a network (symdiff train --help)"),
 }
 
 
@@ -175,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--shapes", action="store_true", help="annotate shapes")
         else:
             p.add_argument("--plot", help="write bar charts of the costs to this PNG")
+    # every argument after `train` goes to symdiff.nn.cli, which defines them
+    p = sub.add_parser("train", help=COMMANDS["train"][1], add_help=False, prefix_chars="+")
+    p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 

@@ -1,0 +1,177 @@
+"""The layers: each ``forward`` is a few ``sd`` ops on graph nodes.
+
+Shapes follow the course (needle): ``X`` is (batch, features), ``Linear`` computes
+``X·W + b`` with ``W`` of shape (in, out). Normalization layers work on the feature axis
+of (batch, features) inputs.
+
+>>> import numpy as np
+>>> import symdiff as sd
+>>> from symdiff import nn
+>>> X = sd.tensor("X", (2, 3), "float32")
+>>> ln = nn.LayerNorm1d(3)
+>>> out = sd.evaluate(ln(X), {X: np.array([[1, 2, 3], [0, 0, 6]], np.float32), **ln.feed()})
+>>> np.round(out.mean(axis=1), 5).tolist()
+[0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import symdiff as sd
+
+from . import init
+from .module import Buffer, Module, Parameter, current_trace
+
+
+class Linear(Module):
+    """``X·W + b``; W Kaiming-uniform (ReLU gain), b zeros.
+
+    >>> import symdiff as sd
+    >>> Linear(3, 2)(sd.tensor("X", ("m", 3), "float32")).shape
+    (m, 2)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: str = "float32"):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(init.kaiming_uniform(in_features, out_features, dtype=dtype), "W")
+        self.bias = Parameter(init.zeros((out_features,), dtype), "b") if bias else None
+
+    def forward(self, x):
+        y = x @ self.weight.leaf
+        return y + self.bias.leaf if self.bias is not None else y
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return sd.relu(x)
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return sd.sigmoid(x)
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return sd.tanh(x)
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+
+class Sequential(Module):
+    """Modules applied in order.
+
+    >>> Sequential(Linear(2, 2), ReLU())
+    Sequential(
+      Linear(2, 2)
+      ReLU()
+    )
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        for m in modules:
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential takes modules, got {type(m).__name__}")
+        self.layers = list(modules)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class Residual(Module):
+    """``fn(x) + x``."""
+
+    def __init__(self, fn: Module):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x) + x
+
+
+class Flatten(Module):
+    """(batch, d1, d2, ...) -> (batch, d1·d2·...)."""
+
+    def forward(self, x):
+        return x.reshape((x.shape[0], math.prod(x.shape[1:])))
+
+
+class Dropout(Module):
+    """Zero each value with probability ``p`` in training, scaling the rest by 1/(1 − p);
+    the identity in eval mode. The keep-mask is an input of the compiled step (one leaf
+    per Dropout call, registered in :func:`~symdiff.nn.module.current_trace`), drawn by the
+    trainer from the counter-based RNG, so a run replays exactly from its seed and step."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        t = current_trace()
+        if t is None:
+            raise RuntimeError("Dropout in training mode needs its mask as an input: build the graph "
+                               "inside `with nn.trace() as t:` (t.masks lists them) or call model.eval()")
+        mask = sd.tensor(f"mask{len(t.masks) + 1}", x.shape, x.dtype)
+        t.masks.append((mask, 1.0 - self.p))
+        return x * mask * (1.0 / (1.0 - self.p))
+
+
+def _normalize(x, mean, var, eps):
+    return (x - mean) / sd.sqrt(var + eps)
+
+
+class LayerNorm1d(Module):
+    """Normalize each row over its features: γ·(x − μ)/√(σ² + ε) + β."""
+
+    def __init__(self, dim: int, eps: float = 1e-5, dtype: str = "float32"):
+        super().__init__()
+        self.dim, self.eps = int(dim), float(eps)
+        self.weight = Parameter(np.ones(dim, dtype), "gamma")
+        self.bias = Parameter(np.zeros(dim, dtype), "beta")
+
+    def forward(self, x):
+        mean = sd.mean(x, axis=1, keepdims=True)
+        var = sd.mean(sd.square(x - mean), axis=1, keepdims=True)
+        return self.weight.leaf * _normalize(x, mean, var, self.eps) + self.bias.leaf
+
+
+class BatchNorm1d(Module):
+    """Normalize each feature over the batch in training (biased variance, as in needle) and
+    move the running statistics: r ← (1 − momentum)·r + momentum·batch statistic, written in
+    place by the compiled step. Eval mode normalizes with the running statistics."""
+
+    def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, dtype: str = "float32"):
+        super().__init__()
+        self.dim, self.eps, self.momentum = int(dim), float(eps), float(momentum)
+        self.weight = Parameter(np.ones(dim, dtype), "gamma")
+        self.bias = Parameter(np.zeros(dim, dtype), "beta")
+        self.running_mean = Buffer(np.zeros(dim, dtype), "mu")
+        self.running_var = Buffer(np.ones(dim, dtype), "var")
+
+    def forward(self, x):
+        rm, rv = self.running_mean.leaf, self.running_var.leaf
+        if self.training:
+            mean = sd.mean(x, axis=0)
+            var = sd.mean(sd.square(x - mean), axis=0)
+            t = current_trace()
+            if t is not None:
+                t.updates[rm] = (1.0 - self.momentum) * rm + self.momentum * mean
+                t.updates[rv] = (1.0 - self.momentum) * rv + self.momentum * var
+        else:
+            mean, var = rm, rv
+        return self.weight.leaf * _normalize(x, mean, var, self.eps) + self.bias.leaf
+
