@@ -156,13 +156,28 @@ def cxx_flags() -> list[str]:
             "-fno-trapping-math", "-w", f"-I{include_dir()}", *extra]
 
 
+def cuda_source_dir() -> Path | None:
+    """Directory holding the CUDA kernel sources (``gemm.cu``, ``common.cuh``), which generated
+    CUDA programs include; None when only the headers were installed."""
+    here = Path(__file__).resolve().parent
+    for c in (include_dir().parent / "cuda", here.parent / "csrc" / "cuda"):
+        if (c / "gemm.cu").is_file():
+            return c
+    return None
+
+
 def nvcc_flags() -> list[str]:
     """Flags for generated CUDA (the host side is built with OpenMP, position-independent).
 
     >>> nvcc_flags()[:3]
     ['-O3', '-shared', '-std=c++17']
     """
-    return ["-O3", "-shared", "-std=c++17", "-Xcompiler", "-fPIC,-fopenmp", f"-I{include_dir()}"]
+    sources = cuda_source_dir()
+    # relaxed constexpr: sympy prints mixed-type calls such as fmax(0, v0), which libstdc++ resolves
+    # with constexpr templates that the device side may call only under this flag
+    return ["-O3", "-shared", "-std=c++17", "-w", "--expt-relaxed-constexpr", "-Xcompiler", "-fPIC,-fopenmp",
+            f"-I{include_dir()}",
+            *([f"-I{sources}"] if sources else [])]
 
 
 @functools.lru_cache(maxsize=None)

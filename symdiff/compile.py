@@ -35,7 +35,7 @@ from .node import Node
 BACKENDS = {
     "numpy": "symdiff.compile:NumpyProgram",
     "cpu": "symdiff.lowering.program:CppProgram",
-    "cuda": "symdiff.lowering.program:CudaProgram",
+    "cuda": "symdiff.lowering.cuda_program:CudaProgram",
 }
 
 

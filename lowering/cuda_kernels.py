@@ -1,0 +1,468 @@
+"""The CUDA body of each kernel kind (the translation unit is put together in :mod:`.cuda_codegen`).
+
+Fused values come from the same :class:`~symdiff.lowering.cpp.KernelWriter` as on the C++
+side, so a fused producer prints the same statements inside a thread as inside an OpenMP
+loop. ``RENDER[kind](writer) -> Launch`` says what runs on the device:
+
+* ``loop``, ``concatenate``, ``slice_scatter``, ``scatter_add``: grid-stride loops over the
+  flattened output (or the scattered values), the multi-index recovered by division;
+* ``reduce``, ``softmax``: one block per output element (row) with warp-shuffle and
+  shared-memory reductions, or one thread per output when the reduced axes are not the last
+  (adjacent threads then read adjacent addresses);
+* ``cross_entropy``: one block, one warp per row, the mean summed in a fixed order;
+* ``gemm``: ``symdiff::cuda::gemm_device`` (csrc/cuda/gemm.cu) per batch, or a plain kernel
+  for integers and layouts GEMM cannot read.
+
+Every reduction combines in a fixed order, so a program's results are the same on every run;
+only ``scatter_add`` (atomic adds) may round differently where indices repeat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .cpp import Body, KernelWriter, _concrete, _prod
+from .cpp_kernels import ACC_TYPE, _align, _batch_strides, _contig, _matrix
+from .scalar_printer import C_TYPE, literal
+
+THREADS = 256  # per block for grid-stride loops, and the most for one row's reduction
+MAX_BLOCKS = 65535  # grid-stride loops cover the rest
+ROW_THREAD_MIN_OUTPUTS = 1024  # reductions along a non-last axis: one thread per output from here
+
+
+@dataclasses.dataclass
+class Launch:
+    """What the host does for one schedule kernel: ``body`` is the ``__global__`` function's
+    statements (launched ``<<<grid, block>>>`` after ``before``), or None when ``host`` lines
+    (library calls on device pointers) do the work."""
+
+    body: list | None
+    grid: int = 1
+    block: int = THREADS
+    before: list = dataclasses.field(default_factory=list)
+    host: list = dataclasses.field(default_factory=list)
+    bounds: bool = False  # __launch_bounds__(block): the body assumes exactly this block size
+
+
+@dataclasses.dataclass
+class IndexCheck:
+    """A ``__global__`` that finds the first out-of-range index (see ``symdiff_check_indices``)."""
+
+    body: list
+    grid: int
+    what: str
+    lo: int
+    hi: int
+
+
+class CudaKernelWriter(KernelWriter):
+    """A KernelWriter whose index checks run on the device, before the kernel that needs them."""
+
+    def __init__(self, sched, kernel, index_type="int64_t"):
+        super().__init__(sched, kernel)
+        self.index_type = index_type
+        self.checks: list[IndexCheck] = []
+
+    def unravel(self, var, shape, names) -> list[str]:
+        lines = []
+        for d, (size, stride) in enumerate(zip(shape, _contig(shape))):
+            expr = var if stride == 1 else f"{var} / {stride}"
+            if d > 0:
+                expr = f"({expr}) % {size}"
+            lines.append(f"const {self.index_type} {names[d]} = {expr};")
+        return lines
+
+    def grid_stride(self, count, inner, var="o") -> list[str]:
+        """Statements looping ``var`` over ``count`` items, spread over every thread of the grid."""
+        t = self.index_type
+        head = (f"for ({t} {var} = {t}(blockIdx.x) * {t}(blockDim.x) + {t}(threadIdx.x); {var} < {count}; "
+                f"{var} += {t}(gridDim.x) * {t}(blockDim.x)) {{")
+        return [head] + ["  " + x for x in inner] + ["}"]
+
+    def validate_indices(self, index_node, n, what, allow_negative=False):
+        if id(index_node) in self._validated:
+            return
+        self._validated.add(id(index_node))
+        shape = self.s.shape_of(index_node)
+        body = Body()
+        names = [f"j{d}" for d in range(len(shape))]
+        v = self.value(index_node, names, body)
+        lo = -n if allow_negative else 0
+        inner = self.unravel("o", shape, names) + body.lines + [
+            f"if ({v} < {lo} || {v} >= {n}) symdiff_index_error_at(err, at, o, {v});"]
+        count = _prod(shape)
+        self.checks.append(IndexCheck(self.grid_stride(count, inner), blocks(count), what, lo, n))
+
+
+def blocks(count, per_block=THREADS) -> int:
+    return max(1, min(MAX_BLOCKS, -(-int(count) // per_block)))
+
+
+def _store(w, idx, value, dtype) -> str:
+    v = value if isinstance(value, str) else literal(value, dtype)
+    return f"{w.k.out.buffer.name}[{w.index_expr(w.k.out, idx)}] = {v};"
+
+
+def _elementwise(w: CudaKernelWriter, shape, body_fn, before=()) -> Launch:
+    """A grid-stride loop over ``shape``; ``body_fn(idx)`` renders one element's statements."""
+    count = _prod(shape)
+    names = [f"i{d}" for d in range(len(shape))]
+    return Launch(w.grid_stride(count, w.unravel("o", shape, names) + body_fn(names)), blocks(count),
+                  before=list(before))
+
+
+def render_loop(w: CudaKernelWriter) -> Launch:
+    node = w.k.node
+
+    def body(idx):
+        b = Body()
+        v = w.value(node, idx, b) if w.k.copy else w._compute(node, idx, b)
+        return b.lines + [_store(w, idx, v, node.dtype)]
+
+    return _elementwise(w, w.k.out.shape, body)
+
+
+# -- reductions --------------------------------------------------------------------------------
+
+
+def _row_threads(n) -> int:
+    """Threads for one row of ``n`` values: whole warps, at most THREADS."""
+    return max(32, min(THREADS, -(-int(n) // 32) * 32))
+
+
+def _reduce_index(in_shape, axes, keepdims, out_vars, red_vars):
+    kept = [d for d in range(len(in_shape)) if d not in axes]
+    idx = []
+    for d in range(len(in_shape)):
+        if d in axes:
+            idx.append(red_vars[axes.index(d)])
+        else:
+            idx.append(out_vars[d] if keepdims else out_vars[kept.index(d)])
+    return idx
+
+
+class _Reduction:
+    """One output element of a reduce kernel: ``acc`` over the reduced positions ``r``, split
+    over the threads of a block (``per_block``) or walked by one thread."""
+
+    def __init__(self, w, per_block):
+        self.w, self.per_block = w, per_block
+        node = w.k.node
+        (self.a,) = node.inputs
+        self.in_shape = w.s.shape_of(self.a)
+        self.axes = sorted(node.attr("axis"))
+        self.red_shape = [self.in_shape[d] for d in self.axes]
+        out_vars = [f"q{d}" for d in range(len(w.k.out.shape))]
+        red_vars = [f"r{d}" for d in self.axes]
+        self.idx = _reduce_index(self.in_shape, self.axes, node.attr("keepdims"), out_vars, red_vars)
+        self.red_vars, self.out_vars = red_vars, out_vars
+
+    def loop(self, inner_fn) -> list[str]:
+        """A loop over this thread's share of the reduced positions; ``inner_fn(value)`` -> lines."""
+        w, t, count = self.w, self.w.index_type, _prod(self.red_shape)
+        b = Body()
+        v = w.value(self.a, self.idx, b)
+        v = v if isinstance(v, str) else literal(v, self.a.dtype)
+        start, step = ("threadIdx.x", "blockDim.x") if self.per_block else ("0", "1")
+        head = f"for ({t} r = {start}; r < {count}; r += {step}) {{"
+        return [head] + ["  " + x for x in w.unravel("r", self.red_shape, self.red_vars) + b.lines
+                         + inner_fn(v)] + ["}"]
+
+    def combine(self, var, op, acc_t, identity) -> list[str]:
+        if not self.per_block:
+            return []
+        return [f"{var} = symdiff_block_reduce<{acc_t}>({var}, {identity}, {op}(), scratch_{acc_t_name(acc_t)});"]
+
+
+def acc_t_name(acc_t) -> str:
+    return acc_t.replace("_t", "").replace(" ", "_")
+
+
+def render_reduce(w: CudaKernelWriter) -> Launch:
+    node = w.k.node
+    name, dt = node.op.name, node.dtype
+    out_shape, out = w.k.out.shape, w.k.out.buffer.name
+    in_shape = w.s.shape_of(node.inputs[0])
+    axes = sorted(node.attr("axis"))
+    in_dt = node.inputs[0].dtype
+    numel_out, count = _prod(out_shape), _prod(in_shape[d] for d in axes)
+    # Reducing leading axes (a bias gradient): adjacent outputs are adjacent in memory, so one
+    # thread per output reads coalesced; a block per output would stride through memory.
+    per_block = not (axes and axes[-1] != len(in_shape) - 1 and numel_out >= ROW_THREAD_MIN_OUTPUTS)
+    red = _Reduction(w, per_block)
+    lines = w.unravel("o", out_shape, red.out_vars)
+    scratch: list = []
+    if name == "sum":
+        acc_t = ACC_TYPE[in_dt]
+        lines.append(f"{acc_t} acc = 0;")
+        lines += red.loop(lambda v: [f"acc += {v};"])
+        lines += red.combine("acc", "symdiff_sum", acc_t, "0")
+        scratch.append(acc_t)
+        result = f"static_cast<{C_TYPE[dt]}>(acc)"
+    elif name == "max":
+        acc_t = "int" if in_dt == "bool" else C_TYPE[in_dt]
+        init = {"bool": "0", "int64": "INT64_MIN"}.get(in_dt, "-INFINITY")
+        lines.append(f"{acc_t} acc = {init};")
+        lines += red.loop(lambda v: [f"acc = {v} > acc ? {v} : acc;"])
+        lines += red.combine("acc", "symdiff_max", acc_t, init)
+        scratch.append(acc_t)
+        result = f"static_cast<{C_TYPE[dt]}>(acc)"
+    elif name == "argmax":
+        acc_t = "int" if in_dt == "bool" else C_TYPE[in_dt]
+        init = {"bool": "0", "int64": "INT64_MIN"}.get(in_dt, "-INFINITY")
+        lines += [f"{acc_t} best = {init};", "int64_t arg = INT64_MAX;  // none yet: the result is then 0"]
+        lines += red.loop(lambda v: [f"if ({v} > best) {{ best = {v}; arg = r; }}"])
+        if per_block:
+            lines.append(f"symdiff_block_argmax<{acc_t}>(best, arg, scratch_{acc_t_name(acc_t)}, scratch_int64);")
+            scratch += [acc_t, "int64_t"]
+        result = "arg == INT64_MAX ? 0 : arg"
+    else:  # logsumexp
+        t = C_TYPE[in_dt]
+        lines.append(f"{t} m = -INFINITY;")
+        lines += red.loop(lambda v: [f"m = {v} > m ? {v} : m;"])
+        lines += red.combine("m", "symdiff_max", t, "-INFINITY")
+        lines += ["if (!isfinite(m)) m = 0;", "double s = 0;"]
+        lines += red.loop(lambda v: [f"s += exp(double({v} - m));"])
+        lines += red.combine("s", "symdiff_sum", "double", "0")
+        scratch += [t, "double"]
+        result = f"static_cast<{C_TYPE[dt]}>(log(s) + m)"
+    store = f"{out}[o] = {result};"
+    lines.append(f"if (threadIdx.x == 0) {store}" if per_block else store)
+    if not per_block:
+        return Launch(w.grid_stride(numel_out, lines), blocks(numel_out))
+    threads = _row_threads(count)
+    body = _scratch(scratch) + _block_per_item(w, numel_out, lines)
+    return Launch(body, min(numel_out, MAX_BLOCKS) or 1, threads, bounds=True)
+
+
+def _scratch(types) -> list[str]:
+    """Shared memory for block reductions: 32 values (one per warp) of each type used."""
+    seen = []
+    for t in types:
+        if t not in seen:
+            seen.append(t)
+    return [f"__shared__ {t} scratch_{acc_t_name(t)}[32];" for t in seen]
+
+
+def _block_per_item(w, count, inner) -> list[str]:
+    t = w.index_type
+    return [f"for ({t} o = blockIdx.x; o < {count}; o += gridDim.x) {{"] + ["  " + x for x in inner] + ["}"]
+
+
+def render_softmax(w: CudaKernelWriter) -> Launch:
+    node = w.k.node
+    (a,) = node.inputs
+    shape = w.s.shape_of(a)
+    axis = node.attr("axis") % len(shape)
+    n, t, it = shape[axis], C_TYPE[node.dtype], w.index_type
+    others = [s for d, s in enumerate(shape) if d != axis]
+    other_vars = [f"q{d}" for d in range(len(others))]
+    out = w.k.out.buffer.name
+
+    def idx_at(j):
+        idx = list(other_vars)
+        idx.insert(axis, j)
+        return idx
+
+    def row_loop(inner_fn):
+        b = Body()
+        v = w.value(a, idx_at("j"), b)
+        return ([f"for ({it} j = threadIdx.x; j < {n}; j += blockDim.x) {{"]
+                + ["  " + x for x in b.lines + inner_fn(v)] + ["}"])
+
+    out_at = f"{out}[{w.index_expr(w.k.out, idx_at('j'))}]"
+    lines = w.unravel("o", others, other_vars) + [f"{t} m = -INFINITY;"]
+    lines += row_loop(lambda v: [f"m = {v} > m ? {v} : m;"])
+    lines += [f"m = symdiff_block_reduce<{t}>(m, -INFINITY, symdiff_max(), scratch_{acc_t_name(t)});",
+              f"{t} s = 0;"]
+    if node.op.name == "softmax":
+        # each thread scales the same elements it wrote: no barrier between the passes
+        lines += row_loop(lambda v: [f"const {t} e = exp({v} - m);", f"{out_at} = e;", "s += e;"])
+        lines += [f"s = symdiff_block_reduce<{t}>(s, {t}(0), symdiff_sum(), scratch_{acc_t_name(t)});",
+                  f"const {t} inv = {t}(1) / s;",
+                  f"for ({it} j = threadIdx.x; j < {n}; j += blockDim.x) {out_at} *= inv;"]
+    else:
+        lines += row_loop(lambda v: [f"s += exp({v} - m);"])
+        lines += [f"s = symdiff_block_reduce<{t}>(s, {t}(0), symdiff_sum(), scratch_{acc_t_name(t)});",
+                  f"const {t} lse = m + log(s);"]
+        lines += row_loop(lambda v: [f"{out_at} = {v} - lse;"])
+    rows = _prod(others)
+    body = _scratch([t]) + _block_per_item(w, rows, lines)
+    return Launch(body, min(rows, MAX_BLOCKS) or 1, _row_threads(n), bounds=True)
+
+
+CROSS_ENTROPY_WARPS = 32
+
+
+def render_cross_entropy(w: CudaKernelWriter) -> Launch:
+    """One block; warp ``k`` takes rows k, k + warps, ...; the per-warp totals are added in
+    warp order, so the mean is the same on every run."""
+    node = w.k.node
+    logits, labels = node.inputs
+    shape = w.s.shape_of(logits)
+    k, rows_shape = shape[-1], shape[:-1]
+    rows = _prod(rows_shape)
+    w.validate_indices(labels, k, "softmax_cross_entropy: label")
+    t, it = C_TYPE[node.dtype], w.index_type
+    row_vars = [f"q{d}" for d in range(len(rows_shape))]
+    warps = max(1, min(CROSS_ENTROPY_WARPS, rows))
+
+    def lane_loop(inner_fn):
+        b = Body()
+        v = w.value(logits, row_vars + ["j"], b)
+        return ([f"for ({it} j = lane; j < {k}; j += 32) {{"] + ["  " + x for x in b.lines + inner_fn(v)]
+                + ["}"])
+
+    inner = w.unravel("o", rows_shape, row_vars) + [f"{t} m = -INFINITY;"]
+    inner += lane_loop(lambda v: [f"m = {v} > m ? {v} : m;"])
+    inner += ["m = symdiff_warp_reduce(m, symdiff_max());", "double s = 0;"]
+    inner += lane_loop(lambda v: [f"s += exp(double({v}) - double(m));"])
+    inner.append("s = symdiff_warp_reduce(s, symdiff_sum());")
+    b3 = Body()
+    lab = w.value(labels, row_vars, b3)
+    picked = w.value(logits, row_vars + [lab], b3)
+    inner += b3.lines + [f"total += log(s) + double(m) - double({picked});"]
+    body = ["__shared__ double partial[32];", "const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;",
+            "double total = 0;",
+            f"for ({it} o = warp; o < {rows}; o += {warps}) {{"] + ["  " + x for x in inner] + ["}"]
+    body += ["if (lane == 0) partial[warp] = total;", "__syncthreads();",
+             "if (threadIdx.x == 0) {", "  double sum = 0;",
+             f"  for (int p = 0; p < {warps}; ++p) sum += partial[p];",
+             f"  {w.k.out.buffer.name}[0] = static_cast<{t}>(sum / {rows});", "}"]
+    return Launch(body, 1, 32 * warps, bounds=True)
+
+
+# -- matmul -----------------------------------------------------------------------------------
+
+
+def render_gemm(w: CudaKernelWriter) -> Launch:
+    node = w.k.node
+    a, b = node.inputs
+    va, vb, vc = w.s.views[id(a)], w.s.views[id(b)], w.k.out
+    w.reads[va.buffer.name] = va.buffer
+    w.reads[vb.buffer.name] = vb.buffer
+    a_shape, a_str = list(va.shape), list(va.strides)
+    b_shape, b_str = list(vb.shape), list(vb.strides)
+    if len(a_shape) == 1:
+        a_shape, a_str = [1] + a_shape, [0] + a_str
+    if len(b_shape) == 1:
+        b_shape, b_str = b_shape + [1], b_str + [0]
+    m, kk, n = a_shape[-2], a_shape[-1], b_shape[-1]
+    batch = [max(x, y) for x, y in _align(a_shape[:-2], b_shape[:-2])]
+    nb = len(batch)
+    a_bs = _batch_strides(a_shape[:-2], a_str[:-2], nb)
+    b_bs = _batch_strides(b_shape[:-2], b_str[:-2], nb)
+    c_bs = list(_contig(batch + [m, n]))[:nb]
+    ma, mb = _matrix((m, kk), a_str[-2:]), _matrix((kk, n), b_str[-2:])
+    t = C_TYPE[node.dtype]
+    A, B, C = va.buffer.name, vb.buffer.name, vc.buffer.name
+    bvars = [f"b{d}" for d in range(nb)]
+
+    def offset(view_offset, strides):
+        return " + ".join([str(view_offset)] + [f"{v} * {s}" for v, s in zip(bvars, strides) if s])
+
+    off_a, off_b, off_c = offset(va.offset, a_bs), offset(vb.offset, b_bs), offset(vc.offset, c_bs)
+    if node.dtype in ("float32", "float64") and ma and mb:
+        call = (f"symdiff::cuda::gemm_device({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
+                f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, "
+                f"{t}({w.k.beta!r}), {C} + {off_c}, {n});")
+        host = [f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d})" for d, size in enumerate(batch)]
+        host = ["  " * d + x for d, x in enumerate(host)] + ["  " * nb + call]
+        return Launch(None, host=host)
+    # integers, or operands no GEMM layout can read: one thread per element of C
+    acc = ACC_TYPE.get(node.dtype, t)
+    names = bvars + ["i", "j"]
+    at_c = f"{C}[{off_c} + i * {n} + j]"
+    inner = [f"{acc} acc = 0;",
+             (f"for (int64_t p = 0; p < {kk}; ++p) acc += {A}[{off_a} + i * {a_str[-2]} + p * {a_str[-1]}] * "
+              f"{B}[{off_b} + p * {b_str[-2]} + j * {b_str[-1]}];"),
+             f"{at_c} = static_cast<{t}>({w.k.alpha!r} * acc" + (f" + {w.k.beta!r} * {at_c});" if w.k.beta else ");")]
+    count = _prod(batch + [m, n])
+    return Launch(w.grid_stride(count, w.unravel("o", batch + [m, n], names) + inner), blocks(count))
+
+
+# -- concatenate and scatters -------------------------------------------------------------------
+
+
+def render_concatenate(w: CudaKernelWriter) -> Launch:
+    """Every part in one kernel: one grid-stride loop per part (they write disjoint elements)."""
+    node = w.k.node
+    axis = node.attr("axis") % len(w.k.out.shape)
+    lines, offset, most = [], 0, 1
+    for part in node.inputs:
+        shape = w.s.shape_of(part)
+        names = [f"i{d}" for d in range(len(shape))]
+        b = Body()
+        v = w.value(part, names, b)
+        out_idx = list(names)
+        out_idx[axis] = f"({names[axis]} + {offset})"
+        count = _prod(shape)
+        lines += w.grid_stride(count, w.unravel("o", shape, names) + b.lines + [_store(w, out_idx, v, node.dtype)])
+        offset += shape[axis]
+        most = max(most, count)
+    return Launch(lines, blocks(most))
+
+
+def _zero_fill(w) -> list[str]:
+    out = w.k.out
+    nbytes = _prod(out.shape) * _itemsize(out.buffer.dtype)
+    return [f"SYMDIFF_CHECK(cudaMemsetAsync({out.buffer.name}, 0, {nbytes}), \"zeroing {out.buffer.name}\");"]
+
+
+def _itemsize(dtype) -> int:
+    return {"float32": 4, "float64": 8, "int64": 8, "bool": 1}[dtype]
+
+
+def render_slice_scatter(w: CudaKernelWriter) -> Launch:
+    node = w.k.node
+    (v,) = node.inputs
+
+    def body(idx):
+        b = Body()
+        val = w.value(v, idx, b)
+        out_idx, k = [], 0
+        for entry in node.attr("index"):
+            if entry[0] == "newaxis":
+                k += 1
+            elif entry[0] == "int":
+                out_idx.append(str(_concrete(entry[1], w.s.bindings)))
+            else:
+                start, step = _concrete(entry[1], w.s.bindings), _concrete(entry[3], w.s.bindings)
+                out_idx.append(f"({start} + {idx[k]} * {step})")
+                k += 1
+        out_idx += list(idx[k:])
+        return b.lines + [_store(w, out_idx, val, node.dtype)]
+
+    return _elementwise(w, w.s.shape_of(v), body, before=_zero_fill(w))
+
+
+def render_scatter_add(w: CudaKernelWriter) -> Launch:
+    node = w.k.node
+    v, ind = node.inputs
+    axis = node.attr("axis")
+    n = w.k.out.shape[axis]
+    w.validate_indices(ind, n, "scatter_add: index", allow_negative=True)
+    k = len(w.s.shape_of(ind))
+
+    def body(idx):
+        b = Body()
+        val = w.value(v, idx, b)
+        raw = w.value(ind, idx[axis:axis + k], b)
+        out_idx = list(idx[:axis]) + [f"({raw} < 0 ? {raw} + {n} : {raw})"] + list(idx[axis + k:])
+        target = f"{w.k.out.buffer.name} + {w.index_expr(w.k.out, out_idx)}"
+        value = val if isinstance(val, str) else literal(val, node.dtype)
+        return b.lines + [f"symdiff_atomic_add({target}, {value});"]
+
+    return _elementwise(w, w.s.shape_of(v), body, before=_zero_fill(w))
+
+
+RENDER = {
+    "loop": render_loop,
+    "reduce": render_reduce,
+    "softmax": render_softmax,
+    "cross_entropy": render_cross_entropy,
+    "gemm": render_gemm,
+    "concatenate": render_concatenate,
+    "slice_scatter": render_slice_scatter,
+    "scatter_add": render_scatter_add,
+}

@@ -1,0 +1,47 @@
+"""``sd.compile(..., backend="cuda")``: the schedule rendered as CUDA, built with nvcc.
+
+Everything but the rendering is the C++ backend's (:class:`~.program.CppProgram`): argument
+checks, specialization per shape signature, the on-disk cache (keyed by nvcc, its flags and the
+source), ``explain`` and ``stats``. Arrays go in and come out as numpy arrays; the program
+copies them to and from the device itself.
+
+>>> import symdiff as sd
+>>> x = sd.tensor("x", (4,), "float32")
+>>> prog = CudaProgram([sd.sum(sd.exp(x) * 2.0)], [x])
+>>> unit = prog.translate({})
+>>> "__global__" in unit.source and "symdiff_program" in unit.source
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import toolchain
+from .cuda_codegen import generate
+from .program import CppProgram, Specialization
+from .schedule import schedule
+
+
+class CudaProgram(CppProgram):
+    """Generated CUDA, compiled once per shape signature; runs on the current CUDA device."""
+
+    backend = "cuda"
+    kind = "cuda"
+
+    def translate(self, bindings: dict):
+        """Optimize, schedule and render the CUDA program for concrete dimensions ``bindings``."""
+        outputs, updates = self.optimized()
+        return generate(schedule(outputs, self.inputs, updates, bindings))
+
+    def specialize(self, bindings: dict, signature: tuple) -> Specialization:
+        try:
+            spec = super().specialize(bindings, signature)
+        except toolchain.CompileError as e:
+            if "gemm.cu" in str(e) and toolchain.cuda_source_dir() is None:
+                raise toolchain.CompilerNotFound(
+                    "this program's matmuls call csrc/cuda/gemm.cu, which is not installed with the package "
+                    "(only the headers are): use a source checkout, or backend='cpu'") from e
+            raise
+        spec.arena = np.empty(1, np.uint8)  # the arena lives on the device: the host one is unused
+        return spec
