@@ -116,7 +116,8 @@ class NumpyProgram:
                   _evaluate_all(self.outputs + [v for _, v in self.updates], env)]
         results = values[:len(self.outputs)]
         for (leaf, _), new in zip(self.updates, values[len(self.outputs):]):
-            target = arrays[self.inputs.index(leaf)]
+            # by identity: == on nodes builds a comparison node
+            target = arrays[next(k for k, x in enumerate(self.inputs) if x is leaf)]
             np.copyto(target, new, casting="same_kind")
         return results[0] if self.single else results
 

@@ -309,3 +309,12 @@ def test_relu_and_exp_loops_are_vector_code():
     assert np.isnan(relu[7]) and np.isnan(exp[7])  # NaN propagates like numpy
     np.testing.assert_allclose(exp[np.arange(4096) != 7], np.exp(v[np.arange(4096) != 7]), rtol=2e-7,
                                atol=1e-44)  # subnormal results: a unit in the last place
+
+
+def test_numpy_backend_updates_any_input_position():
+    a, W, b = sd.tensor("a", (2,)), sd.tensor("W", (2,)), sd.tensor("b", (2,))
+    prog = sd.compile([sd.sum(a)], [a, W, b], updates={W: W + b, b: b * 2.0}, backend="numpy")
+    w, bb = np.ones(2), np.full(2, 3.0)
+    prog(np.zeros(2), w, bb)
+    np.testing.assert_array_equal(w, [4.0, 4.0])
+    np.testing.assert_array_equal(bb, [6.0, 6.0])
