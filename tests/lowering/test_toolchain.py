@@ -131,7 +131,8 @@ def test_flags_and_include_dir():
         assert flag in flags
     assert f"-I{toolchain.include_dir()}" in flags
     assert (toolchain.include_dir() / "symdiff" / "cpu" / "gemm.hpp").is_file()
-    assert toolchain.nvcc_flags()[:5] == ["-O3", "-shared", "-std=c++17", "-Xcompiler", "-fPIC,-fopenmp"]
+    nvcc = toolchain.nvcc_flags()
+    assert nvcc[:3] == ["-O3", "-shared", "-std=c++17"] and "-fPIC,-fopenmp" in nvcc
 
 
 def test_include_dir_override(monkeypatch, tmp_path):
