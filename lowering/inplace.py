@@ -3,8 +3,8 @@
 After scheduling, each update ``W ← V`` computes V into a temporary and copies it into
 W's array at the end of the program. Two rewrites remove the temporary and the copy:
 
-* ``W ← W − c·(A·B)`` (an SGD step on a matmul gradient) becomes one GEMM call that
-  accumulates into W: ``gemm(alpha=−c, beta=1, C=W)``;
+* ``W ← b·W ± c·(A·B)`` (an SGD step on a matmul gradient, or momentum ``v ← μv + g``)
+  becomes one GEMM call that accumulates into W: ``gemm(alpha=±c, beta=b, C=W)``;
 * an elementwise update whose loop reads W only at the element it writes (``W − c·g``,
   Adam's moment updates) writes W in place.
 
@@ -133,7 +133,8 @@ def fold_updates(kernels, updates, update_leaves, views, temps, consumers, bindi
             continue
         i = position[id(kernel)]
         later = any(target.name in reads[j] for j in range(i + 1, len(kernels)))
-        if not later and _aligned_reads_only(value, leaf, views) and len(consumers[id(value)]) == 0:
+        # readers of the new value (if any) come after its kernel and find it in the leaf's array
+        if not later and _aligned_reads_only(value, leaf, views):
             temps.remove(view.buffer)
             kernel.out = View.contiguous(target, view.shape)
             views[id(value)] = kernel.out
@@ -142,13 +143,41 @@ def fold_updates(kernels, updates, update_leaves, views, temps, consumers, bindi
     return kept
 
 
+def _leaf_coefficient(node, leaf, bindings):
+    """b when node is leaf (b = 1) or b·leaf / leaf·b with b a scalar constant, else None."""
+    if node is leaf:
+        return 1.0
+    if node.op.name == "multiply":
+        x, y = node.inputs
+        if x is leaf:
+            return _number(y, bindings)
+        if y is leaf:
+            return _number(x, bindings)
+    return None
+
+
+def _as_gemm_update(value, leaf, bindings, consumers):
+    """(matmul, alpha, beta) when value = beta·leaf ± c·(A·B) (an SGD or momentum step)."""
+    if value.op.name not in ("add", "subtract"):
+        return None
+    a, b = value.inputs
+    beta, other, sign = _leaf_coefficient(a, leaf, bindings), b, (-1.0 if value.op.name == "subtract" else 1.0)
+    if beta is None and value.op.name == "add":
+        beta, other, sign = _leaf_coefficient(b, leaf, bindings), a, 1.0
+    if beta is None:
+        return None
+    found = _scaled_matmul(other, bindings, consumers)
+    if found is None:
+        return None
+    matmul, c = found
+    return matmul, sign * c, beta
+
+
 def _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, temps, consumers, bindings) -> bool:
-    if value.op.name != "subtract" or value.inputs[0] is not leaf or consumers[id(value)]:
-        return False
-    found = _scaled_matmul(value.inputs[1], bindings, consumers)
+    found = _as_gemm_update(value, leaf, bindings, consumers)
     if found is None:
         return False
-    matmul, c = found
+    matmul, alpha, beta = found
     gemm = next((k for k in kernels if k.node is matmul and k.kind == "gemm"), None)
     if gemm is None or gemm.out.buffer.role != "temp" or matmul.dtype not in ("float32", "float64"):
         return False
@@ -158,15 +187,15 @@ def _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, tem
     if target.name in reads[g]:
         return False  # the product reads W itself
     if any(target.name in reads[j] for j in range(g + 1, len(kernels)) if kernels[j] is not kernel):
-        return False
+        return False  # a later kernel needs the old W
     temps.remove(gemm.out.buffer)
     temps.remove(kernel.out.buffer)
     gemm.out = View.contiguous(target, gemm.out.shape)
-    gemm.alpha, gemm.beta = -c, 1.0
+    gemm.alpha, gemm.beta = alpha, beta
     views[id(matmul)] = gemm.out  # nothing else reads the product
     kernels.remove(kernel)
     reads.pop(position[id(kernel)])
     position.clear()
     position.update({id(k): i for i, k in enumerate(kernels)})
-    views[id(value)] = gemm.out
+    views[id(value)] = gemm.out  # readers of the new value (W ← W − lr·v after v ← μv + g) find it in place
     return True

@@ -318,3 +318,19 @@ def test_numpy_backend_updates_any_input_position():
     prog(np.zeros(2), w, bb)
     np.testing.assert_array_equal(w, [4.0, 4.0])
     np.testing.assert_array_equal(bb, [6.0, 6.0])
+
+
+def test_momentum_step_accumulates_into_the_velocity_in_place():
+    X, G = sd.tensor("X", (6, 4)), sd.tensor("G", (6, 3))
+    W, v = sd.tensor("W", (4, 3)), sd.tensor("v", (4, 3))
+    v_new = 0.9 * v + X.T @ G
+    prog = sd.compile([sd.sum(W)], [X, G, W, v], updates={v: v_new, W: W - 0.05 * v_new})
+    text = prog.explain() if prog._last else ""
+    rng = np.random.default_rng(8)
+    x, g, w, vel = (rng.standard_normal(s) for s in [(6, 4), (6, 3), (4, 3), (4, 3)])
+    w0, v0 = w.copy(), vel.copy()
+    (total,) = prog(x, g, w, vel)
+    assert "0.9·in3 + 1·in0ᵀ·in1" in prog.explain() and "update:" not in prog.explain(), text
+    np.testing.assert_allclose(total, w0.sum(), rtol=1e-12)
+    np.testing.assert_allclose(vel, 0.9 * v0 + x.T @ g, rtol=1e-12)
+    np.testing.assert_allclose(w, w0 - 0.05 * (0.9 * v0 + x.T @ g), rtol=1e-12)
