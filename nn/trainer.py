@@ -64,6 +64,22 @@ def compile_step(outputs, inputs, updates, backend: str):
     return sd.compile(outputs, inputs, updates=updates, backend=backend)
 
 
+_ZEROS: dict = {}
+
+
+def _all_finite(X: np.ndarray) -> bool:
+    """Whether X holds no NaN or inf, at the cost of one matrix-vector product: a product with
+    zeros is 0 for finite rows and NaN for any row with NaN or inf (much cheaper per batch
+    than materializing ``np.isfinite(X)``)."""
+    if X.dtype.kind != "f" or X.size == 0:
+        return True
+    rows = X.reshape(len(X), -1)
+    key = (rows.shape[1], rows.dtype)
+    if key not in _ZEROS:
+        _ZEROS[key] = np.zeros(rows.shape[1], rows.dtype)
+    return bool(np.isfinite(rows @ _ZEROS[key]).all())
+
+
 class Trainer:
     """Train ``model`` on ``loss`` with ``optimizer`` (built from ``model.parameters()``).
 
@@ -90,8 +106,13 @@ class Trainer:
     # -- graphs ---------------------------------------------------------------------------
 
     def _leaves(self):
-        fshape, xdt, tshape, ydt = self._signature
-        return sd.tensor("X", ("m", *fshape), xdt), sd.tensor("y", ("m", *tshape), ydt)
+        # memoized: building leaves goes through sympy, and the training loop asks every step
+        cached = getattr(self, "_leaves_cache", None)
+        if cached is None or cached[0] != self._signature:
+            fshape, xdt, tshape, ydt = self._signature
+            cached = (self._signature, (sd.tensor("X", ("m", *fshape), xdt), sd.tensor("y", ("m", *tshape), ydt)))
+            self._leaves_cache = cached
+        return cached[1]
 
     def _forward(self, X, training: bool):
         was = self.model.training
@@ -171,7 +192,7 @@ class Trainer:
             raise ValueError(f"{where}: features of shape {tuple(X.shape[1:])}, but the model was built for {fshape}")
         if X.dtype != xdt:
             X = X.astype(xdt)
-        if not np.isfinite(X).all():
+        if not _all_finite(X):
             row = int(np.argwhere(~np.isfinite(X).reshape(len(X), -1).all(axis=1))[0, 0])
             raise TrainingError(f"{where}: the features contain NaN or inf (row {row} of the batch)")
         if y is None:
