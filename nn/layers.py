@@ -42,7 +42,11 @@ class Linear(Module):
 
     def forward(self, x):
         y = x @ self.weight.leaf
-        return y + self.bias.leaf if self.bias is not None else y
+        y = y + self.bias.leaf if self.bias is not None else y
+        # the layer's output is named after its weight (W2 -> Z2), so printed formulas read like
+        # the course's Z₁ = X·W₁ + b₁ instead of t₁ = ...
+        index = self.weight.name[len(self.weight.short):]
+        return sd.name(y, f"Z{index}") if index.isdigit() else y
 
 
 class ReLU(Module):
@@ -83,8 +87,13 @@ class Sequential(Module):
         self.layers = list(modules)
 
     def forward(self, x):
+        index = ""
         for layer in self.layers:
             x = layer(x)
+            if isinstance(layer, Linear):
+                index = layer.weight.name[len(layer.weight.short):]
+            elif isinstance(layer, (ReLU, Sigmoid, Tanh)) and index.isdigit():
+                x = sd.name(x, f"A{index}")  # A₁ = relu(Z₁): the activation of layer 1
         return x
 
 

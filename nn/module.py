@@ -12,7 +12,9 @@ in-place ``updates=`` entry of the step.
 >>> from symdiff import nn
 >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
 >>> print(sd.pretty(model(sd.tensor("X", ("m", 4), "float32"))))
-relu(X·W₁ + b₁)·W₂ + b₂
+Z₁ = X·W₁ + b₁
+A₁ = relu(Z₁)
+Z₂ = A₁·W₂ + b₂
 >>> [name for name, _ in model.named_parameters()]
 ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias']
 """
