@@ -65,9 +65,9 @@ def _const_definition(buf) -> str:
 
 
 def generate(sched: Schedule) -> TranslationUnit:
-    functions, reads, uses_gemm, headers = [], [], False, set()
+    reads, uses_gemm, headers, rendered, candidates = [], False, set(), [], {}
     position = {id(n): k for k, n in enumerate(sched.nodes)}
-    for kernel in sched.kernels:
+    for i, kernel in enumerate(sched.kernels):
         w = KernelWriter(sched, kernel)
         body = RENDER[kernel.kind](w)
         uses_gemm |= kernel.kind == "gemm" and "symdiff::cpu::gemm" in "\n".join(body)
@@ -76,18 +76,27 @@ def generate(sched: Schedule) -> TranslationUnit:
         kernel.fused = sorted((n for n in w.fused if n is not kernel.node), key=lambda n: position[id(n)])
         out = kernel.out.buffer
         read_bufs = [b for name, b in sorted(w.reads.items()) if name != out.name]
-        aliased = out.name in w.reads
+        reads.append([b.name for b in read_bufs] + ([out.name] if out.name in w.reads else []))
+        kernel.reads = read_bufs
+        if kernel.kind == "loop" and out.role == "temp":
+            candidates[i] = w.aligned_temps()
+        rendered.append((w, body, read_bufs))
+    memory = plan_memory(sched, reads, candidates)
+
+    functions = []
+    for i, (kernel, (w, body, read_bufs)) in enumerate(zip(sched.kernels, rendered)):
+        out = kernel.out.buffer
+        shared = memory.inplace.get(i)  # the input whose bytes the output reuses
+        aliased = out.name in w.reads or shared is not None
         params = ["char* error", "int64_t error_size",
                   f"{C_TYPE[out.dtype]}* {'' if aliased else '__restrict '}{out.name}"]
-        params += [f"const {C_TYPE[b.dtype]}* __restrict {b.name}" for b in read_bufs]
+        params += [f"const {C_TYPE[b.dtype]}* {'' if b.name == shared else '__restrict '}{b.name}"
+                   for b in read_bufs]
         text = "\n".join(w.validations + body)
         indented = "\n".join("  " + line if line else line for line in text.splitlines())
         signature = f"({', '.join(params)}) {{\n{indented}\n  (void)error; (void)error_size;\n  return 0;\n}}"
         kernel.name = f"k_{kernel_hash(signature)}_{_summary(kernel)}"
         functions.append(f"static int {kernel.name}{signature}")
-        reads.append([b.name for b in read_bufs] + ([out.name] if aliased else []))
-        kernel.reads = read_bufs
-    memory = plan_memory(sched, reads)
 
     includes = (["gemm"] if uses_gemm else []) + sorted(headers)
     lines = [HEADER + "".join(f'#include "symdiff/cpu/{h}.hpp"\n' for h in includes)]

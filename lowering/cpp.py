@@ -55,6 +55,8 @@ class KernelWriter:
         self._fused_ids: set = set()
         self.validations: list[str] = []
         self.uses_header = ""  # a kernel header the body calls into (besides gemm)
+        self.loads: dict = {}  # buffer name -> index expressions it is loaded at
+        self.stores: set = set()  # index expressions the output is stored at (loop kernels)
         self._validated: set = set()
         self.counter = 0
 
@@ -75,12 +77,21 @@ class KernelWriter:
     def load(self, view, idx, body: Body) -> str:
         self.reads[view.buffer.name] = view.buffer
         key = ("load", view.buffer.name, self.index_expr(view, idx))
+        self.loads.setdefault(view.buffer.name, set()).add(key[2])
         if key in body.memo:
             return body.memo[key]
         var = self.fresh()
         body.lines.append(f"const {C_TYPE[view.buffer.dtype]} {var} = {view.buffer.name}[{key[2]}];")
         body.memo[key] = var
         return var
+
+    def aligned_temps(self) -> list:
+        """Temporaries this loop reads only at the element it writes: candidates for writing
+        the output over them (in place) when they die here."""
+        if len(self.stores) != 1:
+            return []
+        return sorted(name for name, at in self.loads.items()
+                      if at == self.stores and self.reads[name].role == "temp")
 
     def value(self, node, idx, body: Body):
         """C variable (or Python number) holding ``node`` at multi-index ``idx``."""

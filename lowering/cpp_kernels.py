@@ -15,7 +15,9 @@ ACC_TYPE = {"float32": "double", "float64": "double", "int64": "int64_t", "bool"
 
 def _store(w: KernelWriter, idx, value, dtype) -> str:
     v = value if isinstance(value, str) else literal(value, dtype)
-    return f"{w.k.out.buffer.name}[{w.index_expr(w.k.out, idx)}] = {v};"
+    at = w.index_expr(w.k.out, idx)
+    w.stores.add(at)
+    return f"{w.k.out.buffer.name}[{at}] = {v};"
 
 
 def render_loop(w: KernelWriter) -> list[str]:

@@ -28,6 +28,7 @@ class MemoryPlan:
     temp_bytes: int  # bytes of temporaries without reuse
     io_bytes: int  # inputs + outputs + constants
     lifetimes: dict  # temp name -> (first kernel, last kernel)
+    inplace: dict = dataclasses.field(default_factory=dict)  # kernel index -> input whose bytes its output reuses
 
     @property
     def peak_bytes(self) -> int:
@@ -38,8 +39,11 @@ def _round(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(sched, reads: list) -> MemoryPlan:
-    """Assign ``offset`` to each temp of ``sched``; ``reads[i]`` are the buffer names kernel i reads."""
+def plan_memory(sched, reads: list, inplace_candidates: dict | None = None) -> MemoryPlan:
+    """Assign ``offset`` to each temp of ``sched``; ``reads[i]`` are the buffer names kernel i reads.
+
+    ``inplace_candidates[i]`` names temporaries kernel i reads only at the element it writes:
+    when one of them dies at kernel i and is large enough, the output takes its bytes (in place)."""
     end = len(sched.kernels)
     first, last = {}, {}
     for i, kernel in enumerate(sched.kernels):
@@ -50,20 +54,32 @@ def plan_memory(sched, reads: list) -> MemoryPlan:
             last[r] = max(last.get(r, i), i)
     for _, view in sched.updates:
         last[view.buffer.name] = end
-    placed = []  # (offset, size, first, last)
+    by_name = {b.name: b for b in sched.temps}
+    writer = {k.out.buffer.name: i for i, k in reversed(list(enumerate(sched.kernels)))}
+    placed = {}  # name -> [offset, size, first, last]
+    inplace = {}
     arena = 0
     for buf in sorted(sched.temps, key=lambda b: (first.get(b.name, 0), b.name)):
         lo, hi = first.get(buf.name, 0), last.get(buf.name, end)
         size = _round(max(buf.nbytes, 1))
-        busy = sorted((o, s) for o, s, f, l in placed if not (l < lo or f > hi))
-        offset = 0
-        for o, s in busy:
-            if offset + size <= o:
-                break
-            offset = max(offset, o + s)
+        i = writer.get(buf.name)
+        donor = next((t for t in (inplace_candidates or {}).get(i, [])
+                      if t in placed and last.get(t) == i and placed[t][1] >= size
+                      and by_name[t].dtype == buf.dtype), None)
+        if donor is not None:
+            offset = placed[donor][0]
+            placed[donor][3] = hi  # the donor's bytes stay taken for the output's lifetime
+            inplace[i] = donor
+        else:
+            busy = sorted((o, s) for o, s, f, l in placed.values() if not (l < lo or f > hi))
+            offset = 0
+            for o, s in busy:
+                if offset + size <= o:
+                    break
+                offset = max(offset, o + s)
         buf.offset = offset
-        placed.append((offset, size, lo, hi))
+        placed[buf.name] = [offset, size, lo, hi]
         arena = max(arena, offset + size)
     io = sum(b.nbytes for b in sched.inputs + sched.outputs + sched.consts)
     return MemoryPlan(arena, sum(_round(b.nbytes) for b in sched.temps), io,
-                      {b.name: (first.get(b.name, 0), last.get(b.name, end)) for b in sched.temps})
+                      {b.name: (first.get(b.name, 0), last.get(b.name, end)) for b in sched.temps}, inplace)

@@ -334,3 +334,37 @@ def test_momentum_step_accumulates_into_the_velocity_in_place():
     np.testing.assert_allclose(total, w0.sum(), rtol=1e-12)
     np.testing.assert_allclose(vel, 0.9 * v0 + x.T @ g, rtol=1e-12)
     np.testing.assert_allclose(w, w0 - 0.05 * (0.9 * v0 + x.T @ g), rtol=1e-12)
+
+
+def test_an_elementwise_kernel_writes_over_a_temporary_that_dies_there():
+    # X@W1 is a GEMM temporary; relu(.) * 2 reads it only at the element it writes and is its last
+    # reader, so its output takes the same bytes: the arena holds one 64x32 buffer, not two.
+    X, W1, W2 = sd.tensor("X", (64, 16)), sd.tensor("W1", (16, 32)), sd.tensor("W2", (32, 8))
+    out = (sd.relu(X @ W1) * 2.0) @ W2
+    prog = sd.compile([out], [X, W1, W2], optimize=False)
+    rng = np.random.default_rng(11)
+    x, w1, w2 = rng.standard_normal((64, 16)), rng.standard_normal((16, 32)), rng.standard_normal((32, 8))
+    (got,) = prog(x, w1, w2)
+    np.testing.assert_allclose(got, (np.maximum(x @ w1, 0) * 2.0) @ w2, rtol=1e-12, atol=1e-12)
+    memory = prog._unit().memory
+    assert len(memory.inplace) == 1, prog.explain()
+    assert memory.arena_bytes == 64 * 32 * 8 < memory.temp_bytes
+    # the two aliased pointers lose __restrict; every other kernel keeps it on all of its pointers
+    signatures = [line for line in prog.source.splitlines() if line.startswith("static int k_")]
+    donor = memory.inplace[1]
+    assert f"double* t1, const double* {donor})" in signatures[1]
+    assert all(s.count("__restrict") == 3 for s in (signatures[0], signatures[2]))
+
+
+def test_a_temporary_read_at_other_elements_is_never_overwritten():
+    # t = X@W (square) read transposed by the same loop: writing in place would corrupt t before
+    # its other elements are read, so the plan must not alias them.
+    X, W = sd.tensor("X", (24, 24)), sd.tensor("W", (24, 24))
+    t = X @ W
+    out = (t + t.T) @ W
+    prog = sd.compile([out], [X, W], optimize=False)
+    rng = np.random.default_rng(12)
+    x, w = rng.standard_normal((24, 24)), rng.standard_normal((24, 24))
+    (got,) = prog(x, w)
+    np.testing.assert_allclose(got, ((x @ w) + (x @ w).T) @ w, rtol=1e-12, atol=1e-12)
+    assert prog._unit().memory.inplace == {}

@@ -20,7 +20,7 @@ static int k_544065d1_matmul(char* error, int64_t error_size, double* __restrict
   (void)error; (void)error_size;
   return 0;
 }
-static int k_efff7a8a_add_relu(char* error, int64_t error_size, double* __restrict t1, const double* __restrict in2, const double* __restrict t0) {
+static int k_23efa3a6_add_relu(char* error, int64_t error_size, double* t1, const double* __restrict in2, const double* t0) {
   for (int64_t o = 0; o < 32; ++o) {
     const int64_t i0 = o;
     #pragma omp simd
@@ -87,9 +87,9 @@ extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* 
   char* arena = static_cast<char*>(buffers[5]);
   (void)arena;
   double* t0 = reinterpret_cast<double*>(arena + 0);
-  double* t1 = reinterpret_cast<double*>(arena + 2048);
+  double* t1 = reinterpret_cast<double*>(arena + 0);
   if (k_544065d1_matmul(error, error_size, t0, in0, in1)) return 1;
-  if (k_efff7a8a_add_relu(error, error_size, t1, in2, t0)) return 1;
+  if (k_23efa3a6_add_relu(error, error_size, t1, in2, t0)) return 1;
   if (k_b09d5d36_logsumexp(error, error_size, out0, t1)) return 1;
   if (k_f1805400_sum(error, error_size, out1, t1)) return 1;
   return 0;

@@ -72,7 +72,7 @@ static int k_3d59313f_softmax(char* error, int64_t error_size, float* __restrict
   (void)error; (void)error_size;
   return 0;
 }
-static int k_a7e718ce_one_hot_subtract(char* error, int64_t error_size, float* __restrict t2, const int64_t* __restrict in1, const float* __restrict t1) {
+static int k_9f5a1a31_one_hot_subtract(char* error, int64_t error_size, float* t2, const int64_t* __restrict in1, const float* t1) {
   for (int64_t j0 = 0; j0 < 100; ++j0) {
     const int64_t v1 = in1[j0];
     if (v1 < 0 || v1 >= 10) { std::snprintf(error, error_size, "one_hot: label %lld at flat position %lld is out of range [0, 10)", (long long)(v1), (long long)(j0 * 1)); return 1; }
@@ -108,11 +108,11 @@ extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* 
   (void)arena;
   float* t0 = reinterpret_cast<float*>(arena + 0);
   float* t1 = reinterpret_cast<float*>(arena + 4032);
-  float* t2 = reinterpret_cast<float*>(arena + 0);
+  float* t2 = reinterpret_cast<float*>(arena + 4032);
   if (k_1223b07c_matmul(error, error_size, t0, in0, in2)) return 1;
   if (k_400b8e48_softmax_cross_entropy(error, error_size, out0, in1, t0)) return 1;
   if (k_3d59313f_softmax(error, error_size, t1, t0)) return 1;
-  if (k_a7e718ce_one_hot_subtract(error, error_size, t2, in1, t1)) return 1;
+  if (k_9f5a1a31_one_hot_subtract(error, error_size, t2, in1, t1)) return 1;
   if (k_60163652_matmul(error, error_size, in2, in0, t2)) return 1;
   return 0;
 }
