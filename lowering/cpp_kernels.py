@@ -299,6 +299,8 @@ def render_gemm(w: KernelWriter) -> list[str]:
     off_b = " + ".join([str(vb.offset)] + [f"{v} * {s}" for v, s in zip(bvars, b_bs) if s])
     off_c = " + ".join([str(vc.offset)] + [f"{v} * {s}" for v, s in zip(bvars, c_bs) if s])
     if node.dtype in ("float32", "float64") and ma and mb:
+        if int(n) % (16 if node.dtype == "float32" else 8):  # a multiple of the lanes fills the general tiles
+            w.gemm_widths.add(int(n))
         call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
                 f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, {t}({w.k.beta!r}), "
                 f"{C} + {off_c}, {n});"]

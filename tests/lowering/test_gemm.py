@@ -99,6 +99,31 @@ def test_alpha_beta_accumulate_into_c(alpha, beta, ta, tb, dtype, threads):
         _check(c, a, b, ta, tb, alpha, beta, c0)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", VARIANTS, ids=VARIANT_IDS)
+def test_few_columns_every_width(ta, tb, dtype, threads):
+    """n <= 12 goes through the narrow kernels on AVX-512 (Cᵀ tiles for a transposed A, dot tiles
+    for a row-major A): every width, M edges of each tile size, a K edge, alpha/beta, and views
+    with row strides, writing nothing outside C."""
+    rng = np.random.default_rng(11)
+    for n in range(1, 14):
+        for m, k in [(100, 100), (8, 3), (17, 33), (71, 255), (1000, 19)]:
+            big_a = rng.standard_normal((k + 5, m + 5) if ta else (m + 5, k + 5)).astype(dtype)
+            big_b = rng.standard_normal((n + 5, k + 5) if tb else (k + 5, n + 5)).astype(dtype)
+            a = big_a[2:, 1:][: (k if ta else m), : (m if ta else k)]
+            b = big_b[1:, 3:][: (n if tb else k), : (k if tb else n)]
+            big_c = np.full((m + 2, n + 3), 7.0, dtype)
+            c = big_c[1 : 1 + m, 2 : 2 + n]
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            c[...] = c0
+            alpha, beta = (1.0, 0.0) if n % 2 else (-0.5, 2.0)
+            gemm.gemm(a, b, c, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta)
+            _check(c, a, b, ta, tb, alpha, beta, c0)
+            outside = big_c.copy()
+            outside[1 : 1 + m, 2 : 2 + n] = 7.0
+            assert np.all(outside == 7.0), f"n={n} m={m} k={k}: gemm wrote outside the view of c"
+
+
 def test_beta_zero_never_reads_c(threads):
     a = np.ones((9, 5), np.float32)
     c = np.full((9, 9), np.nan, np.float32)

@@ -368,3 +368,21 @@ def test_a_temporary_read_at_other_elements_is_never_overwritten():
     (got,) = prog(x, w)
     np.testing.assert_allclose(got, ((x @ w) + (x @ w).T) @ w, rtol=1e-12, atol=1e-12)
     assert prog._unit().memory.inplace == {}
+
+
+def test_programs_built_for_different_gemm_widths_run_side_by_side():
+    # Each program compiles only the narrow GEMM kernels its products use; their kernel tables must
+    # not be shared between the loaded programs (a table without width 3 crashed the second one).
+    rng = np.random.default_rng(13)
+    results = []
+    for n in (16, 3, 10, 3):
+        X, W = sd.tensor(f"X{n}", (40, 7)), sd.tensor(f"W{n}", (7, n))
+        prog = sd.compile([X @ W, X.T @ (X @ W)], [X, W])
+        x, w = rng.standard_normal((40, 7)), rng.standard_normal((7, n))
+        prog(x, w)  # specialize, so that the source can be read
+        assert f"#define SYMDIFF_GEMM_NARROW_WIDTHS {0 if n == 16 else n}\n" in prog.source
+        results.append((prog, x, w))
+    for prog, x, w in results + results[::-1]:
+        xw, back = prog(x, w)
+        np.testing.assert_allclose(xw, x @ w, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(back, x.T @ (x @ w), rtol=1e-12, atol=1e-12)

@@ -12,6 +12,7 @@ static inline int64_t symdiff_ipow(int64_t base, int64_t exp) {
   while (exp-- > 0) r *= base;
   return r;
 }
+#define SYMDIFF_GEMM_NARROW_WIDTHS 10
 #include "symdiff/cpu/gemm.hpp"
 
 namespace {

@@ -27,6 +27,7 @@
 #include <stdexcept>
 
 #include "symdiff/cpu/gemm_kernels.hpp"
+#include "symdiff/cpu/gemm_narrow.hpp"
 #include "symdiff/cpu/runtime.hpp"
 
 namespace symdiff::cpu {
@@ -62,11 +63,16 @@ kernel_set<T> kernels_for(gemm_isa isa) {
   return {4, 8, 1, {{ukernel_scalar<T, 4, 8, false>}, {ukernel_scalar<T, 4, 8, true>}}};
 }
 
+// Detected once: cpu_features() runs cpuid and sysconf, which in a VM trap to the hypervisor
+// (about 1 µs per call measured here, a third of a 100x100x10 product).
 inline gemm_isa best_isa() {
-  const cpu_features_t f = cpu_features();
-  if (f.avx512f && f.avx512dq && f.avx512vl && f.avx2 && f.fma) return gemm_isa::avx512;
-  if (f.avx2 && f.fma) return gemm_isa::avx2;
-  return gemm_isa::scalar;
+  static const gemm_isa best = [] {
+    const cpu_features_t f = cpu_features();
+    if (f.avx512f && f.avx512dq && f.avx512vl && f.avx2 && f.fma) return gemm_isa::avx512;
+    if (f.avx2 && f.fma) return gemm_isa::avx2;
+    return gemm_isa::scalar;
+  }();
+  return best;
 }
 
 // -1: not chosen yet (use best_isa). Tests pin a slower path to check it on an AVX-512 machine.
@@ -379,6 +385,11 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) return scale_matrix(m, n, beta, c, ldc);
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (gemm_detail::use_narrow<T>(current_gemm_isa() == gemm_isa::avx512, m, n)) {
+    const int threads = 2.0 * double(m) * double(n) * double(k) < 1e6 ? 1 : max_threads;
+    return gemm_detail::gemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads,
+                                    +[](int64_t count) { return gemm_detail::scratch<T>(1, count); });
+  }
   const auto P = gemm_detail::make_plan(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
                                         max_threads);
   const int64_t shared_count = (P.split_n ? gemm_detail::round_up(std::min(P.chunk, m), P.ks.mr)
