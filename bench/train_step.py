@@ -9,7 +9,8 @@ W3 MLP 784→1024→1024→10 with biases, batch 256. Every implementation start
 weights and takes the same steps on the same batches; their losses are compared before any
 timing. Per-step times are the median of a round, rounds alternate the order of the
 implementations; an epoch is 60,000 samples. Compile times (cold: empty cache; warm: a new
-program object over the populated cache) are reported apart. Each thread setting runs in its
+program object over the populated cache; both from sd.compile to a ready program, in a fresh
+process that has imported symdiff.lowering) are reported apart. Each thread setting runs in its
 own process, numpy with and without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE.
 """
 
@@ -272,10 +273,17 @@ def worker(args):
 
 
 def measure_compile(workload):
-    """Cold (empty cache) and warm (new program object, populated disk cache) compile seconds."""
+    """Cold (empty cache) and warm (new program object, populated disk cache) compile seconds:
+    from ``sd.compile`` to the end of the first call, less one steady-state step (the first call
+    runs a step too). ``symdiff.lowering`` is imported first: importing a module is a cost of the
+    process, not of a program (and with PYTHONDONTWRITEBYTECODE=1, set on these machines, every
+    process recompiles its Python sources: about 40 ms for symdiff.lowering)."""
     code = ("import sys, time; sys.argv=['x']; import bench.train_step as b; import numpy as np;"
+            "import symdiff.lowering;"
             f"spec=b.WORKLOADS['{workload}']; p=b.init_params(spec); X,y=b.data(spec['batch'],1);"
-            "s,prog,t0=b.ours(spec,p); s(X,y); print(time.perf_counter()-t0)")
+            "s,prog,t0=b.ours(spec,p); s(X,y); first=time.perf_counter()-t0; steps=[]\n"
+            "for _ in range(5): a=time.perf_counter(); s(X,y); steps.append(time.perf_counter()-a)\n"
+            "print(first-min(steps))")
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, SYMDIFF_CACHE_DIR=cache)
         cold = float(subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
