@@ -8,7 +8,9 @@ When OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set (they slow OpenBLAS about 2x o
 machines), a second process per thread count runs without them, and each ratio is taken
 against the faster numpy, from the process where that numpy ran. Inside a process the two
 implementations alternate (A B B A ...) over several rounds; a round's figure is the median
-call; the table shows the best round and, in brackets, the worst, so noise stays visible.
+call; the table shows the best round and, in brackets, the worst, so noise stays visible. Before
+each implementation's turn the script pauses 0.15 s, so the other library's threads have stopped
+spinning, and makes one untimed call.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ MLP = [  # (label, m, k, n, trans_a, trans_b): a 784-100-10 MLP on batches of 10
 OPENBLAS_SLOW = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
+def settle(fn, pause=0.15):
+    """Let the thread pool of the implementation timed before go idle, then warm ``fn``'s.
+
+    OpenBLAS's worker threads keep spinning for a while after a call (about 0.1 s) and libgomp's
+    for a shorter while; timed right after, the other library's second thread shares a core
+    with them and whole calls stall for a scheduler slice (8 ms seen at n = 512 for both)."""
+    time.sleep(pause)
+    fn()
+
+
 def _time_rounds(fns, flops, rounds, budget):
     """Per implementation: GFLOP/s of each round's median call, alternating the order each round."""
     for fn in fns.values():  # warm-up: caches, thread pools, first-touch pages
@@ -49,6 +61,7 @@ def _time_rounds(fns, flops, rounds, budget):
     for r in range(rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             fn, times = fns[name], []
+            settle(fn)
             for _ in range(samples):
                 t = time.perf_counter()
                 for _ in range(inner):

@@ -261,6 +261,8 @@ def worker(args):
         for r in range(args.rounds):
             for k in names if r % 2 == 0 else names[::-1]:
                 fn, times = impls[k], []
+                time.sleep(0.15)  # the previous library's threads stop spinning (OpenBLAS: ~0.1 s)
+                fn(*batches[-1])  # and this one's wake up
                 for i in range(args.steps):
                     xb, yb = batches[i % len(batches)]
                     t = time.perf_counter()
