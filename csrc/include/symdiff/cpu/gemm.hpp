@@ -40,6 +40,8 @@ template <class T>
 struct kernel_set {
   int mr, lanes, nv;    // tile: mr rows x (nv * lanes) columns
   ukernel_fn<T> fn[2][4];  // fn[A_ROWS][v - 1]: tiles v vectors wide (narrow N edges); see a_at
+  int half_mr;             // rows of the edge tiles below (0: none)
+  ukernel_fn<T> half[2][4];  // the last A panel when it has at most half_mr rows (m = 100: 12 + 1/2)
   int nr() const { return lanes * nv; }
 };
 
@@ -51,16 +53,22 @@ kernel_set<T> kernels_for(gemm_isa isa) {
     // 14 x 32 on Zen 4/5 and with a deeper K block (an 8-row A panel is half the L1 footprint).
     return {8, 64 / int(sizeof(T)), 3,
             {{ukernel_avx512<T, 8, 1, false>, ukernel_avx512<T, 8, 2, false>, ukernel_avx512<T, 8, 3, false>},
-             {ukernel_avx512<T, 8, 1, true>, ukernel_avx512<T, 8, 2, true>, ukernel_avx512<T, 8, 3, true>}}};
+             {ukernel_avx512<T, 8, 1, true>, ukernel_avx512<T, 8, 2, true>, ukernel_avx512<T, 8, 3, true>}},
+            4,
+            {{ukernel_avx512<T, 4, 1, false>, ukernel_avx512<T, 4, 2, false>, ukernel_avx512<T, 4, 3, false>},
+             {ukernel_avx512<T, 4, 1, true>, ukernel_avx512<T, 4, 2, true>, ukernel_avx512<T, 4, 3, true>}}};
   }
   if (isa == gemm_isa::avx2) {
     return {6, 32 / int(sizeof(T)), 2,
             {{ukernel_avx2<T, 6, 1, false>, ukernel_avx2<T, 6, 2, false>},
-             {ukernel_avx2<T, 6, 1, true>, ukernel_avx2<T, 6, 2, true>}}};
+             {ukernel_avx2<T, 6, 1, true>, ukernel_avx2<T, 6, 2, true>}},
+            3,
+            {{ukernel_avx2<T, 3, 1, false>, ukernel_avx2<T, 3, 2, false>},
+             {ukernel_avx2<T, 3, 1, true>, ukernel_avx2<T, 3, 2, true>}}};
   }
 #endif
   (void)isa;
-  return {4, 8, 1, {{ukernel_scalar<T, 4, 8, false>}, {ukernel_scalar<T, 4, 8, true>}}};
+  return {4, 8, 1, {{ukernel_scalar<T, 4, 8, false>}, {ukernel_scalar<T, 4, 8, true>}}, 0, {}};
 }
 
 // Detected once: cpu_features() runs cpuid and sysconf, which in a VM trap to the hypervisor
@@ -191,10 +199,12 @@ void run_tile_grid(const plan<T>& P, const T* ap, int64_t i0, int64_t rows, cons
   for (int64_t ip = 0; ip * mr < rows; ++ip) {
     const int64_t i = i0 + ip * mr;
     const int r = int(std::min<int64_t>(mr, rows - ip * mr));
+    const bool half = r <= P.ks.half_mr;  // a short last panel: a tile of half_mr rows
+    const int tile_rows = half ? P.ks.half_mr : mr;
     const T* a_panel = ap + ip * mr * kc;
     int64_t a_stride = mr;
     int rows_layout = 0;
-    if (!ap && r < mr) {  // in place would read past the last row of A
+    if (!ap && r < tile_rows) {  // in place would read past the last row of A
       T* edge = scratch<T>(3, mr * kc);
       pack_a_panel(P.ta, P.a, P.lda, i, r, p0, kc, mr, edge, P.avx2);
       a_panel = edge;
@@ -207,8 +217,8 @@ void run_tile_grid(const plan<T>& P, const T* ap, int64_t i0, int64_t rows, cons
     for (int64_t jp = 0; jp * nr < cols; ++jp) {
       const int w = int(std::min<int64_t>(nr, cols - jp * nr));
       const int nv = int(ceil_div(w, P.ks.lanes));
-      P.ks.fn[rows_layout][nv - 1](kc, a_panel, a_stride, bp + jp * b_panel_stride, b_ks, c_row + jp * nr, P.ldc,
-                                   P.alpha, beta, r, w);
+      (half ? P.ks.half : P.ks.fn)[rows_layout][nv - 1](kc, a_panel, a_stride, bp + jp * b_panel_stride, b_ks,
+                                                        c_row + jp * nr, P.ldc, P.alpha, beta, r, w);
     }
   }
 }
