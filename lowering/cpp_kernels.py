@@ -7,9 +7,12 @@ inputs come from ``writer.value`` so fused producers are computed in place.
 from __future__ import annotations
 
 from .cpp import PARALLEL_MIN_ELEMENTS, Body, KernelWriter, _concrete, _prod, flat_loop, loop_nest, unravel
+from .schedule import contiguous_strides
 from .scalar_printer import C_TYPE, literal
 
 HEADER_MIN_ROW = 64  # shorter rows (10 classes) run faster as generated loops: the header blocks per row
+SHORT_ROW = 32  # rows up to this long are done a block of rows at a time (see _short_rows)
+ROW_BLOCK = 64
 ACC_TYPE = {"float32": "double", "float64": "double", "int64": "int64_t", "bool": "int64_t"}
 
 
@@ -172,6 +175,58 @@ def _rows_view(w: KernelWriter, node, axis):
     return ptr, rows, n, max(ld, n)
 
 
+def _short_rows(rows_view, t: str, exps: str, per_row: list[str], prologue=()) -> list[str]:
+    """Rows of n <= SHORT_ROW contiguous values at ``rows_view``, ROW_BLOCK rows at a time: each
+    row's max is spread over a block-sized buffer so that exp(x - max) is one vector loop over the
+    block (a loop of 10 per row vectorises badly: 100x10 softmax 3.6 -> 1.1 µs). The exps go to
+    ``exps`` (a pointer the ``prologue`` declares, or a local block); ``per_row`` then runs for
+    each row r with its max ``m`` and its sum of exps ``s`` (double).
+
+    Each loop only reads what earlier loops wrote: GCC 12's SLP vectoriser miscompiled a row loop
+    that read the spread buffer and wrote it back (a wrong row sum in a 8x3 softmax)."""
+    ptr, rows, n, _ = rows_view
+    par = rows > ROW_BLOCK and rows * n >= PARALLEL_MIN_ELEMENTS
+    lines = ["#pragma omp parallel for schedule(static)"] if par else []
+    lines += [f"for (int64_t o0 = 0; o0 < {rows}; o0 += {ROW_BLOCK}) {{",
+              f"  const int64_t nb = {rows} - o0 < {ROW_BLOCK} ? {rows} - o0 : {ROW_BLOCK};",
+              f"  const {t}* x = {ptr} + o0 * {n};"]
+    lines += ["  " + x for x in prologue]
+    lines += [f"  {t} row_max[{ROW_BLOCK}];",
+              f"  alignas(64) {t} spread[{ROW_BLOCK * n}];  // row_max at each element of its row"]
+    if not any(line.lstrip().startswith(f"{t}* {exps} =") for line in prologue):
+        lines.append(f"  alignas(64) {t} {exps}[{ROW_BLOCK * n}];")
+    lines += ["  for (int64_t r = 0; r < nb; ++r) {",
+              f"    {t} m = -INFINITY;",
+              f"    for (int64_t j = 0; j < {n}; ++j) m = x[r * {n} + j] > m ? x[r * {n} + j] : m;",
+              "    row_max[r] = m;",
+              "  }",
+              "  for (int64_t r = 0; r < nb; ++r)",
+              f"    for (int64_t j = 0; j < {n}; ++j) spread[r * {n} + j] = row_max[r];",
+              "  #pragma omp simd",
+              f"  for (int64_t f = 0; f < nb * {n}; ++f) {exps}[f] = symdiff_exp(x[f] - spread[f]);",
+              "  for (int64_t r = 0; r < nb; ++r) {",
+              f"    const {t} m = row_max[r];",
+              "    double s = 0;",
+              f"    for (int64_t j = 0; j < {n}; ++j) s += {exps}[r * {n} + j];"]
+    return lines + ["    " + x for x in per_row] + ["  }", "}"]
+
+
+def _short_softmax(w: KernelWriter, rows_view, t: str) -> list[str] | None:
+    """softmax / log_softmax over short contiguous rows into a contiguous output (_short_rows)."""
+    out = w.k.out
+    _, rows, n, ld = rows_view
+    if n > SHORT_ROW or ld != n or list(out.strides) != list(contiguous_strides(out.shape)):
+        return None
+    y = out.buffer.name + (f" + {out.offset}" if out.offset else "")
+    if w.k.node.op.name == "softmax":
+        per_row = ["(void)m;", f"const {t} inv = {t}(1.0 / s);",
+                   f"for (int64_t j = 0; j < {n}; ++j) y[r * {n} + j] *= inv;"]
+    else:  # log_softmax: x - (max + log Σ exp)
+        per_row = [f"const {t} lse = m + {t}(std::log(s));",
+                   f"for (int64_t j = 0; j < {n}; ++j) y[r * {n} + j] = x[r * {n} + j] - lse;"]
+    return _short_rows(rows_view, t, "y", per_row, prologue=[f"{t}* y = {y} + o0 * {n};"])
+
+
 def render_softmax(w: KernelWriter) -> list[str]:
     node = w.k.node
     (a,) = node.inputs
@@ -183,6 +238,10 @@ def render_softmax(w: KernelWriter) -> list[str]:
         w.uses_header = "softmax"
         return [f"symdiff::cpu::{node.op.name}_rows<{C_TYPE[node.dtype]}>({ptr}, {w.k.out.buffer.name}, "
                 f"{rows}, {n}, {ld}, {n});"]
+    if rows_view is not None and rows_view[1] > 1:
+        short = _short_softmax(w, rows_view, C_TYPE[node.dtype])
+        if short is not None:
+            return short
     n = shape[axis]
     others = [s for d, s in enumerate(shape) if d != axis]
     other_vars = [f"q{d}" for d in range(len(others))]
@@ -235,6 +294,17 @@ def render_cross_entropy(w: KernelWriter) -> list[str]:
     t = C_TYPE[node.dtype]
     row_vars = [f"q{d}" for d in range(len(rows_shape))]
     lines = ["double total = 0;"]
+    rows_view = _rows_view(w, logits, len(shape) - 1) if node.dtype in ("float32", "float64") else None
+    if rows_view is not None and rows > 1 and rows_view[2] <= SHORT_ROW and rows_view[3] == k:
+        b = Body()  # the label and the logit it picks, for row o0 + r
+        lab = w.value(labels, row_vars, b)
+        picked = w.value(logits, row_vars + [lab], b)
+        per_row = unravel("(o0 + r)", rows_shape, row_vars) + b.lines
+        per_row.append(f"total += std::log(s) + double(m) - double({picked});")
+        body = _short_rows(rows_view, t, "e", per_row)
+        if body[0].startswith("#pragma omp parallel for"):
+            body[0] += " reduction(+:total)"
+        return lines + body + [f"{w.k.out.buffer.name}[0] = static_cast<{t}>(total / {rows});"]
     par = rows > 1 and rows * k >= PARALLEL_MIN_ELEMENTS
     if par:
         lines.append("#pragma omp parallel for schedule(static) reduction(+:total)")

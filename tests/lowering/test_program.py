@@ -386,3 +386,32 @@ def test_programs_built_for_different_gemm_widths_run_side_by_side():
         xw, back = prog(x, w)
         np.testing.assert_allclose(xw, x @ w, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(back, x.T @ (x @ w), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_short_rows_softmax_family_every_width(dtype):
+    # rows of up to 32 values go through blocks of 64 rows with one vector exp loop per block
+    # (GCC 12 once miscompiled a version of it for 8 rows of 3): widths around the vector sizes,
+    # block edges, and ±1e4 values, against numpy; one program holds every case
+    rng = np.random.default_rng(17)
+    exprs, args, cases = [], [], []
+    for n in (1, 2, 3, 5, 7, 8, 10, 15, 16, 17, 31, 32, 33):
+        for rows in (3, 8, 65, 130):
+            Z, y = sd.tensor(f"Z{n}_{rows}", (rows, n), dtype), sd.tensor(f"y{n}_{rows}", (rows,), "int64")
+            exprs += [sd.softmax(Z), sd.log_softmax(Z), sd.softmax_cross_entropy(Z, y)]
+            z = (rng.standard_normal((rows, n)) * 3).astype(dtype)
+            if rows >= 8 and n >= 2:
+                z[5, 0], z[6, 1] = 1e4, -1e4
+            labels = rng.integers(0, n, rows)
+            args += [(Z, z), (y, labels)]
+            cases.append((n, rows, z, labels))
+    prog = sd.compile(exprs, [leaf for leaf, _ in args], optimize=False)
+    outs = prog(*[value for _, value in args])
+    for k, (n, rows, z, labels) in enumerate(cases):
+        soft, logsoft, ce = outs[3 * k: 3 * k + 3]
+        z64 = z.astype(np.float64)
+        lse = z64.max(1, keepdims=True) + np.log(np.exp(z64 - z64.max(1, keepdims=True)).sum(1, keepdims=True))
+        np.testing.assert_allclose(soft, np.exp(z64 - lse), **TOL[dtype], err_msg=f"softmax n={n} rows={rows}")
+        np.testing.assert_allclose(logsoft, z64 - lse, **TOL[dtype], err_msg=f"log_softmax n={n} rows={rows}")
+        want = np.mean(lse[:, 0] - z64[np.arange(rows), labels])
+        np.testing.assert_allclose(ce, want, **TOL[dtype], err_msg=f"cross-entropy n={n} rows={rows}")

@@ -21,54 +21,65 @@ static int k_1223b07c_matmul(char* error, int64_t error_size, float* __restrict 
   (void)error; (void)error_size;
   return 0;
 }
-static int k_400b8e48_softmax_cross_entropy(char* error, int64_t error_size, float* __restrict out0, const int64_t* __restrict in1, const float* __restrict t0) {
+static int k_47841fe6_softmax_cross_entropy(char* error, int64_t error_size, float* __restrict out0, const int64_t* __restrict in1, const float* __restrict t0) {
   for (int64_t j0 = 0; j0 < 100; ++j0) {
     const int64_t v0 = in1[j0];
     if (v0 < 0 || v0 >= 10) { std::snprintf(error, error_size, "softmax_cross_entropy: label %lld at flat position %lld is out of range [0, 10)", (long long)(v0), (long long)(j0 * 1)); return 1; }
   }
   double total = 0;
-  for (int64_t o = 0; o < 100; ++o) {
-    const int64_t q0 = o;
-    float m = -INFINITY;
-    #pragma omp simd reduction(max:m)
-    for (int64_t j = 0; j < 10; ++j) {
-      const float v1 = t0[q0 * 10 + j];
-      m = v1 > m ? v1 : m;
+  for (int64_t o0 = 0; o0 < 100; o0 += 64) {
+    const int64_t nb = 100 - o0 < 64 ? 100 - o0 : 64;
+    const float* x = t0 + o0 * 10;
+    float row_max[64];
+    alignas(64) float spread[640];  // row_max at each element of its row
+    alignas(64) float e[640];
+    for (int64_t r = 0; r < nb; ++r) {
+      float m = -INFINITY;
+      for (int64_t j = 0; j < 10; ++j) m = x[r * 10 + j] > m ? x[r * 10 + j] : m;
+      row_max[r] = m;
     }
-    double s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int64_t j = 0; j < 10; ++j) {
-      const float v2 = t0[q0 * 10 + j];
-      s += symdiff_exp(v2 - m);
+    for (int64_t r = 0; r < nb; ++r)
+      for (int64_t j = 0; j < 10; ++j) spread[r * 10 + j] = row_max[r];
+    #pragma omp simd
+    for (int64_t f = 0; f < nb * 10; ++f) e[f] = symdiff_exp(x[f] - spread[f]);
+    for (int64_t r = 0; r < nb; ++r) {
+      const float m = row_max[r];
+      double s = 0;
+      for (int64_t j = 0; j < 10; ++j) s += e[r * 10 + j];
+      const int64_t q0 = (o0 + r);
+      const int64_t v1 = in1[q0];
+      const float v2 = t0[q0 * 10 + v1];
+      total += std::log(s) + double(m) - double(v2);
     }
-    const int64_t v3 = in1[q0];
-    const float v4 = t0[q0 * 10 + v3];
-    total += std::log(s) + double(m) - double(v4);
   }
   out0[0] = static_cast<float>(total / 100);
   (void)error; (void)error_size;
   return 0;
 }
-static int k_3d59313f_softmax(char* error, int64_t error_size, float* __restrict t1, const float* __restrict t0) {
-  for (int64_t o = 0; o < 100; ++o) {
-    const int64_t q0 = o;
-    float m = -INFINITY;
-    #pragma omp simd reduction(max:m)
-    for (int64_t j = 0; j < 10; ++j) {
-      const float v0 = t0[q0 * 10 + j];
-      m = v0 > m ? v0 : m;
+static int k_a6523bda_softmax(char* error, int64_t error_size, float* __restrict t1, const float* __restrict t0) {
+  for (int64_t o0 = 0; o0 < 100; o0 += 64) {
+    const int64_t nb = 100 - o0 < 64 ? 100 - o0 : 64;
+    const float* x = t0 + o0 * 10;
+    float* y = t1 + o0 * 10;
+    float row_max[64];
+    alignas(64) float spread[640];  // row_max at each element of its row
+    for (int64_t r = 0; r < nb; ++r) {
+      float m = -INFINITY;
+      for (int64_t j = 0; j < 10; ++j) m = x[r * 10 + j] > m ? x[r * 10 + j] : m;
+      row_max[r] = m;
     }
-    float s = 0;
-    #pragma omp simd reduction(+:s)
-    for (int64_t j = 0; j < 10; ++j) {
-      const float v1 = t0[q0 * 10 + j];
-      const float e = symdiff_exp(v1 - m);
-      t1[q0 * 10 + j] = e;
-      s += e;
-    }
-    const float inv = float(1) / s;
+    for (int64_t r = 0; r < nb; ++r)
+      for (int64_t j = 0; j < 10; ++j) spread[r * 10 + j] = row_max[r];
     #pragma omp simd
-    for (int64_t j = 0; j < 10; ++j) t1[q0 * 10 + j] *= inv;
+    for (int64_t f = 0; f < nb * 10; ++f) y[f] = symdiff_exp(x[f] - spread[f]);
+    for (int64_t r = 0; r < nb; ++r) {
+      const float m = row_max[r];
+      double s = 0;
+      for (int64_t j = 0; j < 10; ++j) s += y[r * 10 + j];
+      (void)m;
+      const float inv = float(1.0 / s);
+      for (int64_t j = 0; j < 10; ++j) y[r * 10 + j] *= inv;
+    }
   }
   (void)error; (void)error_size;
   return 0;
@@ -111,8 +122,8 @@ extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* 
   float* t1 = reinterpret_cast<float*>(arena + 4032);
   float* t2 = reinterpret_cast<float*>(arena + 4032);
   if (k_1223b07c_matmul(error, error_size, t0, in0, in2)) return 1;
-  if (k_400b8e48_softmax_cross_entropy(error, error_size, out0, in1, t0)) return 1;
-  if (k_3d59313f_softmax(error, error_size, t1, t0)) return 1;
+  if (k_47841fe6_softmax_cross_entropy(error, error_size, out0, in1, t0)) return 1;
+  if (k_a6523bda_softmax(error, error_size, t1, t0)) return 1;
   if (k_9f5a1a31_one_hot_subtract(error, error_size, t2, in1, t1)) return 1;
   if (k_60163652_matmul(error, error_size, in2, in0, t2)) return 1;
   return 0;
