@@ -93,6 +93,18 @@ SYMDIFF_AVX512 __m512d v_fma(__m512d a, __m512d b, __m512d c) { return _mm512_fm
 SYMDIFF_AVX512 __m512 v_mul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
 SYMDIFF_AVX512 __m512d v_mul(__m512d a, __m512d b) { return _mm512_mul_pd(a, b); }
 
+// mask[v]: the lanes of vector v that fall within the first `width` values (all, some or none).
+template <class T, int NV>
+SYMDIFF_AVX512 void lane_masks(typename avx512<T>::mask (&mask)[NV], int width) {
+  using mask_t = typename avx512<T>::mask;
+  constexpr int L = avx512<T>::lanes;
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    const int left = width - v * L;
+    mask[v] = left >= L ? mask_t(~mask_t(0)) : left <= 0 ? mask_t(0) : mask_t((1u << left) - 1);
+  }
+}
+
 // MR rows x NV vectors of accumulators (MR * NV <= 28 of the 32 zmm registers).
 template <class T, int MR, int NV, bool A_ROWS>
 __attribute__((target("avx512f,avx512dq,avx512vl,fma,avx2"))) void ukernel_avx512(
@@ -103,11 +115,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,fma,avx2"))) void ukernel_avx51
   using mask_t = typename traits::mask;
   constexpr int L = traits::lanes;
   mask_t mask[NV];
-#pragma GCC unroll 8
-  for (int v = 0; v < NV; ++v) {
-    const int left = nr - v * L;
-    mask[v] = left >= L ? mask_t(~mask_t(0)) : left <= 0 ? mask_t(0) : mask_t((1u << left) - 1);
-  }
+  lane_masks<T, NV>(mask, nr);
   for (int r = 0; r < mr; ++r) _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
 
   vec acc[MR][NV];

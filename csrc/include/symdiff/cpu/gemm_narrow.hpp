@@ -119,11 +119,7 @@ __attribute__((target("avx512f,avx512dq,avx512vl,fma,avx2"))) void narrow_tile_a
   using mask_t = typename traits::mask;
   constexpr int L = traits::lanes;
   mask_t mask[V];
-#pragma GCC unroll 4
-  for (int v = 0; v < V; ++v) {
-    const int left = w - v * L;
-    mask[v] = left >= L ? mask_t(~mask_t(0)) : left <= 0 ? mask_t(0) : mask_t((1u << left) - 1);
-  }
+  lane_masks<T, V>(mask, w);
   vec acc[NJ][V];
 #pragma GCC unroll 16
   for (int j = 0; j < NJ; ++j)
@@ -327,45 +323,55 @@ constexpr bool dot_chunk_built(int nj, unsigned mask) {
 // Rows of A per dot tile for NJ columns: about 24 accumulators, at most 8 rows.
 constexpr int dot_rows(int nj) { return std::clamp(24 / nj, 1, 8); }
 
-// table[nj - 1] = {full-width tile, one-vector edge tile}, null for widths not built
-template <class T, int NJ, unsigned Mask>
-constexpr std::array<narrow_fn<T>, 2> narrow_entry() {
-  if constexpr (narrow_width_built(NJ, Mask))
-    return {narrow_tile_avx512<T, NJ, narrow_vectors(NJ)>, narrow_tile_avx512<T, NJ, 1>};
-  else
-    return {nullptr, nullptr};
+// Kernel tables: table[nj - 1] = Entries::template at<nj>::get(), a pair of kernels for nj columns
+// (or nulls). One static table per (function type, entries): Entries carries the width mask.
+template <class Fn, class Entries, std::size_t... I>
+constexpr std::array<std::array<Fn, 2>, sizeof...(I)> make_table(std::index_sequence<I...>) {
+  return {{Entries::template at<int(I) + 1>::get()...}};
 }
 
-template <class T, unsigned Mask, std::size_t... I>
-constexpr std::array<std::array<narrow_fn<T>, 2>, sizeof...(I)> narrow_table(std::index_sequence<I...>) {
-  return {{narrow_entry<T, int(I) + 1, Mask>()...}};
-}
-
-template <class T, unsigned Mask>
-const std::array<std::array<narrow_fn<T>, 2>, kNarrowMaxN>& narrow_kernels() {
-  static constexpr auto table = narrow_table<T, Mask>(std::make_index_sequence<kNarrowMaxN>{});
+template <class Fn, class Entries>
+const std::array<std::array<Fn, 2>, kNarrowMaxN>& kernel_table() {
+  static constexpr auto table = make_table<Fn, Entries>(std::make_index_sequence<kNarrowMaxN>{});
   return table;
 }
 
-// dot_table[nj - 1] = {full tile of dot_rows(nj) rows, one-row tile} for chunks of nj columns,
-// null where no built width needs one.
-template <class T, int NJ, unsigned Mask>
-constexpr std::array<dot_fn<T>, 2> dot_entry() {
-  if constexpr (dot_chunk_built<T>(NJ, Mask))
-    return {dot_tile_avx512<T, dot_rows(NJ), NJ>, dot_tile_avx512<T, 1, NJ>};
-  else
-    return {nullptr, nullptr};
-}
+// Cᵀ tiles: {full width, one-vector edge} for each width built.
+template <class T, unsigned Mask>
+struct narrow_entries {
+  template <int NJ>
+  struct at {
+    static constexpr std::array<narrow_fn<T>, 2> get() {
+      if constexpr (narrow_width_built(NJ, Mask))
+        return {narrow_tile_avx512<T, NJ, narrow_vectors(NJ)>, narrow_tile_avx512<T, NJ, 1>};
+      else
+        return {nullptr, nullptr};
+    }
+  };
+};
 
-template <class T, unsigned Mask, std::size_t... I>
-constexpr std::array<std::array<dot_fn<T>, 2>, sizeof...(I)> dot_table(std::index_sequence<I...>) {
-  return {{dot_entry<T, int(I) + 1, Mask>()...}};
+// Dot tiles: {dot_rows(nj) rows, one row} for chunks of nj columns that a built width needs.
+template <class T, unsigned Mask>
+struct dot_entries {
+  template <int NJ>
+  struct at {
+    static constexpr std::array<dot_fn<T>, 2> get() {
+      if constexpr (dot_chunk_built<T>(NJ, Mask))
+        return {dot_tile_avx512<T, dot_rows(NJ), NJ>, dot_tile_avx512<T, 1, NJ>};
+      else
+        return {nullptr, nullptr};
+    }
+  };
+};
+
+template <class T, unsigned Mask>
+const auto& narrow_kernels() {
+  return kernel_table<narrow_fn<T>, narrow_entries<T, Mask>>();
 }
 
 template <class T, unsigned Mask>
-const std::array<std::array<dot_fn<T>, 2>, kNarrowMaxN>& dot_kernels() {
-  static constexpr auto table = dot_table<T, Mask>(std::make_index_sequence<kNarrowMaxN>{});
-  return table;
+const auto& dot_kernels() {
+  return kernel_table<dot_fn<T>, dot_entries<T, Mask>>();
 }
 
 #endif  // SYMDIFF_GEMM_X86
