@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from symdiff.nn import data
 
 from symdiff import nn
-from symdiff.nn import data
 
 HIDDEN, LR, MOMENTUM, BATCH = 256, 0.05, 0.9, 64
 

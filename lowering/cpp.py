@@ -22,7 +22,7 @@ import sympy
 
 from symdiff import dtypes
 
-from .scalar_printer import C_TYPE, c_expression, literal
+from .scalar_printer import C_TYPE, c_expression
 from .schedule import MOVEMENT, Kernel, Schedule, contiguous_strides
 
 ABI = "symdiff-abi-1"

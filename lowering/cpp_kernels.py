@@ -7,8 +7,8 @@ inputs come from ``writer.value`` so fused producers are computed in place.
 from __future__ import annotations
 
 from .cpp import PARALLEL_MIN_ELEMENTS, Body, KernelWriter, _concrete, _prod, flat_loop, loop_nest, unravel
-from .schedule import contiguous_strides
 from .scalar_printer import C_TYPE, literal
+from .schedule import contiguous_strides
 
 HEADER_MIN_ROW = 64  # shorter rows (10 classes) run faster as generated loops: the header blocks per row
 SHORT_ROW = 32  # rows up to this long are done a block of rows at a time (see _short_rows)
@@ -214,7 +214,7 @@ def _short_rows(rows_view, t: str, exps: str, per_row: list[str], prologue=()) -
 def _short_softmax(w: KernelWriter, rows_view, t: str) -> list[str] | None:
     """softmax / log_softmax over short contiguous rows into a contiguous output (_short_rows)."""
     out = w.k.out
-    _, rows, n, ld = rows_view
+    _, _, n, ld = rows_view
     if n > SHORT_ROW or ld != n or list(out.strides) != list(contiguous_strides(out.shape)):
         return None
     y = out.buffer.name + (f" + {out.offset}" if out.offset else "")

@@ -58,7 +58,7 @@ class ScalarPrinter(C99CodePrinter):
         if self.dtype in ("float32", "float64") and len(expr.args) == 2:
             # a select, not fmax: it vectorizes (with -fno-trapping-math). A NaN operand wins,
             # as in numpy's maximum/minimum, when the other operand is a constant (relu).
-            (a, b), (ea, eb) = args, expr.args
+            (a, b), ea = args, expr.args[0]
             if ea.is_Number:
                 a, b = b, a
             worse = "<" if cmp == ">" else ">"

@@ -75,7 +75,7 @@ class View:
     strides: tuple
 
     @staticmethod
-    def contiguous(buffer: Buffer, shape: tuple) -> "View":
+    def contiguous(buffer: Buffer, shape: tuple) -> View:
         return View(buffer, 0, tuple(shape), contiguous_strides(shape))
 
     @property

@@ -180,7 +180,7 @@ def nvcc_flags() -> list[str]:
             *([f"-I{sources}"] if sources else [])]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def headers_digest(root: str) -> str:
     """SHA-256 of every kernel header under ``root``: generated code includes them, so an edited
     header must not be served from a cache entry compiled against the old one."""

@@ -14,8 +14,19 @@ Sequential(
 """
 
 from . import checkpoint, data, init, optim
-from .layers import (BatchNorm1d, Dropout, Flatten, Identity, LayerNorm1d, Linear, ReLU, Residual, Sequential,
-                     Sigmoid, Tanh)
+from .layers import (
+                     BatchNorm1d,
+                     Dropout,
+                     Flatten,
+                     Identity,
+                     LayerNorm1d,
+                     Linear,
+                     ReLU,
+                     Residual,
+                     Sequential,
+                     Sigmoid,
+                     Tanh,
+)
 from .loss import MSELoss, SoftmaxLoss
 from .module import Buffer, Module, Parameter, from_config, trace
 from .trainer import Trainer, TrainingError

@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 import sympy
+from symdiff.lowering import random
 
 import symdiff as sd
-from symdiff.lowering import random
 
 from . import checkpoint, init, optim
 from .module import Module, from_config, trace

@@ -1,7 +1,6 @@
 """Fixtures shared by the kernel tests."""
 
 import pytest
-
 from symdiff.lowering import native
 
 

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-
 from symdiff.lowering import cache, toolchain
 
 SOURCE = """#include <cstdint>
@@ -204,7 +203,6 @@ def test_threads_of_one_process_compile_once():
 def _load_in_child(cache_dir, barrier, queue):
     os.environ["SYMDIFF_CACHE_DIR"] = cache_dir
     import numpy as np
-
     from symdiff.lowering import cache
 
     barrier.wait()  # both processes ask for the program at the same moment

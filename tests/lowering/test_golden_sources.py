@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-
-import symdiff as sd
 from symdiff.lowering.codegen import generate
 from symdiff.lowering.schedule import schedule
+
+import symdiff as sd
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-
 from symdiff.lowering import native
 
 SIZES = (1, 2, 3, 7, 17, 33, 65, 127, 255, 1000)

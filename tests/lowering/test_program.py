@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from symdiff.lowering import cache
+from symdiff.lowering.schedule import LoweringError
 
 import symdiff as sd
 from symdiff.evaluate import bind_dims
-from symdiff.lowering import cache
-from symdiff.lowering.schedule import LoweringError
 from symdiff.testing import cases, random_graphs
 
 TOL = {"float32": dict(rtol=2e-5, atol=2e-5), "float64": dict(rtol=1e-11, atol=1e-12)}

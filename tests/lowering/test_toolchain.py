@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-
 from symdiff.lowering import _native, toolchain
 from symdiff.lowering.toolchain import CompileError, CompilerNotFound, compile_shared
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from symdiff.nn import data
 
 ROOT = Path(__file__).resolve().parents[2]

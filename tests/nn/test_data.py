@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from symdiff.nn import data
 from symdiff.nn.data import ArrayDataset, DataError, DataLoader
 

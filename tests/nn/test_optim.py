@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from symdiff.nn.data import ArrayDataset, DataLoader
 
 import symdiff as sd
 from symdiff import nn
-from symdiff.nn.data import ArrayDataset, DataLoader
 
 STEPS = 4
 

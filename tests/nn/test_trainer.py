@@ -4,10 +4,10 @@ import os
 
 import numpy as np
 import pytest
-
-from symdiff import nn
 from symdiff.nn.checkpoint import CheckpointError
 from symdiff.nn.data import ArrayDataset, DataLoader
+
+from symdiff import nn
 
 
 def test_softmax_regression_on_mnist_test_images(mnist_test):
