@@ -175,12 +175,12 @@ def _rows_view(w: KernelWriter, node, axis):
     return ptr, rows, n, max(ld, n)
 
 
-def _short_rows(rows_view, t: str, exps: str, per_row: list[str], prologue=()) -> list[str]:
+def _short_rows(rows_view, t: str, exps: str, per_row: list[str], prologue=(), local_exps=True) -> list[str]:
     """Rows of n <= SHORT_ROW contiguous values at ``rows_view``, ROW_BLOCK rows at a time: each
     row's max is spread over a block-sized buffer so that exp(x - max) is one vector loop over the
     block (a loop of 10 per row vectorises badly: 100x10 softmax 3.6 -> 1.1 µs). The exps go to
-    ``exps`` (a pointer the ``prologue`` declares, or a local block); ``per_row`` then runs for
-    each row r with its max ``m`` and its sum of exps ``s`` (double).
+    ``exps``: a local block, or with ``local_exps=False`` a pointer the ``prologue`` declares.
+    ``per_row`` then runs for each row r with its max ``m`` and its sum of exps ``s`` (double).
 
     Each loop only reads what earlier loops wrote: GCC 12's SLP vectoriser miscompiled a row loop
     that read the spread buffer and wrote it back (a wrong row sum in a 8x3 softmax)."""
@@ -193,7 +193,7 @@ def _short_rows(rows_view, t: str, exps: str, per_row: list[str], prologue=()) -
     lines += ["  " + x for x in prologue]
     lines += [f"  {t} row_max[{ROW_BLOCK}];",
               f"  alignas(64) {t} spread[{ROW_BLOCK * n}];  // row_max at each element of its row"]
-    if not any(line.lstrip().startswith(f"{t}* {exps} =") for line in prologue):
+    if local_exps:
         lines.append(f"  alignas(64) {t} {exps}[{ROW_BLOCK * n}];")
     lines += ["  for (int64_t r = 0; r < nb; ++r) {",
               f"    {t} m = -INFINITY;",
@@ -224,7 +224,7 @@ def _short_softmax(w: KernelWriter, rows_view, t: str) -> list[str] | None:
     else:  # log_softmax: x - (max + log Σ exp)
         per_row = [f"const {t} lse = m + {t}(std::log(s));",
                    f"for (int64_t j = 0; j < {n}; ++j) y[r * {n} + j] = x[r * {n} + j] - lse;"]
-    return _short_rows(rows_view, t, "y", per_row, prologue=[f"{t}* y = {y} + o0 * {n};"])
+    return _short_rows(rows_view, t, "y", per_row, prologue=[f"{t}* y = {y} + o0 * {n};"], local_exps=False)
 
 
 def render_softmax(w: KernelWriter) -> list[str]:
