@@ -2,6 +2,7 @@
 
     python bench/gemm.py            # squares 256..2048 and the MLP shapes, 1 and 2 threads, f32 + f64
     python bench/gemm.py --quick    # n=1024 float32, 2 threads; the last line is the ratio
+    python bench/gemm.py --shapes mlp --threads 2   # a subset (squares or mlp; any thread counts)
 
 Each thread count runs in a fresh process with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set.
 When OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set (they slow OpenBLAS about 2x on these
@@ -74,7 +75,7 @@ def _time_rounds(fns, flops, rounds, budget):
 def worker(args):
     from symdiff.lowering import gemm
 
-    shapes = SQUARES[2:3] if args.quick else SQUARES + MLP
+    shapes = SQUARES[2:3] if args.quick else {"all": SQUARES + MLP, "squares": SQUARES, "mlp": MLP}[args.shapes]
     dtypes = [np.float32] if args.quick else [np.float32, np.float64]
     rng = np.random.default_rng(0)
     for dtype in dtypes:
@@ -104,7 +105,8 @@ def _run_worker(threads, drop_slow_env, args):
     if drop_slow_env:
         for name in OPENBLAS_SLOW:
             env.pop(name, None)
-    cmd = [sys.executable, __file__, "--worker", "--rounds", str(args.rounds)] + (["--quick"] if args.quick else [])
+    cmd = [sys.executable, __file__, "--worker", "--rounds", str(args.rounds), "--shapes", args.shapes]
+    cmd += ["--quick"] if args.quick else []
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
@@ -114,6 +116,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="n=1024 float32 with 2 threads only")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per shape (default 5, quick 3)")
     parser.add_argument("--threads", default=None, help="comma-separated thread counts (default 1,2; quick 2)")
+    parser.add_argument("--shapes", choices=["all", "squares", "mlp"], default="all",
+                        help="which shapes (default all; --quick overrides)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rounds is None:

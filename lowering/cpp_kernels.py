@@ -10,6 +10,8 @@ from .cpp import PARALLEL_MIN_ELEMENTS, Body, KernelWriter, _concrete, _prod, fl
 from .scalar_printer import C_TYPE, literal
 from .schedule import contiguous_strides
 
+NARROW_MAX_N = 12  # kNarrowMaxN in csrc/include/symdiff/cpu/gemm_narrow.hpp
+
 HEADER_MIN_ROW = 64  # shorter rows (10 classes) run faster as generated loops: the header blocks per row
 SHORT_ROW = 32  # rows up to this long are done a block of rows at a time (see _short_rows)
 ROW_BLOCK = 64
@@ -369,8 +371,12 @@ def render_gemm(w: KernelWriter) -> list[str]:
     off_b = " + ".join([str(vb.offset)] + [f"{v} * {s}" for v, s in zip(bvars, b_bs) if s])
     off_c = " + ".join([str(vc.offset)] + [f"{v} * {s}" for v, s in zip(bvars, c_bs) if s])
     if node.dtype in ("float32", "float64") and ma and mb:
-        if int(n) % (16 if node.dtype == "float32" else 8):  # a multiple of the lanes fills the general tiles
-            w.gemm_widths.add(int(n))
+        lanes = 16 if node.dtype == "float32" else 8
+        rest = int(n) % lanes
+        if rest:  # a multiple of the lanes fills the general tiles
+            w.gemm_widths.add(int(n))  # n <= 12: the narrow kernels take it all
+            if int(n) > NARROW_MAX_N and 2 * rest <= lanes:
+                w.gemm_widths.add(rest)  # the remainder gemm() splits off (narrow_tail in gemm_narrow.hpp)
         call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
                 f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, {t}({w.k.beta!r}), "
                 f"{C} + {off_c}, {n});"]

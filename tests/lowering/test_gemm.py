@@ -124,6 +124,33 @@ def test_few_columns_every_width(ta, tb, dtype, threads):
             assert np.all(outside == 7.0), f"n={n} m={m} k={k}: gemm wrote outside the view of c"
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", VARIANTS, ids=VARIANT_IDS)
+def test_column_remainder_split_off_to_narrow_kernels(ta, tb, dtype, threads):
+    """Wider products whose last columns are a short remainder of the vector width (n = 100 in
+    float32: 6 vectors + 4) compute those columns with the narrow kernels, each thread on its rows:
+    every remainder width and one past the cut-off, rows that do not fill a vector, a K edge,
+    alpha/beta, views with row strides, and nothing written outside C."""
+    rng = np.random.default_rng(17)
+    lanes = 64 // np.dtype(dtype).itemsize
+    for n in [lanes * j + w for j in (1, 2, 6) for w in range(1, lanes // 2 + 2)]:
+        for m, k in [(784, 100), (17, 33), (100, 600)] if n % 3 == 0 else [(100, 100), (33, 7)]:
+            big_a = rng.standard_normal((k + 3, m + 4) if ta else (m + 3, k + 4)).astype(dtype)
+            big_b = rng.standard_normal((n + 2, k + 5) if tb else (k + 2, n + 5)).astype(dtype)
+            a = big_a[1:, 2:][: (k if ta else m), : (m if ta else k)]
+            b = big_b[1:, 3:][: (n if tb else k), : (k if tb else n)]
+            big_c = np.full((m + 2, n + 3), 7.0, dtype)
+            c = big_c[1 : 1 + m, 2 : 2 + n]
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            c[...] = c0
+            alpha, beta = (1.0, 0.0) if n % 2 else (1.5, -1.0)
+            gemm.gemm(a, b, c, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta)
+            _check(c, a, b, ta, tb, alpha, beta, c0)
+            outside = big_c.copy()
+            outside[1 : 1 + m, 2 : 2 + n] = 7.0
+            assert np.all(outside == 7.0), f"n={n} m={m} k={k}: gemm wrote outside the view of c"
+
+
 def test_beta_zero_never_reads_c(threads):
     a = np.ones((9, 5), np.float32)
     c = np.full((9, 9), np.nan, np.float32)

@@ -388,6 +388,22 @@ def test_programs_built_for_different_gemm_widths_run_side_by_side():
         np.testing.assert_allclose(back, x.T @ (x @ w), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype,n,widths", [("float32", 100, "4"), ("float64", 100, "4"), ("float32", 30, "0"),
+                                             ("float64", 17, "1"), ("float64", 10, "10")])
+def test_program_compiles_the_narrow_kernels_for_a_column_remainder(dtype, n, widths):
+    # gemm() computes the last n % lanes columns of a wider product with the narrow kernels when
+    # that remainder is at most half a vector: the program must build those widths (and only them)
+    X, W = sd.tensor("X", (40, 7), dtype=dtype), sd.tensor("W", (7, n), dtype=dtype)
+    prog = sd.compile([X @ W, X.T @ (X @ W)], [X, W])
+    rng = np.random.default_rng(n)
+    x, w = rng.standard_normal((40, 7)).astype(dtype), rng.standard_normal((7, n)).astype(dtype)
+    xw, back = prog(x, w)
+    assert f"#define SYMDIFF_GEMM_NARROW_WIDTHS {widths}\n" in prog.source
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(xw, x.astype(np.float64) @ w, rtol=tol, atol=tol)
+    np.testing.assert_allclose(back, x.T.astype(np.float64) @ (x @ w.astype(np.float64)), rtol=tol, atol=tol * 10)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_short_rows_softmax_family_every_width(dtype):
     # rows of up to 32 values go through blocks of 64 rows with one vector exp loop per block

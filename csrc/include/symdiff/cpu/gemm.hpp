@@ -392,24 +392,38 @@ void scale_matrix(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  using namespace gemm_detail;
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) return scale_matrix(m, n, beta, c, ldc);
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (gemm_detail::use_narrow<T>(current_gemm_isa() == gemm_isa::avx512, m, n)) {
+  const bool avx512 = current_gemm_isa() == gemm_isa::avx512;
+  T* (*const narrow_scratch)(int64_t) = +[](int64_t count) { return scratch<T>(1, count); };
+  if (use_narrow<T>(avx512, m, n)) {
     const int threads = 2.0 * double(m) * double(n) * double(k) < 1e6 ? 1 : max_threads;
-    return gemm_detail::gemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads,
-                                    +[](int64_t count) { return gemm_detail::scratch<T>(1, count); });
+    return gemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, narrow_scratch);
   }
-  const auto P = gemm_detail::make_plan(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                                        max_threads);
-  const int64_t shared_count = (P.split_n ? gemm_detail::round_up(std::min(P.chunk, m), P.ks.mr)
-                                          : gemm_detail::round_up(std::min(P.chunk, n), P.ks.nr())) *
-                               P.kc;
-  T* shared = gemm_detail::scratch<T>(2, shared_count);
-  if (P.threads == 1) return gemm_detail::run_thread(P, shared, 0, 1);
+  // The general tiles take whole vectors of columns; a short remainder goes to the narrow kernels.
+  const int64_t tail = narrow_tail<T>(avx512, m, n), n_main = n - tail;
+  const auto P = make_plan(trans_a, trans_b, m, n_main, k, alpha, a, lda, b, ldb, beta, c, ldc, max_threads);
+  const int64_t shared_count =
+      (P.split_n ? round_up(std::min(P.chunk, m), P.ks.mr) : round_up(std::min(P.chunk, n_main), P.ks.nr())) * P.kc;
+  T* shared = scratch<T>(2, shared_count);
+  // Thread tid of nt: its share of the general tiles, then of the remainder's rows (in whole
+  // vectors; no barrier between them, as the remainder's columns of C are written by no one else).
+  auto work = [&](int tid, int nt) {
+    run_thread(P, shared, tid, nt);
+    if (tail == 0) return;
+    constexpr int64_t lanes = 64 / sizeof(T);
+    const int64_t units = ceil_div(m, lanes);
+    const int64_t lo = std::min(m, units * tid / nt * lanes), hi = std::min(m, units * (tid + 1) / nt * lanes);
+    if (hi > lo)
+      gemm_narrow(trans_a, trans_b, hi - lo, tail, k, alpha, trans_a ? a + lo : a + lo * lda, lda,
+                  trans_b ? b + n_main * ldb : b + n_main, ldb, beta, c + lo * ldc + n_main, ldc, 1, narrow_scratch);
+  };
+  if (P.threads == 1) return work(0, 1);
   // The runtime may grant fewer threads than asked for: partition over the team we really got.
 #pragma omp parallel num_threads(P.threads)
-  gemm_detail::run_thread(P, shared, omp_get_thread_num(), omp_get_num_threads());
+  work(omp_get_thread_num(), omp_get_num_threads());
 }
 
 // gemm over `batch` matrices at element strides stride_a, stride_b, stride_c.
