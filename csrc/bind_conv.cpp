@@ -99,7 +99,7 @@ py::array im2col(const py::array& x, pair kernel_size, pair stride, pair padding
       geometry("im2col", "x", {x.shape(0), x.shape(1), x.shape(2), x.shape(3)}, kernel_size, stride, padding, dilation);
   const std::array<int64_t, 3> shape = cols_shape(g);
   py::array cols(x.dtype(), std::vector<py::ssize_t>(shape.begin(), shape.end()));
-  if (x.dtype().equal(py::dtype::of<float>()))
+  if (symdiff::bind::is_f32(x))
     run<float>(x, cols, g, symdiff::cpu::im2col<float>);
   else
     run<double>(x, cols, g, symdiff::cpu::im2col<double>);
@@ -118,7 +118,7 @@ py::array col2im(const py::array& cols, std::array<int64_t, 4> input_shape, pair
                                tuple_str(input_shape) + " and kernel_size " + tuple_str(kernel_size) + ", got " +
                                shape_str(cols));
   py::array x(cols.dtype(), std::vector<py::ssize_t>(input_shape.begin(), input_shape.end()));
-  if (cols.dtype().equal(py::dtype::of<float>()))
+  if (symdiff::bind::is_f32(cols))
     run<float>(cols, x, g, symdiff::cpu::col2im<float>);
   else
     run<double>(cols, x, g, symdiff::cpu::col2im<double>);

@@ -52,7 +52,6 @@ void require_device(const char* fn) {
 #endif
 }
 
-[[maybe_unused]] bool is_f32(const py::array& a) { return a.dtype().equal(py::dtype::of<float>()); }
 
 template <class T>
 const T* in_ptr(const py::array& a) { return static_cast<const T*>(a.data()); }

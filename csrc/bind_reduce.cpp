@@ -57,7 +57,7 @@ template <template <class> class Kernel>
 py::array reduce_cpu(const py::array& a, int axis, bool keepdims, const std::string& fn) {
   axis = check_reduce(a, axis, fn);
   const split_t s = split(a, axis, keepdims);
-  if (a.dtype().equal(py::dtype::of<float>())) return run<float>(a, s, Kernel<float>::fn);
+  if (symdiff::bind::is_f32(a)) return run<float>(a, s, Kernel<float>::fn);
   return run<double>(a, s, Kernel<double>::fn);
 }
 
@@ -77,7 +77,7 @@ py::array max_axis(const py::array& a, int axis, bool keepdims) {
 py::array cuda_sum_axis(const py::array& a, int axis, bool keepdims) {
   axis = check_reduce(a, axis, "cuda_sum_axis");
   const split_t s = split(a, axis, keepdims);
-  const bool f32 = a.dtype().equal(py::dtype::of<float>());
+  const bool f32 = symdiff::bind::is_f32(a);
 #ifdef SYMDIFF_WITH_CUDA
   if (symdiff::cuda::device_count() == 0) throw std::runtime_error("cuda_sum_axis: no CUDA device is available");
   if (f32) return run<float>(a, s, [](const float* i, float* o, int64_t x, int64_t y, int64_t z) {

@@ -40,7 +40,6 @@ rows_t check_pair(const py::array& y, const py::array& g, const std::string& fn)
   return r;
 }
 
-bool is_f32(const py::array& a) { return a.dtype().equal(py::dtype::of<float>()); }
 
 template <class T, class Kernel>
 py::array rowwise(const py::array& x, const rows_t& r, Kernel kernel) {

@@ -30,7 +30,7 @@ def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, trans_a: boo
     >>> gemm(x, w, alpha=2.0).tolist()
     [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
     """
-    return _native.gemm(a, b, c, bool(trans_a), bool(trans_b), float(alpha), float(beta))
+    return _native.gemm(a, b, c, trans_a, trans_b, alpha, beta)  # the binding checks every argument
 
 
 def gemm_batched(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, trans_a: bool = False,
@@ -42,7 +42,7 @@ def gemm_batched(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, tran
     >>> gemm_batched(x, w).shape
     (5, 2, 3)
     """
-    return _native.gemm_batched(a, b, c, bool(trans_a), bool(trans_b), float(alpha), float(beta))
+    return _native.gemm_batched(a, b, c, trans_a, trans_b, alpha, beta)
 
 
 def current_gemm_isa() -> str:

@@ -235,9 +235,14 @@ F32 = np.ones((4, 3), np.float32)
         (lambda: gemm.gemm_batched(F32, F32.T.copy()), ValueError, r"gemm_batched\(a\): expected a 3-D array"),
         (lambda: gemm.gemm_batched(np.ones((2, 4, 3)), np.ones((3, 3, 4))), ValueError,
          r"gemm_batched\(b\): batch sizes 2 \(a\) and 3 \(b\) differ"),
+        (lambda: gemm.gemm(F32.astype(">f4"), F32.T), TypeError, r"gemm\(a\): expected float32 or float64, got >f4"),
+        (lambda: gemm.gemm(F32, F32.T.astype(">f4")), TypeError, r"gemm\(b\): dtype >f4 does not match"),
+        (lambda: gemm.gemm(F32, F32.T.copy(), np.zeros((4, 4), ">f4")), TypeError, r"gemm\(c\): dtype >f4"),
+        (lambda: gemm.gemm(F32, F32.T.copy(), trans_a="no"), TypeError, r"incompatible function arguments"),
     ],
     ids=["int", "mixed", "ndim", "inner", "inner-trans", "fortran", "col-stride", "negative", "c-shape",
-         "c-dtype", "c-list", "c-readonly", "batched-ndim", "batched-batch"],
+         "c-dtype", "c-list", "c-readonly", "batched-ndim", "batched-batch", "a-byteswapped", "b-byteswapped",
+         "c-byteswapped", "trans-not-bool"],
 )
 def test_bad_arguments_are_refused(call, error, match):
     with pytest.raises(error, match=match):
