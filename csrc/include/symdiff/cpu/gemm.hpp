@@ -339,8 +339,10 @@ plan<T> make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
   const int64_t cost_m = share(m, mr, mr, P.threads) * round_up(n, lanes);
   // Wide N favours splitting N even at a few % more work: each thread then streams its own B
   // block and reads A in place, with no shared packing and no barriers (measured at 2 threads:
-  // n = 2048 339 vs 203 GFLOP/s, 256x1024x1024 300 vs 238); narrow N (100) is better split by M.
-  P.split_n = cost_n <= cost_m || (n >= 4 * nr && 100 * cost_n <= 115 * cost_m);
+  // n = 2048 339 vs 203 GFLOP/s, 256x1024x1024 300 vs 238); narrow N (100) is better split by M,
+  // ties included: at 784x100ᵀx96 (two B panels) split by N each thread streams all of A, 77 vs
+  // 74 µs at best and slower rounds of 90-140 µs.
+  P.split_n = cost_n < cost_m || (n >= 4 * nr && 100 * cost_n <= 115 * cost_m);
 
   // Private block: the streamed operand (B columns, or A rows) fits in half of L2.
   const int64_t unit = P.split_n ? nr : mr;
