@@ -66,12 +66,14 @@ def _const_definition(buf) -> str:
 
 def generate(sched: Schedule) -> TranslationUnit:
     reads, uses_gemm, headers, rendered, candidates, widths = [], False, set(), [], {}, set()
+    few_rows = False
     position = {id(n): k for k, n in enumerate(sched.nodes)}
     for i, kernel in enumerate(sched.kernels):
         w = KernelWriter(sched, kernel)
         body = RENDER[kernel.kind](w)
         uses_gemm |= kernel.kind == "gemm" and "symdiff::cpu::gemm" in "\n".join(body)
         widths |= w.gemm_widths
+        few_rows |= w.gemm_few_rows
         if w.uses_header:
             headers.add(w.uses_header)
         kernel.fused = sorted((n for n in w.fused if n is not kernel.node), key=lambda n: position[id(n)])
@@ -102,7 +104,8 @@ def generate(sched: Schedule) -> TranslationUnit:
     includes = (["gemm"] if uses_gemm else []) + sorted(headers)
     # only the narrow GEMM kernels this program's products can use are compiled (gemm_narrow.hpp)
     narrow = ", ".join(str(n) for n in sorted(widths) if n <= NARROW_MAX_N) or "0"
-    lines = [HEADER + (f"#define SYMDIFF_GEMM_NARROW_WIDTHS {narrow}\n" if uses_gemm else "")
+    gemm_config = f"#define SYMDIFF_GEMM_NARROW_WIDTHS {narrow}\n#define SYMDIFF_GEMM_FEW_ROWS {int(few_rows)}\n"
+    lines = [HEADER + (gemm_config if uses_gemm else "")
              + "".join(f'#include "symdiff/cpu/{h}.hpp"\n' for h in includes)]
     lines += [_const_definition(b) for b in sched.consts]
     lines.append("namespace {")

@@ -377,6 +377,9 @@ def render_gemm(w: KernelWriter) -> list[str]:
             w.gemm_widths.add(int(n))  # n <= 12: the narrow kernels take it all
             if int(n) > NARROW_MAX_N and 2 * rest <= lanes:
                 w.gemm_widths.add(rest)  # the remainder gemm() splits off (narrow_tail in gemm_narrow.hpp)
+        if mb[2] and int(m) <= NARROW_MAX_N and int(m) % lanes and int(n) >= lanes:
+            w.gemm_widths.add(int(m))  # few rows against a transposed B: Cᵀ through the narrow kernels
+        w.gemm_few_rows |= int(m) <= 4 or int(m) % 8 == 1
         call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
                 f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, {t}({w.k.beta!r}), "
                 f"{C} + {off_c}, {n});"]

@@ -151,6 +151,57 @@ def test_column_remainder_split_off_to_narrow_kernels(ta, tb, dtype, threads):
             assert np.all(outside == 7.0), f"n={n} m={m} k={k}: gemm wrote outside the view of c"
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta", [False, True], ids=["A", "At"])
+def test_few_rows_stream_b(ta, dtype, threads):
+    """m <= 4 with a row-major B takes the row-streaming kernels on AVX-512 (vector-matrix
+    products): every m up to one past the cut-off, K not a multiple of the 4-row step, column
+    chunks and their edges (5000 columns: several chunks of 16 KB of accumulators), alpha/beta,
+    NaN in C when beta == 0, views with row strides, and nothing written outside C."""
+    rng = np.random.default_rng(19)
+    for m in range(1, 6):
+        for k, n in [(1, 16), (3, 17), (5, 100), (100, 10), (784, 100), (7, 5000)]:
+            big_a = rng.standard_normal((k + 2, m + 3) if ta else (m + 2, k + 3)).astype(dtype)
+            big_b = rng.standard_normal((k + 2, n + 5)).astype(dtype)
+            a = big_a[1:, 2:][: (k if ta else m), : (m if ta else k)]
+            b = big_b[1:, 3:][:k, :n]
+            big_c = np.full((m + 2, n + 3), 7.0, dtype)
+            c = big_c[1 : 1 + m, 2 : 2 + n]
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            alpha, beta = (1.0, 0.0) if (m + k) % 2 else (-0.5, 2.0)
+            c[...] = np.nan if beta == 0 else c0
+            gemm.gemm(a, b, c, trans_a=ta, alpha=alpha, beta=beta)
+            _check(c, a, b, ta, False, alpha, beta, c0)
+            outside = big_c.copy()
+            outside[1 : 1 + m, 2 : 2 + n] = 7.0
+            assert np.all(outside == 7.0), f"m={m} n={n} k={k}: gemm wrote outside the view of c"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta", [False, True], ids=["A", "At"])
+def test_few_rows_against_transposed_b(ta, dtype, threads):
+    """m <= 12 against a B stored n x k computes Cᵀ = B · op(A)ᵀ with the narrow dot tiles on
+    AVX-512, then transposes it into C: every m up to one past the cut-off, K edges, alpha/beta,
+    NaN in C when beta == 0, views with row strides, and nothing written outside C."""
+    rng = np.random.default_rng(23)
+    for m in range(1, 14):
+        for k, n in [(1, 16), (7, 17), (100, 100), (33, 1000)] if m % 4 == 1 else [(7, 33), (100, 100)]:
+            big_a = rng.standard_normal((k + 2, m + 3) if ta else (m + 2, k + 3)).astype(dtype)
+            big_b = rng.standard_normal((n + 2, k + 5)).astype(dtype)
+            a = big_a[1:, 2:][: (k if ta else m), : (m if ta else k)]
+            b = big_b[1:, 3:][:n, :k]
+            big_c = np.full((m + 2, n + 3), 7.0, dtype)
+            c = big_c[1 : 1 + m, 2 : 2 + n]
+            c0 = rng.standard_normal((m, n)).astype(dtype)
+            alpha, beta = (1.0, 0.0) if (m + k) % 2 else (-0.5, 2.0)
+            c[...] = np.nan if beta == 0 else c0
+            gemm.gemm(a, b, c, trans_a=ta, trans_b=True, alpha=alpha, beta=beta)
+            _check(c, a, b, ta, True, alpha, beta, c0)
+            outside = big_c.copy()
+            outside[1 : 1 + m, 2 : 2 + n] = 7.0
+            assert np.all(outside == 7.0), f"m={m} n={n} k={k}: gemm wrote outside the view of c"
+
+
 def test_beta_zero_never_reads_c(threads):
     a = np.ones((9, 5), np.float32)
     c = np.full((9, 9), np.nan, np.float32)

@@ -404,6 +404,24 @@ def test_program_compiles_the_narrow_kernels_for_a_column_remainder(dtype, n, wi
     np.testing.assert_allclose(back, x.T.astype(np.float64) @ (x @ w.astype(np.float64)), rtol=tol, atol=tol * 10)
 
 
+@pytest.mark.parametrize("rows,few", [(1, 1), (3, 1), (9, 1), (8, 0), (64, 0)])
+def test_program_compiles_the_few_row_kernels_only_when_a_product_needs_them(rows, few):
+    # products with m <= 4 stream B (gemm_rows.hpp) and m % 8 == 1 ends on a one-row tile; the
+    # other programs leave those kernels out (they cost about 0.4 s of compiling). A product
+    # against a transposed B with m <= 12 rows builds the narrow kernels of width m.
+    X = sd.tensor("X", (rows, 20), "float32")
+    W, V = sd.tensor("W", (20, 100), "float32"), sd.tensor("V", (30, 20), "float32")
+    prog = sd.compile([X @ W, X @ V.T], [X, W, V])
+    rng = np.random.default_rng(rows)
+    x, w, v = (rng.standard_normal(s).astype(np.float32) for s in ((rows, 20), (20, 100), (30, 20)))
+    xw, xv = prog(x, w, v)
+    assert f"#define SYMDIFF_GEMM_FEW_ROWS {few}\n" in prog.source
+    widths = prog.source.split("#define SYMDIFF_GEMM_NARROW_WIDTHS ")[1].split("\n")[0]
+    assert (str(rows) in widths.split(", ")) == (rows <= 12), widths
+    np.testing.assert_allclose(xw, x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(xv, x.astype(np.float64) @ v.T, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_short_rows_softmax_family_every_width(dtype):
     # rows of up to 32 values go through blocks of 64 rows with one vector exp loop per block

@@ -13,6 +13,7 @@ static inline int64_t symdiff_ipow(int64_t base, int64_t exp) {
   return r;
 }
 #define SYMDIFF_GEMM_NARROW_WIDTHS 10
+#define SYMDIFF_GEMM_FEW_ROWS 0
 #include "symdiff/cpu/gemm.hpp"
 
 namespace {

@@ -28,6 +28,7 @@
 
 #include "symdiff/cpu/gemm_kernels.hpp"
 #include "symdiff/cpu/gemm_narrow.hpp"
+#include "symdiff/cpu/gemm_rows.hpp"
 #include "symdiff/cpu/runtime.hpp"
 
 namespace symdiff::cpu {
@@ -42,6 +43,7 @@ struct kernel_set {
   ukernel_fn<T> fn[2][4];  // fn[A_ROWS][v - 1]: tiles v vectors wide (narrow N edges); see a_at
   int half_mr;             // rows of the edge tiles below (0: none)
   ukernel_fn<T> half[2][4];  // the last A panel when it has at most half_mr rows (m = 100: 12 + 1/2)
+  ukernel_fn<T> one[2][4];   // a last A panel of one row (a vector-matrix product); null: use half
   int nr() const { return lanes * nv; }
 };
 
@@ -56,7 +58,14 @@ kernel_set<T> kernels_for(gemm_isa isa) {
              {ukernel_avx512<T, 8, 1, true>, ukernel_avx512<T, 8, 2, true>, ukernel_avx512<T, 8, 3, true>}},
             4,
             {{ukernel_avx512<T, 4, 1, false>, ukernel_avx512<T, 4, 2, false>, ukernel_avx512<T, 4, 3, false>},
-             {ukernel_avx512<T, 4, 1, true>, ukernel_avx512<T, 4, 2, true>, ukernel_avx512<T, 4, 3, true>}}};
+             {ukernel_avx512<T, 4, 1, true>, ukernel_avx512<T, 4, 2, true>, ukernel_avx512<T, 4, 3, true>}},
+#if SYMDIFF_GEMM_FEW_ROWS
+            // a 4-row tile computed 4 rows for one: 1 x 784 x 100ᵀ float32 21.3 -> 16.1 µs
+            {{ukernel_avx512<T, 1, 1, false>, ukernel_avx512<T, 1, 2, false>, ukernel_avx512<T, 1, 3, false>},
+             {ukernel_avx512<T, 1, 1, true>, ukernel_avx512<T, 1, 2, true>, ukernel_avx512<T, 1, 3, true>}}};
+#else
+            {}};
+#endif
   }
   if (isa == gemm_isa::avx2) {
     return {6, 32 / int(sizeof(T)), 2,
@@ -64,11 +73,12 @@ kernel_set<T> kernels_for(gemm_isa isa) {
              {ukernel_avx2<T, 6, 1, true>, ukernel_avx2<T, 6, 2, true>}},
             3,
             {{ukernel_avx2<T, 3, 1, false>, ukernel_avx2<T, 3, 2, false>},
-             {ukernel_avx2<T, 3, 1, true>, ukernel_avx2<T, 3, 2, true>}}};
+             {ukernel_avx2<T, 3, 1, true>, ukernel_avx2<T, 3, 2, true>}},
+            {}};
   }
 #endif
   (void)isa;
-  return {4, 8, 1, {{ukernel_scalar<T, 4, 8, false>}, {ukernel_scalar<T, 4, 8, true>}}, 0, {}};
+  return {4, 8, 1, {{ukernel_scalar<T, 4, 8, false>}, {ukernel_scalar<T, 4, 8, true>}}, 0, {}, {}};
 }
 
 // Detected once: cpu_features() runs cpuid and sysconf, which in a VM trap to the hypervisor
@@ -199,8 +209,10 @@ void run_tile_grid(const plan<T>& P, const T* ap, int64_t i0, int64_t rows, cons
   for (int64_t ip = 0; ip * mr < rows; ++ip) {
     const int64_t i = i0 + ip * mr;
     const int r = int(std::min<int64_t>(mr, rows - ip * mr));
-    const bool half = r <= P.ks.half_mr;  // a short last panel: a tile of half_mr rows
-    const int tile_rows = half ? P.ks.half_mr : mr;
+    const bool one = r == 1 && P.ks.one[0][0] != nullptr;  // a single row: a one-row tile
+    const bool half = !one && r <= P.ks.half_mr;           // a short last panel: a tile of half_mr rows
+    const int tile_rows = one ? 1 : half ? P.ks.half_mr : mr;
+    const auto& tiles = one ? P.ks.one : half ? P.ks.half : P.ks.fn;
     const T* a_panel = ap + ip * mr * kc;
     int64_t a_stride = mr;
     int rows_layout = 0;
@@ -217,8 +229,8 @@ void run_tile_grid(const plan<T>& P, const T* ap, int64_t i0, int64_t rows, cons
     for (int64_t jp = 0; jp * nr < cols; ++jp) {
       const int w = int(std::min<int64_t>(nr, cols - jp * nr));
       const int nv = int(ceil_div(w, P.ks.lanes));
-      (half ? P.ks.half : P.ks.fn)[rows_layout][nv - 1](kc, a_panel, a_stride, bp + jp * b_panel_stride, b_ks,
-                                                        c_row + jp * nr, P.ldc, P.alpha, beta, r, w);
+      tiles[rows_layout][nv - 1](kc, a_panel, a_stride, bp + jp * b_panel_stride, b_ks, c_row + jp * nr, P.ldc,
+                                 P.alpha, beta, r, w);
     }
   }
 }
@@ -337,12 +349,16 @@ plan<T> make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
   const int64_t lanes = P.ks.lanes;
   const int64_t cost_n = share(n, nr, lanes, P.threads) * round_up(m, mr);
   const int64_t cost_m = share(m, mr, mr, P.threads) * round_up(n, lanes);
-  // Wide N favours splitting N even at a few % more work: each thread then streams its own B
-  // block and reads A in place, with no shared packing and no barriers (measured at 2 threads:
-  // n = 2048 339 vs 203 GFLOP/s, 256x1024x1024 300 vs 238); narrow N (100) is better split by M,
-  // ties included: at 784x100ᵀx96 (two B panels) split by N each thread streams all of A, 77 vs
-  // 74 µs at best and slower rounds of 90-140 µs.
-  P.split_n = cost_n < cost_m || (n >= 4 * nr && 100 * cost_n <= 115 * cost_m);
+  // Wide N with a large B favours splitting N even at a few % more work: each thread then
+  // streams its own B block and reads A in place, with no shared packing and no barriers
+  // (measured at 2 threads on an Intel VM: n = 2048 339 vs 203 GFLOP/s, 256x1024x1024 300 vs
+  // 238). A B of at most half of L2 is packed once for both threads in no time, and each thread
+  // then reads only its half of A: split by M, 784x64ᵀx256 127 vs 136 µs, 784x256x256 467 vs
+  // 515, 256³ 165 vs 170 (Zen 4 VM, interleaved in one process). Narrow N (100) is better split
+  // by M, ties included: at 784x100ᵀx96 (two B panels) split by N each thread streams all of
+  // A, 77 vs 74 µs at best and slower rounds of 90-140 µs.
+  const bool large_b = k * n * int64_t(sizeof(T)) > cs.l2 / 2;
+  P.split_n = cost_n < cost_m || (large_b && n >= 4 * nr && 100 * cost_n <= 115 * cost_m);
 
   // Private block: the streamed operand (B columns, or A rows) fits in half of L2.
   const int64_t unit = P.split_n ? nr : mr;
@@ -400,9 +416,29 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const bool avx512 = current_gemm_isa() == gemm_isa::avx512;
   T* (*const narrow_scratch)(int64_t) = +[](int64_t count) { return scratch<T>(1, count); };
-  if (use_narrow<T>(avx512, m, n)) {
-    const int threads = 2.0 * double(m) * double(n) * double(k) < 1e6 ? 1 : max_threads;
-    return gemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, narrow_scratch);
+  const int small_threads = 2.0 * double(m) * double(n) * double(k) < 1e6 ? 1 : max_threads;
+  if (use_narrow<T>(avx512, m, n))
+    return gemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, small_threads,
+                       narrow_scratch);
+#if SYMDIFF_GEMM_FEW_ROWS
+  if (use_rows<T>(avx512, trans_b, m, n))  // a few rows: stream B (vector-matrix products)
+    return gemm_rows(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, small_threads, narrow_scratch);
+#endif
+  if (trans_b && m <= kNarrowMaxN && use_narrow<T>(avx512, n, m)) {
+    // Few rows against B stored n x k: Cᵀ = B · op(A)ᵀ has few columns, so the narrow dot tiles
+    // compute it into scratch, which is then transposed into C. Packing B's panels cost more
+    // than the product itself: float32, 1 thread, 1x784x100ᵀ 16.1 -> 4.1 µs (numpy 4.1),
+    // 9x784x100ᵀ 28.4 -> 20.7 (numpy 16.3), 5x100x784ᵀ 14 (numpy 49).
+    T* ct = scratch<T>(0, n * m);
+    gemm_narrow(false, !trans_a, n, m, k, alpha, b, ldb, a, lda, T(0), ct, m, small_threads, narrow_scratch);
+    for (int64_t i = 0; i < m; ++i) {
+      T* ci = c + i * ldc;
+      if (beta == T(0))
+        for (int64_t j = 0; j < n; ++j) ci[j] = ct[j * m + i];
+      else
+        for (int64_t j = 0; j < n; ++j) ci[j] = ct[j * m + i] + beta * ci[j];
+    }
+    return;
   }
   // The general tiles take whole vectors of columns; a short remainder goes to the narrow kernels.
   const int64_t tail = narrow_tail<T>(avx512, m, n), n_main = n - tail;
