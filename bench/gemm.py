@@ -2,7 +2,7 @@
 
     python bench/gemm.py            # squares 256..2048 and the MLP shapes, 1 and 2 threads, f32 + f64
     python bench/gemm.py --quick    # n=1024 float32, 2 threads; the last line is the ratio
-    python bench/gemm.py --shapes mlp --threads 2   # a subset (squares or mlp; any thread counts)
+    python bench/gemm.py --shapes mlp --threads 2   # a subset (squares, mlp or rows; any thread counts)
 
 Each thread count runs in a fresh process with OMP_NUM_THREADS and OPENBLAS_NUM_THREADS set.
 When OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set (they slow OpenBLAS about 2x on these
@@ -34,6 +34,14 @@ MLP = [  # (label, m, k, n, trans_a, trans_b): a 784-100-10 MLP on batches of 10
     ("dh@W1T 100x100@784x100T", 100, 100, 784, False, True),
     ("hT@dy 100x100T@100x10", 100, 100, 10, True, False),
     ("256x1024@1024x1024", 256, 1024, 1024, False, False),
+]
+FEW_ROWS = [  # one sample through a layer, an RNN step at batch 1, a small batch's weight gradient
+    ("x@W1 1x784@784x100", 1, 784, 100, False, False),
+    ("x@W1T 1x784@100x784T", 1, 784, 100, False, True),
+    ("x@W 1x1024@1024x1024", 1, 1024, 1024, False, False),
+    ("x@W 4x784@784x256", 4, 784, 256, False, False),
+    ("x@W1T 9x784@100x784T", 9, 784, 100, False, True),
+    ("xT@dh 784x64T@64x256", 784, 64, 256, True, False),
 ]
 OPENBLAS_SLOW = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -75,7 +83,8 @@ def _time_rounds(fns, flops, rounds, budget):
 def worker(args):
     from symdiff.lowering import gemm
 
-    shapes = SQUARES[2:3] if args.quick else {"all": SQUARES + MLP, "squares": SQUARES, "mlp": MLP}[args.shapes]
+    shapes = SQUARES[2:3] if args.quick else {"all": SQUARES + MLP + FEW_ROWS, "squares": SQUARES, "mlp": MLP,
+                                                     "rows": FEW_ROWS}[args.shapes]
     dtypes = [np.float32] if args.quick else [np.float32, np.float64]
     rng = np.random.default_rng(0)
     for dtype in dtypes:
@@ -116,7 +125,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="n=1024 float32 with 2 threads only")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per shape (default 5, quick 3)")
     parser.add_argument("--threads", default=None, help="comma-separated thread counts (default 1,2; quick 2)")
-    parser.add_argument("--shapes", choices=["all", "squares", "mlp"], default="all",
+    parser.add_argument("--shapes", choices=["all", "squares", "mlp", "rows"], default="all",
                         help="which shapes (default all; --quick overrides)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
