@@ -43,6 +43,7 @@ FEW_ROWS = [  # one sample through a layer, an RNN step at batch 1, a small batc
     ("x@W1T 9x784@100x784T", 9, 784, 100, False, True),
     ("xT@dh 784x64T@64x256", 784, 64, 256, True, False),
 ]
+GROUPS = {"all": SQUARES + MLP + FEW_ROWS, "squares": SQUARES, "mlp": MLP, "rows": FEW_ROWS}
 OPENBLAS_SLOW = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -83,8 +84,7 @@ def _time_rounds(fns, flops, rounds, budget):
 def worker(args):
     from symdiff.lowering import gemm
 
-    shapes = SQUARES[2:3] if args.quick else {"all": SQUARES + MLP + FEW_ROWS, "squares": SQUARES, "mlp": MLP,
-                                                     "rows": FEW_ROWS}[args.shapes]
+    shapes = SQUARES[2:3] if args.quick else GROUPS[args.shapes]
     dtypes = [np.float32] if args.quick else [np.float32, np.float64]
     rng = np.random.default_rng(0)
     for dtype in dtypes:
@@ -125,7 +125,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="n=1024 float32 with 2 threads only")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per shape (default 5, quick 3)")
     parser.add_argument("--threads", default=None, help="comma-separated thread counts (default 1,2; quick 2)")
-    parser.add_argument("--shapes", choices=["all", "squares", "mlp", "rows"], default="all",
+    parser.add_argument("--shapes", choices=sorted(GROUPS), default="all",
                         help="which shapes (default all; --quick overrides)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()

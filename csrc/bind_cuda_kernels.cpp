@@ -52,7 +52,6 @@ void require_device(const char* fn) {
 #endif
 }
 
-
 template <class T>
 const T* in_ptr(const py::array& a) { return static_cast<const T*>(a.data()); }
 template <class T>

@@ -40,7 +40,6 @@ rows_t check_pair(const py::array& y, const py::array& g, const std::string& fn)
   return r;
 }
 
-
 template <class T, class Kernel>
 py::array rowwise(const py::array& x, const rows_t& r, Kernel kernel) {
   py::array_t<T> out(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));

@@ -99,6 +99,25 @@ def test_alpha_beta_accumulate_into_c(alpha, beta, ta, tb, dtype, threads):
         _check(c, a, b, ta, tb, alpha, beta, c0)
 
 
+def _gemm_in_views(rng, m, n, k, ta, tb, dtype, alpha, beta, nan_c=False):
+    """gemm on views with row strides inside larger arrays (C inside a frame of 7s), checked
+    against the float64 reference, and nothing written outside the view of C. With ``nan_c``
+    (beta == 0) C starts as NaN, which must never be read."""
+    big_a = rng.standard_normal((k + 3, m + 4) if ta else (m + 3, k + 4)).astype(dtype)
+    big_b = rng.standard_normal((n + 2, k + 5) if tb else (k + 2, n + 5)).astype(dtype)
+    a = big_a[1:, 2:][: (k if ta else m), : (m if ta else k)]
+    b = big_b[1:, 3:][: (n if tb else k), : (k if tb else n)]
+    big_c = np.full((m + 2, n + 3), 7.0, dtype)
+    c = big_c[1 : 1 + m, 2 : 2 + n]
+    c0 = rng.standard_normal((m, n)).astype(dtype)
+    c[...] = np.nan if nan_c else c0
+    gemm.gemm(a, b, c, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta)
+    _check(c, a, b, ta, tb, alpha, beta, c0)
+    outside = big_c.copy()
+    outside[1 : 1 + m, 2 : 2 + n] = 7.0
+    assert np.all(outside == 7.0), f"m={m} n={n} k={k}: gemm wrote outside the view of c"
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("ta,tb", VARIANTS, ids=VARIANT_IDS)
 def test_few_columns_every_width(ta, tb, dtype, threads):
@@ -108,20 +127,8 @@ def test_few_columns_every_width(ta, tb, dtype, threads):
     rng = np.random.default_rng(11)
     for n in range(1, 14):
         for m, k in [(100, 100), (8, 3), (17, 33), (71, 255), (1000, 19)]:
-            big_a = rng.standard_normal((k + 5, m + 5) if ta else (m + 5, k + 5)).astype(dtype)
-            big_b = rng.standard_normal((n + 5, k + 5) if tb else (k + 5, n + 5)).astype(dtype)
-            a = big_a[2:, 1:][: (k if ta else m), : (m if ta else k)]
-            b = big_b[1:, 3:][: (n if tb else k), : (k if tb else n)]
-            big_c = np.full((m + 2, n + 3), 7.0, dtype)
-            c = big_c[1 : 1 + m, 2 : 2 + n]
-            c0 = rng.standard_normal((m, n)).astype(dtype)
-            c[...] = c0
             alpha, beta = (1.0, 0.0) if n % 2 else (-0.5, 2.0)
-            gemm.gemm(a, b, c, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta)
-            _check(c, a, b, ta, tb, alpha, beta, c0)
-            outside = big_c.copy()
-            outside[1 : 1 + m, 2 : 2 + n] = 7.0
-            assert np.all(outside == 7.0), f"n={n} m={m} k={k}: gemm wrote outside the view of c"
+            _gemm_in_views(rng, m, n, k, ta, tb, dtype, alpha, beta)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -135,20 +142,8 @@ def test_column_remainder_split_off_to_narrow_kernels(ta, tb, dtype, threads):
     lanes = 64 // np.dtype(dtype).itemsize
     for n in [lanes * j + w for j in (1, 2, 6) for w in range(1, lanes // 2 + 2)]:
         for m, k in [(784, 100), (17, 33), (100, 600)] if n % 3 == 0 else [(100, 100), (33, 7)]:
-            big_a = rng.standard_normal((k + 3, m + 4) if ta else (m + 3, k + 4)).astype(dtype)
-            big_b = rng.standard_normal((n + 2, k + 5) if tb else (k + 2, n + 5)).astype(dtype)
-            a = big_a[1:, 2:][: (k if ta else m), : (m if ta else k)]
-            b = big_b[1:, 3:][: (n if tb else k), : (k if tb else n)]
-            big_c = np.full((m + 2, n + 3), 7.0, dtype)
-            c = big_c[1 : 1 + m, 2 : 2 + n]
-            c0 = rng.standard_normal((m, n)).astype(dtype)
-            c[...] = c0
             alpha, beta = (1.0, 0.0) if n % 2 else (1.5, -1.0)
-            gemm.gemm(a, b, c, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta)
-            _check(c, a, b, ta, tb, alpha, beta, c0)
-            outside = big_c.copy()
-            outside[1 : 1 + m, 2 : 2 + n] = 7.0
-            assert np.all(outside == 7.0), f"n={n} m={m} k={k}: gemm wrote outside the view of c"
+            _gemm_in_views(rng, m, n, k, ta, tb, dtype, alpha, beta)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -161,20 +156,8 @@ def test_few_rows_stream_b(ta, dtype, threads):
     rng = np.random.default_rng(19)
     for m in range(1, 6):
         for k, n in [(1, 16), (3, 17), (5, 100), (100, 10), (784, 100), (7, 5000)]:
-            big_a = rng.standard_normal((k + 2, m + 3) if ta else (m + 2, k + 3)).astype(dtype)
-            big_b = rng.standard_normal((k + 2, n + 5)).astype(dtype)
-            a = big_a[1:, 2:][: (k if ta else m), : (m if ta else k)]
-            b = big_b[1:, 3:][:k, :n]
-            big_c = np.full((m + 2, n + 3), 7.0, dtype)
-            c = big_c[1 : 1 + m, 2 : 2 + n]
-            c0 = rng.standard_normal((m, n)).astype(dtype)
             alpha, beta = (1.0, 0.0) if (m + k) % 2 else (-0.5, 2.0)
-            c[...] = np.nan if beta == 0 else c0
-            gemm.gemm(a, b, c, trans_a=ta, alpha=alpha, beta=beta)
-            _check(c, a, b, ta, False, alpha, beta, c0)
-            outside = big_c.copy()
-            outside[1 : 1 + m, 2 : 2 + n] = 7.0
-            assert np.all(outside == 7.0), f"m={m} n={n} k={k}: gemm wrote outside the view of c"
+            _gemm_in_views(rng, m, n, k, ta, False, dtype, alpha, beta, nan_c=beta == 0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -186,20 +169,8 @@ def test_few_rows_against_transposed_b(ta, dtype, threads):
     rng = np.random.default_rng(23)
     for m in range(1, 14):
         for k, n in [(1, 16), (7, 17), (100, 100), (33, 1000)] if m % 4 == 1 else [(7, 33), (100, 100)]:
-            big_a = rng.standard_normal((k + 2, m + 3) if ta else (m + 2, k + 3)).astype(dtype)
-            big_b = rng.standard_normal((n + 2, k + 5)).astype(dtype)
-            a = big_a[1:, 2:][: (k if ta else m), : (m if ta else k)]
-            b = big_b[1:, 3:][:n, :k]
-            big_c = np.full((m + 2, n + 3), 7.0, dtype)
-            c = big_c[1 : 1 + m, 2 : 2 + n]
-            c0 = rng.standard_normal((m, n)).astype(dtype)
             alpha, beta = (1.0, 0.0) if (m + k) % 2 else (-0.5, 2.0)
-            c[...] = np.nan if beta == 0 else c0
-            gemm.gemm(a, b, c, trans_a=ta, trans_b=True, alpha=alpha, beta=beta)
-            _check(c, a, b, ta, True, alpha, beta, c0)
-            outside = big_c.copy()
-            outside[1 : 1 + m, 2 : 2 + n] = 7.0
-            assert np.all(outside == 7.0), f"m={m} n={n} k={k}: gemm wrote outside the view of c"
+            _gemm_in_views(rng, m, n, k, ta, True, dtype, alpha, beta, nan_c=beta == 0)
 
 
 def test_beta_zero_never_reads_c(threads):

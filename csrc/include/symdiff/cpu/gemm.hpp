@@ -415,14 +415,15 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
   if (k <= 0 || alpha == T(0)) return scale_matrix(m, n, beta, c, ldc);
   const int max_threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const bool avx512 = current_gemm_isa() == gemm_isa::avx512;
-  T* (*const narrow_scratch)(int64_t) = +[](int64_t count) { return scratch<T>(1, count); };
+  // the narrow and row-streaming kernels' per-thread scratch (slot 1: free outside the general path)
+  T* (*const private_scratch)(int64_t) = +[](int64_t count) { return scratch<T>(1, count); };
   const int small_threads = 2.0 * double(m) * double(n) * double(k) < 1e6 ? 1 : max_threads;
   if (use_narrow<T>(avx512, m, n))
     return gemm_narrow(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, small_threads,
-                       narrow_scratch);
+                       private_scratch);
 #if SYMDIFF_GEMM_FEW_ROWS
   if (use_rows<T>(avx512, trans_b, m, n))  // a few rows: stream B (vector-matrix products)
-    return gemm_rows(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, small_threads, narrow_scratch);
+    return gemm_rows(trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, small_threads, private_scratch);
 #endif
   if (trans_b && m <= kNarrowMaxN && use_narrow<T>(avx512, n, m)) {
     // Few rows against B stored n x k: Cᵀ = B · op(A)ᵀ has few columns, so the narrow dot tiles
@@ -430,7 +431,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
     // than the product itself: float32, 1 thread, 1x784x100ᵀ 16.1 -> 4.1 µs (numpy 4.1),
     // 9x784x100ᵀ 28.4 -> 20.7 (numpy 16.3), 5x100x784ᵀ 14 (numpy 49).
     T* ct = scratch<T>(0, n * m);
-    gemm_narrow(false, !trans_a, n, m, k, alpha, b, ldb, a, lda, T(0), ct, m, small_threads, narrow_scratch);
+    gemm_narrow(false, !trans_a, n, m, k, alpha, b, ldb, a, lda, T(0), ct, m, small_threads, private_scratch);
     for (int64_t i = 0; i < m; ++i) {
       T* ci = c + i * ldc;
       if (beta == T(0))
@@ -456,7 +457,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, 
     const int64_t lo = std::min(m, units * tid / nt * lanes), hi = std::min(m, units * (tid + 1) / nt * lanes);
     if (hi > lo)
       gemm_narrow(trans_a, trans_b, hi - lo, tail, k, alpha, trans_a ? a + lo : a + lo * lda, lda,
-                  trans_b ? b + n_main * ldb : b + n_main, ldb, beta, c + lo * ldc + n_main, ldc, 1, narrow_scratch);
+                  trans_b ? b + n_main * ldb : b + n_main, ldb, beta, c + lo * ldc + n_main, ldc, 1, private_scratch);
   };
   if (P.threads == 1) return work(0, 1);
   // The runtime may grant fewer threads than asked for: partition over the team we really got.
