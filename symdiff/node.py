@@ -31,7 +31,8 @@ _interned: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDiction
 class Node:
     """An immutable, hash-consed graph node. Users see it as an expression (``Expr``)."""
 
-    __slots__ = ("op", "inputs", "_attrs", "shape", "dtype", "__weakref__")
+    # _structure_key: symdiff.rewrite.structure_key memoized on the node, so the memo dies with it
+    __slots__ = ("op", "inputs", "_attrs", "shape", "dtype", "_structure_key", "__weakref__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators
 
     op: "Op"

@@ -32,25 +32,30 @@ FOLD_LIMIT = 64  # constant folding produces at most this many elements
 
 
 # -- deterministic structure keys (for canonical argument order) -----------------------------
-_keys: dict = {}
-
-
 def structure_key(node: Node) -> str:
-    """A content hash of the subgraph under ``node``: equal for equal structure, stable across runs."""
-    k = _keys.get(id(node))
-    if k is not None and k[0] is node:
-        return k[1]
+    """A content hash of the subgraph under ``node``: equal for equal structure, stable across runs.
+
+    The key is memoized on each node (a slot), not in a table: it lives exactly as long as its node.
+
+    >>> import symdiff as sd
+    >>> x = sd.symbols("x")
+    >>> structure_key(sd.exp(x)) == structure_key(sd.exp(x)), structure_key(x) == structure_key(sd.exp(x))
+    (True, False)
+    """
+    key = getattr(node, "_structure_key", None)
+    if key is not None:
+        return key
     for n in toposort([node]):
-        if id(n) in _keys and _keys[id(n)][0] is n:
+        if getattr(n, "_structure_key", None) is not None:
             continue
         h = hashlib.sha1(n.op.name.encode())
         for name, value in n._attrs:
             h.update(name.encode())
             h.update(value.tobytes() if isinstance(value, np.ndarray) else repr(value).encode())
         for i in n.inputs:
-            h.update(_keys[id(i)][1].encode())
-        _keys[id(n)] = (n, h.hexdigest())
-    return _keys[id(node)][1]
+            h.update(i._structure_key.encode())
+        object.__setattr__(n, "_structure_key", h.hexdigest())  # a memo, not a change of value
+    return node._structure_key
 
 
 def _order_key(node: Node):

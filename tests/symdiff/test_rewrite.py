@@ -109,3 +109,39 @@ def test_a_cross_entropy_written_by_hand_becomes_the_fused_op():
     grad = optimize(sd.grad(optimize(by_hand), Z))
     assert str(grad) == "(softmax(Z) - one_hot(y, k)) / m"
     assert sd.count_ops(optimize(sd.sum(sd.one_hot(y, "k"), axis=1))) == 0
+
+
+def _live_nodes():
+    import gc
+
+    from symdiff.node import Node
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, Node))
+
+
+def test_optimize_keeps_no_node_alive_after_its_graph_dies():
+    # issue 13 item 4: the structure-key memo held every node optimize ever saw
+    def optimize_once(i):
+        x, W = sd.tensor(f"x{i}", (3,)), sd.tensor(f"W{i}", (3, 3))
+        optimize(sd.grad(sd.sum(sd.tanh(W @ x) ** 2), [W, x]))
+
+    before = _live_nodes()
+    for i in range(100):
+        optimize_once(i)
+    assert _live_nodes() == before
+
+
+def test_optimize_frees_a_large_constant_with_its_graph():
+    import gc
+    import weakref
+
+    def optimize_once():
+        data = np.random.default_rng(0).random((300, 300))
+        x = sd.tensor("x", (300, 300))
+        optimize([sd.sum(x * sd.constant(data))])
+        return weakref.ref(data)
+
+    refs = [optimize_once() for _ in range(3)]
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
