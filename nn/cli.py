@@ -19,14 +19,17 @@ unknown dataset 'nowhere' (mnist-sample, digits, idx:FOLDER or idx:IMAGES,LABELS
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
-from . import data, init, optim
+from symdiff.lowering import cuda, toolchain
+
+from . import checkpoint, data, init, optim
 from .checkpoint import CheckpointError
 from .layers import Dropout, Linear, ReLU, Sequential
 from .loss import SoftmaxLoss
-from .trainer import Trainer, TrainingError
+from .trainer import Trainer, TrainingError, check_plot_path
 
 
 def load_dataset(spec: str):
@@ -66,58 +69,186 @@ def build_optimizer(args, params):
     return cls(params, lr=args.lr, weight_decay=args.weight_decay)
 
 
+class UsageError(ValueError):
+    """A command line that training would fail on, or silently ignore part of."""
+
+
+# What a run is made of. A new run takes these defaults for the flags not given; a resumed run
+# takes them from its checkpoint, and a flag given with another value is refused (--resume
+# continues the saved run, as loading a PyTorch checkpoint does).
+DEFAULTS = {"model": "mlp", "hidden": 256, "dropout": 0.0, "optimizer": "sgd", "lr": 0.05, "momentum": 0.9,
+            "nesterov": False, "weight_decay": 0.0, "seed": 0}
+APPLIES_TO = {"hidden": ("model", "mlp"), "dropout": ("model", "mlp"), "momentum": ("optimizer", "sgd"),
+              "nesterov": ("optimizer", "sgd")}
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="symdiff train", description="train a network whose whole step is one "
                                 "compiled program")
-    p.add_argument("--model", choices=["softmax", "mlp"], default="mlp")
-    p.add_argument("--hidden", type=int, default=256, help="hidden units of the MLP")
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout after the hidden layer")
+    d = DEFAULTS
+    p.add_argument("--model", choices=["softmax", "mlp"], help=f"(default: {d['model']})")
+    p.add_argument("--hidden", type=int, help=f"hidden units of the MLP (default: {d['hidden']})")
+    p.add_argument("--dropout", type=float, help="dropout after the hidden layer (default: none)")
     p.add_argument("--dataset", default="mnist-sample", help="mnist-sample | digits | idx:FOLDER | idx:IMAGES,LABELS")
     p.add_argument("--test", help="held-out data, same forms as --dataset")
     p.add_argument("--holdout", type=float, default=0.1, help="fraction kept aside when there is no --test")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", "--batch", type=int, default=64, dest="batch_size")
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default="sgd")
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    p.add_argument("--nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help=f"(default: {d['optimizer']})")
+    p.add_argument("--lr", type=float, help=f"learning rate (default: {d['lr']})")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum (default: {d['momentum']})")
+    p.add_argument("--nesterov", action="store_true", default=None)
+    p.add_argument("--weight-decay", type=float, help=f"(default: {d['weight_decay']})")
     p.add_argument("--backend", choices=["cpu", "cuda", "numpy"], default="cpu")
-    p.add_argument("--seed", type=int, default=0, help="initialization, shuffling and dropout")
+    p.add_argument("--seed", type=int, help=f"initialization, shuffling and dropout (default: {d['seed']})")
     p.add_argument("--checkpoint", help="write a checkpoint here after every epoch")
-    p.add_argument("--resume", help="continue from this checkpoint (model and optimizer from the file)")
+    p.add_argument("--resume", help="continue the run saved in this checkpoint: model, optimizer and seed "
+                   "come from the file, and a flag that disagrees with it is an error")
     p.add_argument("--plot", help="save loss and accuracy curves to this PNG")
     p.add_argument("--print-step", action="store_true", help="print the training step's formulas")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none unless "
+                   "stderr is a terminal)")
     return p
 
 
-def run(args) -> int:
-    X, y = load_dataset(args.dataset)
-    train = data.ArrayDataset(X, y)
-    if args.test:
-        test = data.ArrayDataset(*load_dataset(args.test))
-        if test.X.shape[1:] != train.X.shape[1:]:
-            raise ValueError(f"--test has features of shape {test.X.shape[1:]}, the training data "
-                             f"{train.X.shape[1:]}")
+# -- checks made before any data is loaded ----------------------------------------------------
+
+def check_arguments(args) -> None:
+    """Refuse values that training would fail on, and unusable output paths or backends."""
+    for dest in ("epochs", "batch_size", "hidden"):
+        value = getattr(args, dest)
+        if value is not None and value < 1:
+            raise UsageError(f"{_flag(dest)} must be >= 1, got {value}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise UsageError(f"--lr must be a finite number > 0, got {args.lr}")  # 0 would train nothing
+    for dest in ("momentum", "weight_decay"):
+        value = getattr(args, dest)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise UsageError(f"{_flag(dest)} must be a finite number >= 0, got {value}")
+    if not 0 < args.holdout < 1:
+        raise UsageError(f"--holdout must be between 0 and 1 (exclusive), got {args.holdout}")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise UsageError(f"--seed must be in [0, 2**64), got {args.seed}")
+    if args.checkpoint:
+        checkpoint.check_output_path(args.checkpoint, "--checkpoint")
+    if args.plot:
+        check_plot_path(args.plot, "--plot")
+    check_backend(args.backend)
+
+
+def check_backend(backend: str) -> None:
+    """A missing compiler, kernel headers or GPU is found now, not when the first batch runs
+    (each raises toolchain.CompilerNotFound with what to install or set)."""
+    if backend == "numpy":
+        return
+    toolchain.include_dir()
+    if backend == "cpu":
+        toolchain.cxx()
     else:
-        train, test = train.split(args.holdout, seed=args.seed)
-    classes = int(max(train.y.max(), test.y.max())) + 1
+        toolchain.nvcc()
+        found = cuda.info()
+        # a module built without CUDA cannot count devices; the program then reports it when run
+        if found["built"] and found["device_count"] == 0:
+            raise UsageError("--backend cuda: no CUDA device on this machine (the CUDA runtime finds none); "
+                             "use --backend cpu")
+
+
+def saved_settings(trainer) -> dict:
+    """The settings of :data:`DEFAULTS` that a (loaded) trainer's run was made with; None where
+    its model or optimizer has no such setting."""
+    model, config = trainer.model, trainer.optimizer.config()
+    settings = dict.fromkeys(DEFAULTS)
+    layers = model.layers if isinstance(model, Sequential) else None
+    if isinstance(model, Linear):
+        settings["model"] = "softmax"
+    elif layers and [type(m) for m in layers if not isinstance(m, Dropout)] == [Linear, ReLU, Linear]:
+        drop = [m.p for m in layers if isinstance(m, Dropout)]
+        settings.update(model="mlp", hidden=layers[0].out_features, dropout=drop[0] if drop else 0.0)
+    else:
+        settings["model"] = f"{type(model).__name__} (not one of --model)"
+    settings.update(optimizer=config["optimizer"].lower(), lr=config["lr"], weight_decay=config["weight_decay"],
+                    momentum=config.get("momentum"), nesterov=config.get("nesterov"), seed=trainer.seed)
+    return settings
+
+
+def check_applicable(args, settings: dict) -> None:
+    """A flag given for a model or optimizer it does nothing for is refused, not ignored."""
+    for dest, (owner, kind) in APPLIES_TO.items():
+        if getattr(args, dest) is not None and settings[owner] != kind:
+            raise UsageError(f"{_flag(dest)} applies to --{owner} {kind}, not {settings[owner]}")
+
+
+def check_resume_conflicts(args, settings: dict) -> None:
+    for dest, saved in settings.items():
+        given = getattr(args, dest)
+        if given is None or given == saved:
+            continue
+        flag = _flag(dest) + ("" if isinstance(given, bool) else f" {given}")
+        raise UsageError(f"{flag} conflicts with the checkpoint {args.resume}, which was trained with "
+                         f"{_flag(dest)[2:]} {_shown(saved)}; --resume continues the saved run: drop "
+                         f"{_flag(dest)}, or start a new run without --resume")
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "none" if value is None else str(value)
+
+
+def resolve_settings(args):
+    """The trainer of a resumed run (or None), with every setting of ``args`` filled in."""
+    progress = not args.no_progress and _is_terminal(sys.stderr)
+    trainer = None
     if args.resume:
-        trainer = Trainer.load(args.resume, backend=args.backend, progress=not args.no_progress)
+        trainer = Trainer.load(args.resume, backend=args.backend, progress=progress)
+        settings = saved_settings(trainer)
+        check_applicable(args, settings)
+        check_resume_conflicts(args, settings)
     else:
-        init.manual_seed(args.seed)
-        model = build_model(args.model, int(train.X.shape[1]), classes, args.hidden, args.dropout)
-        trainer = Trainer(model, SoftmaxLoss(), build_optimizer(args, model.parameters()), backend=args.backend,
-                          seed=args.seed, progress=not args.no_progress)
-    print(f"model      {trainer.model!r}".replace("\n", "\n           "))
-    print(f"optimizer  {trainer.optimizer!r}")
-    print(f"data       {args.dataset}: {len(train)} training, {len(test)} test samples "
-          f"({'--test' if args.test else f'{args.holdout:.0%} held out'})")
-    if args.print_step:
-        print("\ntraining step (one compiled program):")
-        print(trainer.step_formulas(train.X.shape[1:]))
-        print()
+        settings = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in DEFAULTS.items()}
+        check_applicable(args, settings)
+    for dest, value in settings.items():
+        setattr(args, dest, value)
+    args.progress = progress
+    return trainer
+
+
+def _is_terminal(stream) -> bool:
+    # progress bars are for people watching: into a pipe or a log file they are noise
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+def load_data(args):
+    """(train, test) datasets from --dataset and --test (or a --holdout split)."""
+    train = data.ArrayDataset(*load_dataset(args.dataset))
+    if not args.test:
+        return train.split(args.holdout, seed=args.seed)
+    test = data.ArrayDataset(*load_dataset(args.test))
+    if test.X.shape[1:] != train.X.shape[1:]:
+        raise ValueError(f"--test has features of shape {test.X.shape[1:]}, the training data "
+                         f"{train.X.shape[1:]}")
+    return train, test
+
+
+def new_trainer(args, train, test) -> Trainer:
+    classes = int(max(train.y.max(), test.y.max())) + 1
+    init.manual_seed(args.seed)
+    model = build_model(args.model, int(train.X.shape[1]), classes, args.hidden, args.dropout)
+    return Trainer(model, SoftmaxLoss(), build_optimizer(args, model.parameters()), backend=args.backend,
+                   seed=args.seed, progress=args.progress)
+
+
+def train_epochs(trainer, train, test, args) -> None:
+    """``--epochs`` epochs, each followed by a test evaluation and one line of metrics."""
     loader = data.DataLoader(train, batch_size=args.batch_size, shuffle=True, seed=args.seed)
     test_loader = data.DataLoader(test, batch_size=1000)
     for _ in range(args.epochs):
@@ -129,11 +260,25 @@ def run(args) -> int:
         print(f"epoch {trainer.epoch:>3}  loss {h['loss'][-1]:.4f}  accuracy {h['accuracy'][-1]:.4f}  "
               f"test loss {result['loss']:.4f}  test accuracy {result['accuracy']:.4f}  "
               f"{h['samples_per_second'][-1]:,.0f} samples/s")
-    if args.checkpoint and args.epochs:
-        trainer.save(args.checkpoint)  # again, with the test metrics in its history
-    if args.epochs:
-        print(f"test accuracy {trainer.history['val_accuracy'][-1]:.4f} on {len(test)} samples not trained on")
+
+
+def run(args) -> int:
+    check_arguments(args)
+    trainer = resolve_settings(args)
+    train, test = load_data(args)
+    trainer = trainer or new_trainer(args, train, test)
+    print(f"model      {trainer.model!r}".replace("\n", "\n           "))
+    print(f"optimizer  {trainer.optimizer!r}")
+    print(f"data       {args.dataset}: {len(train)} training, {len(test)} test samples "
+          f"({'--test' if args.test else f'{args.holdout:.0%} held out'})")
+    if args.print_step:
+        print("\ntraining step (one compiled program):")
+        print(trainer.step_formulas(train.X.shape[1:]))
+        print()
+    train_epochs(trainer, train, test, args)
+    print(f"test accuracy {trainer.history['val_accuracy'][-1]:.4f} on {len(test)} samples not trained on")
     if args.checkpoint:
+        trainer.save(args.checkpoint)  # again, with the test metrics in its history
         print(f"checkpoint written to {args.checkpoint}")
     if args.plot:
         trainer.plot(args.plot)
@@ -141,12 +286,23 @@ def run(args) -> int:
     return 0
 
 
+# What a user's command line, files or machine can cause: one line each, never a traceback.
+USER_ERRORS = (data.DataError, CheckpointError, TrainingError, toolchain.CompilerNotFound, ModuleNotFoundError,
+               OSError, ValueError, TypeError)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (data.DataError, CheckpointError, TrainingError, FileNotFoundError, ValueError, TypeError) as e:
-        print(f"symdiff train: error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("symdiff train: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError as e:  # a --hidden or --batch-size too large for this machine
+        print(f"symdiff train: error: out of memory ({e or 'no details'})", file=sys.stderr)
+        return 2
+    except USER_ERRORS as e:
+        print(f"symdiff train: error: {' '.join(str(e).splitlines())}", file=sys.stderr)
         return 2
 
 

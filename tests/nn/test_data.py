@@ -1,6 +1,8 @@
 """Datasets, the DataLoader, and the MNIST / digits loaders (real files and broken ones)."""
 
 import gzip
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +142,106 @@ def test_bad_csv(tmp_path):
 def test_digits(digits):
     X, y = digits
     assert X.shape == (1797, 64) and X.max() == 1.0 and set(y.tolist()) == set(range(10))
+
+
+# -- hostile files: bombs, absurd headers, non-finite pixels ----------------------------------
+
+def _gzip_bomb(path, header: bytes, zeros: int, chunk: int = 1 << 24):
+    """A gzip file of ``header`` then ``zeros`` zero bytes (one deflate stream), written chunk by
+    chunk so that building it never holds the decompressed size in memory."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip container
+    with open(path, "wb") as f:
+        f.write(compressor.compress(header))
+        block = bytes(chunk)
+        f.writelines(compressor.compress(block) for _ in range(zeros // chunk))
+        f.write(compressor.flush())
+    return path
+
+
+def _peak_bytes(fn):
+    """(peak bytes allocated while ``fn`` ran, the exception it raised)."""
+    tracemalloc.start()
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - returned for the caller to check
+        raised = e
+    else:
+        raised = None
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak, raised
+
+
+def test_a_gzip_bomb_is_refused_without_decompressing_it(tmp_path):
+    # a valid 100x28x28 header, then 256 MiB of zeros (about 260 kB compressed)
+    bomb = _gzip_bomb(tmp_path / "bomb.gz", _idx(8, [100, 28, 28], b""), 256 << 20)
+    assert bomb.stat().st_size < 1 << 20
+    peak, raised = _peak_bytes(lambda: data.read_idx(bomb, ndim=3))
+    assert peak < 8 << 20, f"reading the bomb allocated {peak / 2**20:.0f} MiB"
+    assert isinstance(raised, DataError), raised
+    assert "trailing data" in str(raised) and "78400" in str(raised), raised
+
+
+def test_a_huge_raw_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "huge"
+    with open(path, "wb") as f:
+        f.write(_idx(8, [100, 28, 28], b""))
+        f.truncate(256 << 20)  # sparse: no disk space, but 256 MiB to read
+    peak, raised = _peak_bytes(lambda: data.read_idx(path, ndim=3))
+    assert peak < 8 << 20, f"reading the file allocated {peak / 2**20:.0f} MiB"
+    assert isinstance(raised, DataError) and "the file has 268435456 bytes" in str(raised), raised
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["raw", "gzip"])
+def test_absurd_dimensions_are_refused_before_reading(tmp_path, compress):
+    path = _write(tmp_path / "absurd", _idx(8, [2**32 - 1] * 3, bytes(64)), compress)
+    peak, raised = _peak_bytes(lambda: data.read_idx(path))
+    assert isinstance(raised, DataError), raised
+    assert "4294967295 x 4294967295 x 4294967295" in str(raised) and "max_bytes" in str(raised), raised
+    assert peak < 1 << 20
+    small = _write(tmp_path / "small", _idx(8, [2, 2, 2], bytes(8)), compress)
+    with pytest.raises(DataError, match=r"8 bytes of values.*more than max_bytes=4"):
+        data.read_idx(small, max_bytes=4)
+    assert data.read_idx(small, max_bytes=8).shape == (2, 2, 2)
+
+
+def test_gzip_idx_files_truncated_or_too_long(tmp_path):
+    short = _write(tmp_path / "short", _idx(8, [2, 2, 2], bytes(5)), compress=True)
+    says = r"2 x 2 x 2 values of uint8 \(8 bytes of values after a 16-byte header\)"
+    with pytest.raises(DataError, match=says + r" but the decompressed file has only 5 .*\(truncated\)"):
+        data.read_idx(short)
+    long = _write(tmp_path / "long", _idx(8, [2, 2, 2], bytes(9)), compress=True)
+    with pytest.raises(DataError, match="trailing data"):
+        data.read_idx(long)
+    typed = _write(tmp_path / "typed", _idx(0x0D, [2], np.array([1.5, -2], ">f4").tobytes()), compress=True)
+    assert data.read_idx(typed).tolist() == [1.5, -2.0]
+
+
+def _csv_rows(*rows):
+    return "".join(",".join(map(str, r)) + "\n" for r in rows)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "NaN"])
+def test_csv_refuses_non_finite_pixels_naming_the_row(tmp_path, bad):
+    good = ["0"] * 784 + ["3"]
+    broken = ["0"] * 784 + ["3"]
+    broken[5] = bad
+    path = tmp_path / "nan.csv"
+    path.write_text(_csv_rows(good, good, broken))
+    with pytest.raises(DataError, match=rf"row 3, column 6: {bad} is not a finite number"):
+        data.load_mnist_csv(path)
+
+
+def test_csv_names_the_row_of_a_bad_pixel_and_honours_its_size_limit(tmp_path):
+    row = ["0"] * 784 + ["3"]
+    bright = list(row)
+    bright[10] = "256"
+    path = tmp_path / "bright.csv"
+    path.write_text(_csv_rows(row, bright))
+    with pytest.raises(DataError, match=r"row 2, column 11: pixel value 256 is not in 0..255"):
+        data.load_mnist_csv(path)
+    path.write_bytes(gzip.compress(_csv_rows(row, row).encode()))
+    assert data.load_mnist_csv(path)[0].shape == (2, 784)
+    with pytest.raises(DataError, match="more than max_bytes=1000"):
+        data.load_mnist_csv(path, max_bytes=1000)

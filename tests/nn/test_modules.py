@@ -118,6 +118,24 @@ def test_batch_norm_training_statistics_and_running_updates():
                                rtol=1e-10)
 
 
+def test_batch_norm_in_training_mode_outside_a_trace_is_refused_and_eval_needs_none():
+    bn = nn.BatchNorm1d(3, dtype="float64")
+    X = sd.tensor("X", ("m", 3), "float64")
+    # the running-statistics update has nowhere to go without a trace: refused, as Dropout's mask is
+    with pytest.raises(RuntimeError, match=r"BatchNorm1d in training mode.*running statistics.*"
+                                           r"with nn\.trace\(\) as t:.*t\.updates.*model\.eval\(\)"):
+        bn(X)
+    with pytest.raises(RuntimeError, match="BatchNorm1d in training mode"):
+        nn.Sequential(nn.Linear(3, 3, dtype="float64"), bn)(X)
+    # eval mode reads the running statistics and needs no trace
+    bn.running_mean.data[:] = [1.0, 2.0, 3.0]
+    bn.running_var.data[:] = 4.0
+    bn.eval()
+    x = _x(5, 3)
+    out = sd.evaluate(bn(X), {X: x, **bn.feed()})
+    np.testing.assert_allclose(out, (x - [1.0, 2.0, 3.0]) / np.sqrt(4.0 + 1e-5), rtol=1e-12)
+
+
 def test_losses_match_numpy():
     logits, labels = _x(6, 4), RNG.integers(0, 4, 6)
     L, y = sd.tensor("L", ("m", 4)), sd.tensor("y", ("m",), "int64")

@@ -44,6 +44,29 @@ def test_digits_with_adam_batchnorm_dropout(digits):
     assert trainer.evaluate(DataLoader(test, batch_size=500))["accuracy"] > 0.9
 
 
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_batch_norm_statistics_move_in_training_and_serve_eval_mode(backend):
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(40, 3)) * [1, 2, 3] + [4, -5, 6]).astype(np.float32)
+    y = rng.integers(0, 2, 40)
+    nn.init.manual_seed(0)
+    bn = nn.BatchNorm1d(3, momentum=0.25)
+    model = nn.Sequential(bn, nn.Linear(3, 2))
+    trainer = nn.Trainer(model, nn.SoftmaxLoss(), nn.optim.SGD(model.parameters(), lr=0.1), backend=backend,
+                         progress=False)
+    trainer.fit(DataLoader(ArrayDataset(X, y), batch_size=20), epochs=1)
+    mean, var = np.zeros(3), np.ones(3)
+    for batch in (X[:20], X[20:]):  # training mode: r <- 0.75 r + 0.25 (its batch statistic), each step
+        mean, var = 0.75 * mean + 0.25 * batch.mean(0), 0.75 * var + 0.25 * batch.var(0)
+    np.testing.assert_allclose(bn.running_mean.data, mean, rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.data, var, rtol=1e-5)
+    # eval mode (predict) normalizes with the updated running statistics
+    linear = model.layers[1]
+    normalized = bn.weight.data * (X - mean) / np.sqrt(var + 1e-5) + bn.bias.data
+    expected = normalized @ linear.weight.data + linear.bias.data
+    np.testing.assert_allclose(trainer.predict(X), expected, rtol=1e-4, atol=1e-5)
+
+
 def _resumable(seed=4):
     nn.init.manual_seed(seed)
     model = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2),
