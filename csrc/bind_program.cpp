@@ -4,15 +4,30 @@
 //   extern "C" int symdiff_program(void* const* buffers, const int64_t* dims,
 //                                  char* error, int64_t error_size);
 //
+//   extern "C" const char* symdiff_program_signature(void);  // optional: what the program expects
+//
 // buffers are the data pointers of C-contiguous numpy arrays; a nonzero return means the program
 // wrote a NUL-terminated message into `error`. The GIL is released while the program runs; the library
 // stays loaded (dlopen RTLD_NOW|RTLD_LOCAL) for the object's lifetime and is dlclosed with it.
+//
+// Calling from many threads: a generated program keeps its temporaries in the scratch arena it is
+// given and in nothing global, so each call of a bound_program leases an arena of its own from the
+// program's pool. Calls that touch the same input memory are ordered by a process-wide claim table:
+// a call that writes an array (an update) waits for every other call reading or writing it, and a
+// call reading it waits for a call writing it. Two updates of one array from two threads are thus
+// applied one after the other, each on the other's result, in the order the calls got there.
 #include <dlfcn.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,6 +39,12 @@ namespace {
 constexpr const char* kAbi = "symdiff-abi-1";
 using program_fn = int (*)(void* const*, const int64_t*, char*, int64_t);
 using abi_fn = const char* (*)();
+
+// A program that refused to run (a label out of range, a negative integer exponent, no device):
+// Python sees ProgramError, both a ValueError (what numpy raises for such values) and a RuntimeError.
+struct program_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 class native_program {
  public:
@@ -42,6 +63,10 @@ class native_program {
            kAbi + "'");
     fn_ = reinterpret_cast<program_fn>(dlsym(handle_, symbol.c_str()));
     if (!fn_) fail(path + " exports no symbol " + symbol);
+    if (auto describe = reinterpret_cast<abi_fn>(dlsym(handle_, "symdiff_program_signature"))) {
+      const char* text = describe();
+      signature_ = text ? text : "";
+    }
   }
   native_program(const native_program&) = delete;
   native_program& operator=(const native_program&) = delete;
@@ -86,16 +111,25 @@ class native_program {
     int rc;
     {
       py::gil_scoped_release release;
-      rc = fn_(buffers.data(), dims.data(), error, static_cast<int64_t>(sizeof(error)));
+      rc = invoke(buffers.data(), dims.data(), error, static_cast<int64_t>(sizeof(error)));
     }
-    error[sizeof(error) - 1] = '\0';  // a program that ignores error_size must not run us off the end
+    check(rc, error, sizeof(error));
+  }
+
+  // The bare call, for callers that manage the GIL themselves.
+  int invoke(void* const* buffers, const int64_t* dims, char* error, int64_t error_size) const {
+    return fn_(buffers, dims, error, error_size);
+  }
+
+  static void check(int rc, char* error, size_t error_size) {
+    error[error_size - 1] = '\0';  // a program that ignores error_size must not run us off the end
     if (rc != 0)
-      throw std::runtime_error(error[0] ? std::string(error)
-                                        : "the program failed (code " + std::to_string(rc) +
-                                              ") without a message");
+      throw program_error(error[0] ? std::string(error)
+                                   : "the program failed (code " + std::to_string(rc) + ") without a message");
   }
 
   const std::string& path() const { return path_; }
+  const std::string& signature() const { return signature_; }
 
  private:
   [[noreturn]] void fail(const std::string& why) {
@@ -105,9 +139,115 @@ class native_program {
   }
 
   std::string path_;
+  std::string signature_;  // what the library says it expects ("" when it does not say)
   void* handle_ = nullptr;
   program_fn fn_ = nullptr;
 };
+
+// Scratch arenas of one size, 64-byte aligned, one per call in flight; kept for the next call.
+class arena_pool {
+ public:
+  explicit arena_pool(size_t bytes) : bytes_((std::max<size_t>(bytes, 1) + 63) / 64 * 64) {}
+  arena_pool(const arena_pool&) = delete;
+  arena_pool& operator=(const arena_pool&) = delete;
+  ~arena_pool() {
+    for (void* p : free_) std::free(p);
+  }
+
+  void* acquire() {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      if (!free_.empty()) {
+        void* p = free_.back();
+        free_.pop_back();
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, bytes_);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+
+  void release(void* p) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    free_.push_back(p);
+  }
+
+  size_t bytes() const { return bytes_; }
+
+  size_t pooled() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return free_.size();
+  }
+
+ private:
+  size_t bytes_;
+  std::mutex mutex_;
+  std::vector<void*> free_;
+};
+
+// The memory of one input argument of a call in flight.
+struct claim {
+  uintptr_t lo, hi;  // [lo, hi)
+  bool write;
+};
+
+// Which input memory the calls in flight read and write (see the file's comment). A call takes all
+// its claims at once or waits, so no two calls can each hold what the other waits for.
+class claim_table {
+ public:
+  void acquire(const std::vector<claim>& mine) {
+    if (mine.empty()) return;
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [&] { return !conflicts(mine); });
+    held_.insert(held_.end(), mine.begin(), mine.end());
+  }
+
+  void release(const std::vector<claim>& mine) {
+    if (mine.empty()) return;
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      for (const claim& c : mine) {
+        auto it = std::find_if(held_.begin(), held_.end(), [&](const claim& h) {
+          return h.lo == c.lo && h.hi == c.hi && h.write == c.write;
+        });
+        if (it != held_.end()) held_.erase(it);
+      }
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  bool conflicts(const std::vector<claim>& mine) const {
+    for (const claim& h : held_)
+      for (const claim& c : mine)
+        if ((h.write || c.write) && c.lo < h.hi && h.lo < c.hi) return true;
+    return false;
+  }
+
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<claim> held_;
+};
+
+struct arena_lease {
+  explicit arena_lease(arena_pool& pool) : pool(pool), data(pool.acquire()) {}
+  ~arena_lease() { pool.release(data); }
+  arena_pool& pool;
+  void* data;
+};
+
+struct claim_lease {
+  claim_lease(claim_table& table, const std::vector<claim>& mine) : table(table), mine(mine) { table.acquire(mine); }
+  ~claim_lease() { table.release(mine); }
+  claim_table& table;
+  const std::vector<claim>& mine;
+};
+
+claim_table& claims_in_flight() {
+  static claim_table table;  // one per process: two programs may update the same array
+  return table;
+}
 
 // One specialization's fast path: the argument signature (dtypes, shapes, which inputs are written)
 // checked in C++, outputs allocated here, the arena kept alive. A call that does not match raises
@@ -120,10 +260,11 @@ class bound_program {
  public:
   bound_program(py::object program, std::vector<py::dtype> in_dtypes, std::vector<std::vector<py::ssize_t>> in_shapes,
                 std::vector<bool> written, std::vector<py::dtype> out_dtypes,
-                std::vector<std::vector<py::ssize_t>> out_shapes, py::array arena)
+                std::vector<std::vector<py::ssize_t>> out_shapes, int64_t arena_bytes)
       : program_obj_(std::move(program)), in_dtypes_(std::move(in_dtypes)), in_shapes_(std::move(in_shapes)),
         written_(std::move(written)), out_dtypes_(std::move(out_dtypes)), out_shapes_(std::move(out_shapes)),
-        arena_(std::move(arena)) {
+        arenas_(arena_bytes < 0 ? throw py::value_error("bound_program: arena_bytes must be >= 0")
+                                : static_cast<size_t>(arena_bytes)) {
     program_ = program_obj_.cast<native_program*>();
     if (in_dtypes_.size() != in_shapes_.size() || written_.size() != in_shapes_.size() ||
         out_dtypes_.size() != out_shapes_.size())
@@ -134,7 +275,9 @@ class bound_program {
     const size_t n = in_shapes_.size();
     if (inputs.size() != n) throw signature_mismatch();
     std::vector<void*> buffers;
+    std::vector<claim> claims;
     buffers.reserve(n + out_shapes_.size() + 1);
+    claims.reserve(n);
     for (size_t i = 0; i < n; ++i) {
       PyObject* obj = inputs[i].ptr();
       if (!py::isinstance<py::array>(obj)) throw signature_mismatch();
@@ -147,17 +290,36 @@ class bound_program {
         if (a.shape(d) != want[d]) throw signature_mismatch();
       if (written_[i] && !a.writeable()) throw signature_mismatch();
       buffers.push_back(const_cast<void*>(a.data()));
+      const auto lo = reinterpret_cast<uintptr_t>(a.data());
+      if (a.nbytes() > 0) claims.push_back({lo, lo + static_cast<uintptr_t>(a.nbytes()), bool(written_[i])});
     }
+    // an updated array sharing memory with another argument of this call: the slow path copies
+    // the other argument (every backend reads the values from before the call) or refuses
+    for (const claim& w : claims)
+      if (w.write)
+        for (const claim& c : claims)
+          if (&c != &w && c.lo < w.hi && w.lo < c.hi) throw signature_mismatch();
     py::list outs(out_shapes_.size());
     for (size_t k = 0; k < out_shapes_.size(); ++k) {
       py::array out(out_dtypes_[k], out_shapes_[k]);
       buffers.push_back(out.mutable_data());
       outs[k] = out;
     }
-    buffers.push_back(arena_.mutable_data());
-    program_->run(buffers);
+    char error[1024] = {0};
+    int rc;
+    {
+      py::gil_scoped_release release;
+      arena_lease arena(arenas_);
+      buffers.push_back(arena.data);
+      claim_lease held(claims_in_flight(), claims);
+      rc = program_->invoke(buffers.data(), nullptr, error, static_cast<int64_t>(sizeof(error)));
+    }
+    native_program::check(rc, error, sizeof(error));
     return outs;
   }
+
+  int64_t arena_bytes() const { return static_cast<int64_t>(arenas_.bytes()); }
+  int64_t pooled_arenas() { return static_cast<int64_t>(arenas_.pooled()); }
 
  private:
   py::object program_obj_;  // keeps the library loaded
@@ -167,13 +329,15 @@ class bound_program {
   std::vector<bool> written_;
   std::vector<py::dtype> out_dtypes_;
   std::vector<std::vector<py::ssize_t>> out_shapes_;
-  py::array arena_;
+  arena_pool arenas_;
 };
 
 }  // namespace
 
 void bind_program(py::module_& m) {
   py::register_exception<signature_mismatch>(m, "SignatureMismatch", PyExc_TypeError);
+  py::register_exception<program_error>(m, "ProgramError",
+                                        py::make_tuple(py::handle(PyExc_ValueError), py::handle(PyExc_RuntimeError)));
   py::class_<native_program>(m, "native_program", "A loaded generated program (see symdiff.lowering.cache).")
       .def(py::init<const std::string&, const std::string&>(), py::arg("path"),
            py::arg("symbol") = "symdiff_program")
@@ -181,14 +345,20 @@ void bind_program(py::module_& m) {
            py::arg("written") = std::vector<int64_t>{},
            "Run the program on C-contiguous arrays (GIL released); `written` lists the indices that must "
            "be writeable. A nonzero return raises RuntimeError with the program's message.")
-      .def_property_readonly("path", &native_program::path);
+      .def_property_readonly("path", &native_program::path)
+      .def_property_readonly("signature", &native_program::signature,
+                             "What the library says it expects (symdiff_program_signature), '' if it does not.");
   py::class_<bound_program>(m, "bound_program",
                             "A program bound to one argument signature: checks and output allocation in C++.")
       .def(py::init<py::object, std::vector<py::dtype>, std::vector<std::vector<py::ssize_t>>, std::vector<bool>,
-                    std::vector<py::dtype>, std::vector<std::vector<py::ssize_t>>, py::array>(),
+                    std::vector<py::dtype>, std::vector<std::vector<py::ssize_t>>, int64_t>(),
            py::arg("program"), py::arg("in_dtypes"), py::arg("in_shapes"), py::arg("written"), py::arg("out_dtypes"),
-           py::arg("out_shapes"), py::arg("arena"))
+           py::arg("out_shapes"), py::arg("arena_bytes"))
       .def("__call__", &bound_program::call,
-           "Run on arrays matching the signature; returns the new output arrays. Anything else raises "
-           "SignatureMismatch (a TypeError) before the program runs.");
+           "Run on arrays matching the signature; returns the new output arrays. Anything else (and an "
+           "updated array sharing memory with another argument) raises SignatureMismatch (a TypeError) "
+           "before the program runs. Safe to call from many threads: each call leases its own arena.")
+      .def_property_readonly("arena_bytes", &bound_program::arena_bytes)
+      .def_property_readonly("pooled_arenas", &bound_program::pooled_arenas,
+                             "Arenas kept for the next calls (as many as calls ever ran at once).");
 }

@@ -11,7 +11,7 @@ Kernels callable directly: :mod:`.gemm`, :mod:`.softmax`, :mod:`.conv` (im2col/c
 
 from . import conv, cuda, gemm, native, random, softmax
 from .native import cpu_features, cuda_info, num_threads, set_num_threads
-from .program import CppProgram
+from .program import CppProgram, ProgramError
 
-__all__ = ["CppProgram", "conv", "cpu_features", "cuda", "cuda_info", "gemm", "native", "num_threads", "random",
+__all__ = ["CppProgram", "ProgramError", "conv", "cpu_features", "cuda", "cuda_info", "gemm", "native", "num_threads", "random",
            "set_num_threads", "softmax"]

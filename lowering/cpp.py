@@ -198,6 +198,8 @@ class KernelWriter:
         else:
             data = node.inputs[1:] if op.name == "where" else node.inputs
             compute_dtype = data[0].dtype
+            if op.name == "power" and compute_dtype == "int64":
+                self.validate_exponent(node.inputs[1])
             expr = c_expression(op, args, compute_dtype)
             if not isinstance(expr, str):
                 return expr
@@ -207,25 +209,32 @@ class KernelWriter:
 
     def validate_indices(self, index_node, n, what, allow_negative=False):
         """Emit, once per kernel, a check that every index in ``index_node`` is in range."""
-        if id(index_node) in self._validated:
+        lo = -n if allow_negative else 0
+        self._validate(index_node, lambda v: f"{v} < {lo} || {v} >= {n}",
+                       f"{what} %lld at flat position %lld is out of range [{lo}, {n})")
+
+    def validate_exponent(self, exponent_node):
+        """Emit, once per kernel, a check that no integer exponent is negative (numpy raises)."""
+        self._validate(exponent_node, lambda v: f"{v} < 0",
+                       "power: integers to negative integer powers are not allowed (exponent %lld at flat "
+                       "position %lld); use a float base")
+
+    def _validate(self, node, bad, message):
+        if id(node) in self._validated:
             return
-        self._validated.add(id(index_node))
-        shape = self.s.shape_of(index_node)
+        self._validated.add(id(node))
+        shape = self.s.shape_of(node)
         body = Body()
         idx = [f"j{d}" for d in range(len(shape))]
-        v = self.value(index_node, idx, body)
-        lo = -n if allow_negative else 0
+        v = self.value(node, idx, body)
         lines = []
         for d, size in enumerate(shape):
             lines.append("  " * d + f"for (int64_t j{d} = 0; j{d} < {size}; ++j{d}) {{")
         pad = "  " * len(shape)
         lines += [pad + line for line in body.lines]
-        pos = " * ".join(f"j{d}" for d in range(len(shape))) or "0"
-        lines.append(pad + f"if ({v} < {lo} || {v} >= {n}) {{ std::snprintf(error, error_size, "
-                     f"\"{what} %lld at flat position %lld is out of range [{lo}, {n})\", "
+        lines.append(pad + f"if ({bad(v)}) {{ std::snprintf(error, error_size, \"{message}\", "
                      f"(long long)({v}), (long long)({_flat(shape, 'j')})); return 1; }}")
         lines += ["  " * d + "}" for d in reversed(range(len(shape)))]
-        del pos
         self.validations.append("\n".join(lines))
 
 

@@ -35,6 +35,7 @@ from .cuda_kernels import RENDER, CudaKernelWriter
 from .memory_plan import plan_memory
 from .scalar_printer import C_TYPE, literal
 from .schedule import Schedule
+from .signature import program_signature, signature_function
 
 ALIGN = 256  # cudaMalloc's alignment, kept for every buffer in the pool
 INT32_SAFE = 1 << 30  # below this many elements, index math is 32-bit (a grid stride cannot overflow)
@@ -303,6 +304,9 @@ def generate(sched: Schedule) -> TranslationUnit:
     body.append("return 0;")
     lines += [_indent(body), "}", "", "}  // namespace", ""]
     lines.append(f'extern "C" const char* symdiff_program_abi(void) {{ return "{ABI}"; }}')
+    # the arena lives on the device, inside the program: the host passes none it would use
+    lines.append(signature_function(program_signature([(b.dtype, b.numel) for b in sched.inputs],
+                                                      [(b.dtype, b.numel) for b in sched.outputs], 0)))
     lines += [('extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, '
                "int64_t error_size) {"),
               "  (void)dims;  // the shapes are compiled in: this program is specialized",

@@ -94,6 +94,12 @@ class CudaKernelWriter(KernelWriter):
         self.checks.append(IndexCheck(self.grid_stride(count, inner), blocks(count), what, lo, n))
 
 
+    def validate_exponent(self, exponent_node):
+        # on the device, as the index checks are: the first negative exponent stops the program
+        self.validate_indices(exponent_node, 2**63 - 1, "power: integers to negative integer powers are not "
+                              "allowed; the exponent")
+
+
 def blocks(count, per_block=THREADS) -> int:
     return max(1, min(MAX_BLOCKS, -(-int(count) // per_block)))
 

@@ -23,10 +23,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
+import warnings
 
 import numpy as np
 import sympy
 
+from symdiff import shapes
 from symdiff.compile import check_signature, prepare_arguments
 from symdiff.graph import cost
 from symdiff.node import Node
@@ -35,6 +37,7 @@ from . import _native, cache
 from .codegen import TranslationUnit, generate
 from .fingerprint import graph_fingerprint
 from .schedule import MOVEMENT, schedule
+from .signature import numel, program_signature
 
 INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 
@@ -47,21 +50,22 @@ class Specialization:
     bindings: dict
     unit: TranslationUnit | None  # None when loaded through the graph cache (rendered on demand)
     native: object  # the loaded program (symdiff.lowering._native.native_program)
-    arena: np.ndarray
+    arena_bytes: int  # the host scratch arena each call leases from the bound program's pool
     out_shapes: list
     out_dtypes: list
     build_info: dict
     bound: object = None  # _native.bound_program: the checked fast path for this signature
 
 
-def _aligned_arena(nbytes: int) -> np.ndarray:
-    raw = np.empty(nbytes + 64, np.uint8)
-    start = (-raw.ctypes.data) % 64
-    return raw[start:start + max(nbytes, 1)]
+ProgramError = _native.ProgramError  # a program refused its values: both a ValueError and a RuntimeError
 
 
 class CppProgram:
-    """``sd.compile(..., backend="cpu")``: generated C++/OpenMP, compiled once per shape signature."""
+    """``sd.compile(..., backend="cpu")``: generated C++/OpenMP, compiled once per shape signature.
+
+    Safe to call from many threads at once (see :mod:`symdiff.compile` for calls that share an
+    updated array). A program that refuses its input values (a label out of range, a negative
+    integer exponent) raises :data:`ProgramError`, which is a ValueError like numpy's."""
 
     backend = "cpu"
     kind = "cpp"
@@ -108,23 +112,64 @@ class CppProgram:
 
     def specialize(self, bindings: dict, signature: tuple) -> Specialization:
         """The program compiled for ``signature``: from the graph cache when this graph was
-        compiled before (no rewriting or rendering), else translated and built."""
+        compiled before (no rewriting or rendering), else translated and built.
+
+        Nothing read from the cache sizes a buffer unchecked: the graph entry is checksummed, its
+        output shapes and dtypes must equal the graph's, and the library's own signature
+        (:mod:`.signature`) must equal the one the graph and the arrays give; a bad entry is
+        rebuilt with a warning."""
         graph_key = hashlib.sha256(f"{self.fingerprint()}|{signature}".encode()).hexdigest()
+        out_shapes = [shapes.substitute(o.shape, bindings) for o in self.outputs]
+        out_dtypes = [o.dtype for o in self.outputs]
         hit = cache.load_graph_entry(graph_key)
         if hit is not None:
             native, info, meta = hit
-            spec = Specialization(signature, dict(bindings), None, native, _aligned_arena(meta["arena_bytes"]),
-                                  [tuple(s) for s in meta["out_shapes"]], meta["out_dtypes"], info)
-            return self._bind(spec)
+            problem = self._entry_problem(meta, native, signature, out_shapes, out_dtypes)
+            if problem is None:
+                spec = Specialization(signature, dict(bindings), None, native, meta["arena_bytes"],
+                                      out_shapes, out_dtypes, info)
+                return self._bind(spec)
+            warnings.warn(f"symdiff program cache: graph entry {graph_key[:12]} in {cache.cache_dir()} is "
+                          f"damaged ({problem}); rebuilding it", RuntimeWarning, stacklevel=3)
+            cache.discard_graph_entry(graph_key)
+            del hit, native  # unloaded, so a rebuilt library of the same name is loaded afresh
         unit = self.translate(bindings)
+        arena_bytes = self.host_arena_bytes(unit)
+        expected = self._signature(signature, out_shapes, out_dtypes, arena_bytes)
         native, info = cache.load_or_build(unit.source, self.kind)
-        out_shapes = [unit.schedule.shape_of(o) for o in self.outputs]
-        spec = Specialization(signature, dict(bindings), unit, native, _aligned_arena(unit.memory.arena_bytes),
-                              out_shapes, [o.dtype for o in self.outputs], dict(info))
-        cache.store_graph_entry(graph_key, info["key"], {"arena_bytes": unit.memory.arena_bytes,
-                                                          "out_shapes": out_shapes,
-                                                          "out_dtypes": spec.out_dtypes})
+        if native.signature != expected:  # a library that is not what its source says: never run it
+            warnings.warn(f"symdiff program cache: entry {info['key'][:12]} expects '{native.signature}', its "
+                          f"source '{expected}'; rebuilding it", RuntimeWarning, stacklevel=3)
+            cache.discard(info["key"])
+            native = None  # unloaded, so the rebuilt library of the same name is loaded afresh
+            native, info = cache.load_or_build(unit.source, self.kind)
+            if native.signature != expected:
+                raise RuntimeError(f"the program built from this graph says it expects '{native.signature}', "
+                                   f"but the graph gives '{expected}' (a symdiff bug: please report it)")
+        spec = Specialization(signature, dict(bindings), unit, native, arena_bytes, out_shapes, out_dtypes,
+                              dict(info))
+        cache.store_graph_entry(graph_key, info["key"], {"arena_bytes": arena_bytes, "out_shapes": out_shapes,
+                                                          "out_dtypes": out_dtypes})
         return self._bind(spec)
+
+    def host_arena_bytes(self, unit: TranslationUnit) -> int:
+        """Bytes of scratch memory each call passes the program (its temporaries)."""
+        return unit.memory.arena_bytes
+
+    def _signature(self, signature, out_shapes, out_dtypes, arena_bytes) -> str:
+        return program_signature([(leaf.dtype, numel(s)) for leaf, s in zip(self.inputs, signature)],
+                                 [(d, numel(s)) for d, s in zip(out_dtypes, out_shapes)], arena_bytes)
+
+    def _entry_problem(self, meta, native, signature, out_shapes, out_dtypes) -> str | None:
+        """Why a graph entry (checksum already verified) does not fit this graph, else None."""
+        if [tuple(s) for s in meta["out_shapes"]] != out_shapes:
+            return f"its output shapes {meta['out_shapes']} are not the graph's {[list(s) for s in out_shapes]}"
+        if list(meta["out_dtypes"]) != out_dtypes:
+            return f"its output dtypes {meta['out_dtypes']} are not the graph's {out_dtypes}"
+        expected = self._signature(signature, out_shapes, out_dtypes, meta["arena_bytes"])
+        if native.signature != expected:
+            return f"its library expects '{native.signature}', the graph gives '{expected}'"
+        return None
 
     def __call__(self, *arrays):
         spec = self._last
@@ -157,26 +202,36 @@ class CppProgram:
         spec.bound = _native.bound_program(
             spec.native, [np.dtype(leaf.dtype) for leaf in self.inputs], [list(s) for s in spec.signature],
             [id(leaf) in self._targets for leaf in self.inputs], [np.dtype(d) for d in spec.out_dtypes],
-            [list(s) for s in spec.out_shapes], spec.arena)
+            [list(s) for s in spec.out_shapes], spec.arena_bytes)
         self._specs[spec.signature] = spec
         return spec
 
     # -- inspection -----------------------------------------------------------------------------
 
-    def _current(self) -> Specialization:
-        if self._last is not None:
+    def _current(self, sizes=None) -> Specialization:
+        """The specialization to inspect: for ``sizes`` (dimension name -> int) when given, else
+        the latest one called, else the one for the inputs' own (concrete) shapes."""
+        if not sizes and self._last is not None:
             return self._last
-        free = set()
+        free = {}
         for leaf in self.inputs:
-            free |= {d for d in leaf.shape if isinstance(d, sympy.Basic) and not d.is_number}
-        if free:
-            raise ValueError("this program has symbolic dimensions " + ", ".join(sorted(map(str, free)))
-                             + ": call it once (or use specialize) before asking for its source")
-        signature = tuple(tuple(int(d) for d in leaf.shape) for leaf in self.inputs)
-        return self._specs.get(signature) or self.specialize({}, signature)
+            free.update({str(d): d for d in leaf.shape if isinstance(d, sympy.Basic) and not d.is_number})
+        sizes = dict(sizes or {})
+        unknown = sorted(set(sizes) - set(free))
+        if unknown:
+            raise ValueError(f"this program has no dimension {', '.join(unknown)} (its symbolic dimensions: "
+                             f"{', '.join(sorted(free)) or 'none'})")
+        missing = sorted(set(free) - set(sizes))
+        if missing:
+            example = ", ".join(f"{name}=64" for name in missing)
+            raise ValueError("this program has symbolic dimensions " + ", ".join(missing)
+                             + f": call it once, or give their sizes (for example explain({example}))")
+        bindings = {free[name]: int(v) for name, v in sizes.items()}
+        signature = tuple(shapes.substitute(leaf.shape, bindings) for leaf in self.inputs)
+        return self._specs.get(signature) or self.specialize(bindings, signature)
 
-    def _unit(self) -> TranslationUnit:
-        spec = self._current()
+    def _unit(self, sizes=None) -> TranslationUnit:
+        spec = self._current(sizes)
         if spec.unit is None:  # loaded through the graph cache: render it now, for inspection
             spec.unit = self.translate(spec.bindings)
         return spec.unit
@@ -197,9 +252,12 @@ class CppProgram:
                 "arena_bytes": unit.memory.arena_bytes, "flops": int(flops) if flops.is_number else flops,
                 "cache": spec.build_info.get("cache"), "compile_seconds": spec.build_info.get("compile_seconds")}
 
-    def explain(self) -> str:
-        """One line per kernel: what it computes, as a formula over buffers, and what it fused."""
-        unit = self._unit()
+    def explain(self, **sizes) -> str:
+        """One line per kernel: what it computes, as a formula over buffers, and what it fused.
+
+        A program with symbolic dimensions is explained for the sizes given (``explain(m=64)``),
+        else for its latest call; it is compiled for them if it was not yet."""
+        unit = self._unit(sizes)
         sched = unit.schedule
         lines = []
         for kernel in unit.kernels:

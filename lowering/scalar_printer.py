@@ -94,6 +94,10 @@ class ScalarPrinter(C99CodePrinter):
     def _print_NaN(self, expr):
         return "NAN"
 
+    def _print_ComplexInfinity(self, expr):
+        # 1/n at n = 0 (a mean over an empty axis): IEEE's 1/0, so the mean is 0·inf = NaN, as numpy's
+        return "INFINITY"
+
 
 _PRINTERS: dict = {}
 

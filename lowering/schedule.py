@@ -49,6 +49,17 @@ class LoweringError(ValueError):
     """A graph that cannot be lowered as asked (bad inputs, updates or arguments)."""
 
 
+NO_IDENTITY = {"max", "argmax"}  # reductions with no value for an empty set: numpy raises, so do we
+
+
+def _check_reduction_is_not_empty(node, shape):
+    into, out = np.prod(shape[id(node.inputs[0])], dtype=np.int64), np.prod(shape[id(node)], dtype=np.int64)
+    if into == 0 and out > 0:
+        raise LoweringError(f"{node.op.name}: the reduced axes {node.attr('axis')} of an array of shape "
+                            f"{shape[id(node.inputs[0])]} are empty, and {node.op.name} of nothing has no value "
+                            "(numpy raises too)")
+
+
 @dataclasses.dataclass(eq=False)
 class Buffer:
     """Contiguous storage: an input, an output, an array constant or an arena temporary."""
@@ -256,6 +267,8 @@ def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedul
             continue
         if getattr(n.op, "kind", "") == "elementwise" and fused_into_consumer(n):
             continue
+        if name in NO_IDENTITY:
+            _check_reduction_is_not_empty(n, shape)
         if getattr(n.op, "kind", "") == "elementwise" or name in KERNEL_KIND:
             materialize(n)
             continue
@@ -274,21 +287,29 @@ def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedul
             buffer = Buffer(f"out{k}", "output", o.dtype, int(np.prod(shape[id(o)], dtype=np.int64)))
             kernels.append(Kernel("loop", o, View.contiguous(buffer, shape[id(o)]), copy=True))
         out_buffers.append(buffer)
-    update_views = []
+    update_views, updated = [], []
     for leaf, value in updates:
         if shapes.substitute(value.shape, bindings) != shape[id(leaf)] or value.dtype != leaf.dtype:
             raise LoweringError(f"updates: the new value of {leaf.name} has shape "
                                 f"{shapes.format_shape(value.shape)} and dtype {value.dtype}; {leaf.name} has "
                                 f"{shapes.format_shape(leaf.shape)} and {leaf.dtype}")
+        if value is leaf:  # w ← w (an update that simplified away, lr = 0): nothing to write
+            continue
         view = views.get(id(value))
-        if view is None or not view.is_contiguous or view.buffer.role == "input":
+        if view is not None and (not view.is_contiguous or view.buffer.role == "input"):
+            # the value is stored elsewhere (an input, or a view of one): copy it out before any write
+            buffer = Buffer(f"t{len(temps)}", "temp", value.dtype, int(np.prod(shape[id(value)], dtype=np.int64)))
+            temps.append(buffer)
+            view = View.contiguous(buffer, shape[id(value)])
+            kernels.append(Kernel("loop", value, view, copy=True))
+        elif view is None:
             view = materialize(value)
         update_views.append((input_pos[id(leaf)], view))
+        updated.append(leaf)
     if fold:
         from .inplace import fold_updates
 
-        update_views = fold_updates(kernels, update_views, [leaf for leaf, _ in updates], views, temps, consumers,
-                                    bindings)
+        update_views = fold_updates(kernels, update_views, updated, views, temps, consumers, bindings)
     # renumber temps densely (outputs and in-place updates may have taken some over)
     for k, t in enumerate(temps):
         t.name = f"t{k}"

@@ -8,7 +8,14 @@ the lowering layer unless a native program is asked for (imports flow one way).
 A program is called with arrays in the order of ``inputs`` and returns the
 outputs. ``updates`` maps input leaves to expressions of their new values: after
 computing the outputs, each new value is written *into the array passed for that
-leaf* (parameters and optimizer state are updated without copies).
+leaf* (parameters and optimizer state are updated without copies). Every value is computed
+from the arrays as they were before the call: an input whose array shares memory with an
+updated one is copied first; two updated inputs may not share memory.
+
+Programs may be called from many threads at once. A call that updates an array waits for
+the calls of the same backend in flight that read or update it, and a call that reads it
+waits for one updating it: two threads training the same weights apply their steps one
+after the other, each to the other's result (the order is the order they got there).
 
 >>> import numpy as np
 >>> import symdiff as sd
@@ -23,7 +30,9 @@ array([0.5, 1.5, 2.5])
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 
 import numpy as np
 
@@ -90,7 +99,71 @@ def prepare_arguments(inputs, arrays, update_targets):
             array = as_leaf_value(leaf, value)
             out.append(array if array.flags.c_contiguous else array.copy(order="C"))  # keeps 0-d arrays 0-d
     bindings = bind_dims(inputs, {id(leaf): a for leaf, a in zip(inputs, out)})
-    return out, bindings
+    return separate_aliases(inputs, out, update_targets), bindings
+
+
+def _extent(array: np.ndarray) -> tuple:
+    lo = array.__array_interface__["data"][0]
+    return lo, lo + array.nbytes
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    # C-contiguous arrays (all arrays here are): sharing memory is overlapping extents
+    (a0, a1), (b0, b1) = _extent(a), _extent(b)
+    return a.nbytes > 0 and b.nbytes > 0 and a0 < b1 and b0 < a1
+
+
+def separate_aliases(inputs, arrays, update_targets) -> list:
+    """``arrays`` with every input that shares memory with an updated array copied, so a program
+    reads the values from before the call; two updated arrays sharing memory are refused.
+
+    >>> import numpy as np, symdiff as sd
+    >>> a, b = sd.tensor("a", (2,)), sd.tensor("b", (2,))
+    >>> x = np.zeros(2)
+    >>> out = separate_aliases([a, b], [x, x], {id(a)})
+    >>> out[0] is x, out[1] is x, np.shares_memory(out[0], out[1])
+    (True, False, False)
+    """
+    targets = [k for k, leaf in enumerate(inputs) if id(leaf) in update_targets]
+    for pos, k in enumerate(targets):
+        for j in targets[pos + 1:]:
+            if _overlap(arrays[k], arrays[j]):
+                raise ValueError(f"program: {inputs[k].name} and {inputs[j].name} are both updated in place, but "
+                                 "their arrays share memory; pass separate arrays")
+    out = list(arrays)
+    for j, leaf in enumerate(inputs):
+        if id(leaf) not in update_targets and any(_overlap(out[j], arrays[k]) for k in targets):
+            out[j] = out[j].copy()
+    return out
+
+
+class CallClaims:
+    """The input memory read and written by the calls in flight (see the module's doc): a call
+    takes all its claims at once or waits, so no two calls wait for each other."""
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._held: list = []
+
+    def _conflict(self, mine) -> bool:
+        return any((w or v) and lo < h1 and h0 < hi for lo, hi, w in mine for h0, h1, v in self._held)
+
+    @contextlib.contextmanager
+    def hold(self, arrays, written):
+        mine = [(*_extent(a), w) for a, w in zip(arrays, written) if a.nbytes > 0]
+        with self._changed:
+            self._changed.wait_for(lambda: not self._conflict(mine))
+            self._held.extend(mine)
+        try:
+            yield
+        finally:
+            with self._changed:
+                for claim in mine:
+                    self._held.remove(claim)
+                self._changed.notify_all()
+
+
+_NUMPY_CALLS = CallClaims()
 
 
 class NumpyProgram:
@@ -112,16 +185,17 @@ class NumpyProgram:
     def __call__(self, *arrays):
         arrays, _ = prepare_arguments(self.inputs, arrays, self._targets)
         env = dict(zip(self.inputs, arrays))
-        values = [np.asarray(v) for v in
-                  _evaluate_all(self.outputs + [v for _, v in self.updates], env)]
+        with _NUMPY_CALLS.hold(arrays, [id(leaf) in self._targets for leaf in self.inputs]):
+            values = [np.asarray(v) for v in
+                      _evaluate_all(self.outputs + [v for _, v in self.updates], env)]
+            for (leaf, _), new in zip(self.updates, values[len(self.outputs):]):
+                # by identity: == on nodes builds a comparison node
+                target = arrays[next(k for k, x in enumerate(self.inputs) if x is leaf)]
+                np.copyto(target, new, casting="same_kind")
         results = values[:len(self.outputs)]
-        for (leaf, _), new in zip(self.updates, values[len(self.outputs):]):
-            # by identity: == on nodes builds a comparison node
-            target = arrays[next(k for k, x in enumerate(self.inputs) if x is leaf)]
-            np.copyto(target, new, casting="same_kind")
         return results[0] if self.single else results
 
-    def explain(self) -> str:
+    def explain(self, **sizes) -> str:
         return "numpy backend: the reference evaluator runs each op with numpy"
 
 

@@ -368,3 +368,15 @@ def test_out_of_range_labels_are_an_error_in_a_generated_program(emulated_progra
     arrays[2][[5, 9]] = [99, -3]
     with pytest.raises(RuntimeError, match="label 99 at flat position 5 is out of range"):
         prog(*arrays)
+
+
+def test_negative_integer_exponents_are_an_error_in_a_generated_program(emulated_programs):
+    from symdiff.lowering.cuda_program import CudaProgram
+
+    import symdiff as sd
+
+    y, k = sd.tensor("y", (4,), "int64"), sd.tensor("k", (4,), "int64")
+    prog = CudaProgram([y ** k], [y, k])
+    np.testing.assert_array_equal(prog(np.array([2, 3, 4, 5]), np.array([0, 1, 2, 3]))[0], [1, 3, 16, 125])
+    with pytest.raises(ValueError, match="negative integer powers are not allowed; the exponent -2 at flat position 2"):
+        prog(np.array([2, 3, 4, 5]), np.array([0, 1, -2, 3]))

@@ -130,8 +130,9 @@ def _garbage_manifest(lib, manifest):
 
 
 def _foreign_manifest(lib, manifest):
-    meta = json.loads(manifest.read_text())
-    manifest.write_text(json.dumps(dict(meta, key="0" * 64)))
+    # another entry's manifest, whole (its checksum right): it names another key
+    meta = dict(json.loads(manifest.read_text()), key="0" * 64)
+    manifest.write_text(json.dumps(dict(meta, checksum=cache.checksum(meta))))
 
 
 def _replace(path, data):

@@ -79,6 +79,7 @@ static int k_f1805400_sum(char* error, int64_t error_size, double* __restrict ou
 }
 }  // namespace
 extern "C" const char* symdiff_program_abi(void) { return "symdiff-abi-1"; }
+extern "C" const char* symdiff_program_signature(void) { return "in float64*512 float64*128 float64*8; out float64*32 float64*8; arena 2048"; }
 extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, int64_t error_size) {
   (void)dims;  // the shapes are compiled in: this program is specialized
   double* in0 = static_cast<double*>(buffers[0]);

@@ -111,6 +111,7 @@ static int k_60163652_matmul(char* error, int64_t error_size, float* __restrict 
 }
 }  // namespace
 extern "C" const char* symdiff_program_abi(void) { return "symdiff-abi-1"; }
+extern "C" const char* symdiff_program_signature(void) { return "in float32*78400 int64*100 float32*7840; out float32*1; arena 8064"; }
 extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, int64_t error_size) {
   (void)dims;  // the shapes are compiled in: this program is specialized
   float* in0 = static_cast<float*>(buffers[0]);
