@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import time
 import warnings
 
@@ -81,6 +82,7 @@ class CppProgram:
         self._dtypes = [np.dtype(leaf.dtype) for leaf in self.inputs]
         self._specs: dict = {}
         self._last: Specialization | None = None
+        self._specializing = threading.RLock()
 
     # -- stages ---------------------------------------------------------------------------------
 
@@ -193,7 +195,8 @@ class CppProgram:
         # the slow path: conversions, dimension binding, clear errors, specialization
         arrays, bindings = prepare_arguments(self.inputs, arrays, self._targets)
         signature = tuple(a.shape for a in arrays)
-        spec = self._specs.get(signature) or self.specialize(bindings, signature)
+        with self._specializing:  # one thread compiles a new signature; calls of known ones never wait
+            spec = self._specs.get(signature) or self.specialize(bindings, signature)
         self._last = spec
         outs = spec.bound(*arrays)
         return outs[0] if self.single else outs
@@ -228,7 +231,8 @@ class CppProgram:
                              + f": call it once, or give their sizes (for example explain({example}))")
         bindings = {free[name]: int(v) for name, v in sizes.items()}
         signature = tuple(shapes.substitute(leaf.shape, bindings) for leaf in self.inputs)
-        return self._specs.get(signature) or self.specialize(bindings, signature)
+        with self._specializing:
+            return self._specs.get(signature) or self.specialize(bindings, signature)
 
     def _unit(self, sizes=None) -> TranslationUnit:
         spec = self._current(sizes)

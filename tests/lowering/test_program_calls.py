@@ -169,3 +169,14 @@ def test_updates_to_other_inputs_and_their_views_are_copied_first(backend):
     np.testing.assert_allclose(prog(a, b), 9.0)
     np.testing.assert_array_equal(a, np.arange(9.0).reshape(3, 3).T)
     np.testing.assert_array_equal(b, np.ones((3, 3)))
+
+
+def test_threads_meeting_a_new_signature_compile_it_once(monkeypatch):
+    x = sd.tensor("x", ("n",))
+    prog = sd.compile([sd.sum(sd.exp(x) * 7.25)], [x])
+    calls = []
+    real = prog.specialize
+    monkeypatch.setattr(prog, "specialize", lambda *a: calls.append(a) or real(*a))
+    results = []
+    _in_threads(4, lambda t: results.append(float(prog(np.zeros(37))[0])))
+    assert results == [7.25 * 37] * 4 and len(calls) == 1
