@@ -24,7 +24,7 @@ from . import dtypes, shapes
 from .graph import as_list, toposort
 from .node import Node, as_node, constant
 from .ops.movement import reshape, slice_axis, transpose, zeros
-from .ops.registry import OPS, Op, function
+from .ops.registry import Op, function
 
 
 class DifferentiationError(TypeError):
@@ -177,11 +177,12 @@ def grad(f, wrt, mode: str = "reverse", at=None):
         result = symbolic_grad(f, nodes, cse=mode == "symbolic-cse", at=at)
     else:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    from .names import mark_derivative
+    from .names import label_derivatives, mark_derivative
 
     for r, w in zip(result, nodes):
         mark_derivative(r, f, w)
-    return result[0] if _single(wrt) else result
+    # equal derivatives are one node: each position of the list carries its own ∂f/∂w label
+    return result[0] if _single(wrt) else label_derivatives(result, f, nodes)
 
 
 @function

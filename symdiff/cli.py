@@ -1,10 +1,15 @@
 """The ``symdiff`` command line: demo, eval, grad, compare, train.
 
-``symdiff eval "expr" x=1 y=2``, ``symdiff grad "expr" --wrt x y``,
+``symdiff eval "expr" --at x=1 y=2``, ``symdiff grad "expr" --wrt x y``,
 ``symdiff compare "expr" --wrt x y --at x=0.3 y=-0.7 [--plot out.png]``.
 
 Values on the command line are JSON (numbers or nested lists), never Python:
-``symdiff eval "sum(X*X)" X=[[1,2],[3,4]]`` makes ``X`` a 2x2 tensor.
+``symdiff eval "sum(X*X)" --at X=[[1,2],[3,4]]`` makes ``X`` a 2x2 tensor (``eval``
+also takes them without ``--at``). ``--shape A=m,n v=n`` declares tensors by
+their dimensions, integers or names, where no value gives their shape.
+
+Every mistake in the input ends in one line ``symdiff: error: ...`` and exit
+status 2; ``symdiff --traceback ...`` shows the Python traceback instead.
 """
 
 from __future__ import annotations
@@ -12,13 +17,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 
 import numpy as np
 
 import symdiff as sd
-from symdiff.textbook import MODELS
 from symdiff.graph import tree_size
+from symdiff.names import label_derivatives
+from symdiff.textbook import MODELS
+
+# what a user's input can cause; any other exception is a bug and keeps its traceback
+USER_ERRORS = (ValueError, TypeError, KeyError, IndexError, ArithmeticError, RecursionError, MemoryError,
+               OSError)
 
 
 def _parse_assignments(items) -> dict:
@@ -26,12 +37,55 @@ def _parse_assignments(items) -> dict:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.isidentifier():
-            raise SystemExit(f"symdiff: expected NAME=VALUE, got {item!r}")
+            raise SystemExit(f"symdiff: error: expected NAME=VALUE, got {item!r}")
+        if name in values:
+            raise SystemExit(f"symdiff: error: {name} is given a value twice")
         try:
             values[name] = np.asarray(json.loads(text), dtype=np.float64)
-        except (ValueError, TypeError):
-            raise SystemExit(f"symdiff: the value of {name} must be a number or a JSON list, got {text!r}")
+        except (ValueError, TypeError, RecursionError):  # JSON nested past Python's stack is no value
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise SystemExit(f"symdiff: error: the value of {name} must be a number or a JSON list, "
+                             f"got {shown!r}") from None
     return values
+
+
+def _parse_shapes(items) -> dict:
+    """``NAME=DIM,DIM,...`` (integers or dimension names; ``NAME=`` is a scalar) to shapes."""
+    shapes = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        dims = text.split(",") if text else []
+        if not sep or not name.isidentifier() or not all(d.isidentifier() or _is_count(d) for d in dims):
+            raise ValueError(f"--shape expects NAME=DIM,DIM,... with integer or named dimensions "
+                             f"(A=m,n or v=3), got {item!r}")
+        if name in shapes:
+            raise ValueError(f"--shape gives {name} twice")
+        shapes[name] = tuple(int(d) if _is_count(d) else d for d in dims)
+    return shapes
+
+
+def _is_count(text):
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+def _namespace(args, values) -> dict:
+    """Tensors for the names whose shape is declared (--shape) or given by a value (--at)."""
+    declared = _parse_shapes(getattr(args, "shape", None) or [])
+    namespace = {name: sd.tensor(name, shape) for name, shape in declared.items()}
+    for name, value in values.items():
+        if name not in namespace:
+            if value.ndim > 0:
+                namespace[name] = sd.tensor(name, value.shape)
+            continue
+        dims = namespace[name].shape
+        if value.ndim != len(dims) or any(isinstance(d, int) and d != n for d, n in zip(dims, value.shape)):
+            raise ValueError(f"--shape {name}={','.join(map(str, dims))} does not match the shape "
+                             f"{value.shape} of the value given for {name}")
+    return namespace
+
+
+def _values(args) -> dict:
+    return _parse_assignments([*getattr(args, "values", []), *(getattr(args, "at", None) or [])])
 
 
 def graph_table(exprs) -> str:
@@ -47,10 +101,20 @@ def graph_table(exprs) -> str:
     return "\n".join(lines)
 
 
+def _parse_expression(args, values):
+    try:
+        return sd.parse(args.expression, _namespace(args, values))
+    except sd.shapes.ShapeError as error:
+        if getattr(args, "shape", None):
+            raise
+        # the likely cause: every name without a value is a scalar
+        raise sd.shapes.ShapeError(f"{error} (a name is a scalar unless --shape or a value gives its shape: "
+                                   "--shape A=m,n v=n)") from None
+
+
 def cmd_eval(args) -> int:
-    values = _parse_assignments(args.values)
-    namespace = {name: sd.tensor(name, v.shape) for name, v in values.items() if v.ndim > 0}
-    expr = sd.parse(args.expression, namespace)
+    values = _values(args)
+    expr = _parse_expression(args, values)
     print(f"expression   {expr}")
     print(f"shape        {expr.shape}  dtype {expr.dtype}")
     print(f"operations   {sd.count_ops(expr)} in the shared graph, {tree_size(expr)} as a tree")
@@ -63,9 +127,8 @@ def cmd_eval(args) -> int:
 
 
 def _expression_and_values(args):
-    values = _parse_assignments(getattr(args, "at", None) or [])
-    namespace = {name: sd.tensor(name, v.shape) for name, v in values.items() if v.ndim > 0}
-    expr = sd.parse(args.expression, namespace)
+    values = _values(args)
+    expr = _parse_expression(args, values)
     leaves = {leaf.name: leaf for leaf in sd.graph.leaves(expr)}
     unknown = [w for w in args.wrt if w not in leaves]
     if unknown:
@@ -87,12 +150,14 @@ def cmd_grad(args) -> int:
     if args.model:
         loss, params = MODELS[args.model]()
         print(f"{args.model}: {MODELS[args.model].__doc__.strip()}")
-        _print_formulas(sd.grad(loss, params), args)
+        _print_formulas(label_derivatives(sd.grad(loss, params), loss, params), args)
         return 0
     if not args.expression or not args.wrt:
         raise ValueError("give an expression and --wrt, or --model NAME")
     expr, wrt, values = _expression_and_values(args)
     derivatives = sd.grad(expr, wrt, mode=args.mode, **({"at": values} if args.mode.startswith("symbolic") else {}))
+    # equal derivatives are one node: the label goes with the position (∂f/∂x, ∂f/∂y)
+    derivatives = label_derivatives(derivatives, expr, wrt)
     print(f"f = {expr}")
     _print_formulas(derivatives, args)
     if values:
@@ -176,23 +241,27 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="symdiff", description="symbolic-first differentiation")
+    parser.add_argument("--traceback", action="store_true", help="show Python tracebacks (for bug reports)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help=COMMANDS["demo"][1])
     p = sub.add_parser("eval", help=COMMANDS["eval"][1])
     p.add_argument("expression")
-    p.add_argument("values", nargs="*", help="NAME=VALUE with VALUE a number or JSON list")
-    for name in ("grad", "compare"):
-        p = sub.add_parser(name, help=COMMANDS[name][1])
-        p.add_argument("expression", nargs="?" if name == "grad" else None)
-        p.add_argument("--wrt", nargs="+", required=name == "compare", help="the inputs to differentiate by")
+    p.add_argument("values", nargs="*", help="NAME=VALUE with VALUE a number or JSON list (as with --at)")
+    for name in ("eval", "grad", "compare"):
+        p = sub.choices[name] if name == "eval" else sub.add_parser(name, help=COMMANDS[name][1])
+        if name != "eval":
+            p.add_argument("expression", nargs="?" if name == "grad" else None)
+            p.add_argument("--wrt", nargs="+", required=name == "compare", help="the inputs to differentiate by")
         p.add_argument("--at", nargs="*", default=[], help="NAME=VALUE (a number or JSON list)")
+        p.add_argument("--shape", nargs="+", default=[], metavar="NAME=DIMS",
+                       help="declare a tensor's shape: A=m,n or v=3 (dimension names or integers)")
         if name == "grad":
             p.add_argument("--mode", default="reverse", choices=["reverse", "forward", "symbolic", "symbolic-cse"])
             p.add_argument("--model", choices=sorted(MODELS), help="print a textbook model's gradients")
             p.add_argument("--raw", action="store_true", help="the unoptimized graph, as built")
             p.add_argument("--latex", action="store_true", help="LaTeX instead of Unicode")
             p.add_argument("--shapes", action="store_true", help="annotate shapes")
-        else:
+        elif name == "compare":
             p.add_argument("--plot", help="write bar charts of the costs to this PNG")
     # every argument after `train` goes to symdiff.nn.cli, which defines them
     p = sub.add_parser("train", help=COMMANDS["train"][1], add_help=False, prefix_chars="+")
@@ -201,13 +270,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command][0](args)
-    except (ValueError, TypeError, KeyError, IndexError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"symdiff: error: {message}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+        try:
+            code = COMMANDS[args.command][0](args)
+        except USER_ERRORS as error:
+            if args.traceback or isinstance(error, BrokenPipeError):
+                raise
+            print(f"symdiff: error: {_describe(error)}", file=sys.stderr)
+            return 2
+        sys.stdout.flush()  # a reader that went away shows here at the latest
+        return code
+    except BrokenPipeError:
+        # `symdiff ... | head`: the reader has all it wanted. Python docs, "Note on SIGPIPE":
+        # point stdout at devnull so that the flush at exit does not fail a second time.
+        _silence_stdout()
+        return 1
+
+
+MAX_MESSAGE = 2000  # characters of an error message; a list of 3,000 missing names is not clear
+
+
+def _describe(error) -> str:
+    if isinstance(error, RecursionError):
+        return "the input is nested too deeply to process (Python's recursion limit)"
+    if isinstance(error, MemoryError):  # numpy's says how much it tried to allocate
+        return f"out of memory: {error or 'the input asks for more than this machine has'}"
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[:MAX_MESSAGE]}... ({len(text) - MAX_MESSAGE:,} more characters)"
+    return text or type(error).__name__
+
+
+def _silence_stdout():
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file descriptor (captured in tests): nothing to do
+        pass
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@
 (Z₁ = X·W₁); ``grad`` records which derivative each result is, so a printer can
 say ∂L/∂W. Entries are weak: they vanish with their nodes.
 
+Equal derivatives are one node (∂(x+y)/∂x and ∂(x+y)/∂y are both the constant
+1), so a node cannot say which derivative it is: a list of results carries its
+labels per position (:class:`Labelled`, made by :func:`label_derivatives`).
+
 >>> import symdiff as sd
 >>> X, W = sd.tensor("X", (2, 3)), sd.tensor("W", (3, 4))
 >>> Z = sd.name(X @ W, "Z1")
@@ -17,6 +21,7 @@ import weakref
 
 from .node import Node, check_name
 from .ops.registry import function
+
 
 class IdentityWeakMap:
     """node -> value by identity, dropped when the node dies (nodes' == builds graph nodes,
@@ -74,6 +79,45 @@ def derivative_label(node: Node):
         return None
     of = entry[0]()
     return (name_of(of) if of is not None and name_of(of) else entry[2]), entry[1]
+
+
+class Labelled(list):
+    """A list of expressions with a label per position: ``(of, wrt_name)`` reads ∂of/∂wrt, None none.
+
+    >>> import symdiff as sd
+    >>> x, y = sd.symbols("x y")
+    >>> f = x + y
+    >>> print(sd.pretty(label_derivatives(sd.grad(f, [x, y]), f, [x, y])))
+    ∂f/∂x = 1
+    ∂f/∂y = 1
+    """
+
+    def __init__(self, exprs, labels):
+        super().__init__(exprs)
+        labels = tuple(labels)
+        if len(labels) != len(self):
+            raise ValueError(f"{len(labels)} labels for {len(self)} expressions")
+        self.labels = labels
+
+
+def label_derivatives(results, of: Node, wrt) -> Labelled:
+    """``results[i]`` labelled as ∂``of``/∂``wrt[i]``: the label belongs to the position, not the node."""
+    wrt = [wrt] if isinstance(wrt, Node) else list(wrt)
+    return Labelled(results, [(of, w.name) for w in wrt])
+
+
+def relabel(like, exprs):
+    """``exprs`` (a list made from the list ``like``, position by position) with ``like``'s labels."""
+    return Labelled(exprs, like.labels) if isinstance(like, Labelled) else exprs
+
+
+def position_label(exprs, i):
+    """(name of the function or None, name of the variable) that position ``i`` of ``exprs`` has, if any."""
+    labels = getattr(exprs, "labels", None)
+    if labels is None or labels[i] is None:
+        return None
+    of, wrt_name = labels[i]
+    return name_of(of), wrt_name
 
 
 def carry_labels(old: Node, new: Node):

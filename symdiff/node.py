@@ -168,6 +168,16 @@ class Node:
 
         return getitem(self, index)
 
+    def __iter__(self):
+        # without this, Python iterates X[0], X[1], ... until an IndexError: forever when the
+        # first dimension is symbolic. Like a numpy array: along the first axis, if it is known.
+        if not self.shape:
+            raise TypeError("iteration over a 0-d expression")
+        if not isinstance(self.shape[0], int):
+            raise TypeError(f"cannot iterate over an expression whose first dimension {self.shape[0]} is "
+                            "symbolic; index it (X[i]) or give the dimension a size")
+        return (self[i] for i in range(self.shape[0]))
+
     def sum(self, axis=None, keepdims=False):
         return _call("sum", self, axis=axis, keepdims=keepdims)
 
@@ -345,21 +355,33 @@ def constant(value, dtype: str | None = None) -> Node:
     d = dtypes.check_dtype(dtype or (array.dtype if array.dtype.kind != "u" else "int64"))
     if array.ndim == 0:
         return constant(array.item(), d)
+    if array.dtype.kind == "u" and d == "int64" and array.size and int(array.max()) > INT64_MAX:
+        raise OverflowError(f"constant {int(array.max())} does not fit int64 (from -2**63 to 2**63 - 1)")
     array = np.ascontiguousarray(array, dtype=d)
     array.setflags(write=False)
     return make(OPS["constant"], (), value=array, shape=array.shape, dtype=d)
+
+
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
 
 def _cast_scalar(value, dtype):
     if dtype == "bool":
         return bool(value)
     if dtype == "int64":
-        if float(value) != int(value):
+        if isinstance(value, float) and not value.is_integer():
             raise TypeError(f"constant {value} does not fit dtype int64")
+        if not INT64_MIN <= value <= INT64_MAX:  # compared exactly: float(2**63 - 1) is 2**63
+            raise OverflowError(f"constant {_digits(value)} does not fit int64 (from -2**63 to 2**63 - 1)")
         return int(value)
-    if dtype == "float32":
-        return float(np.float32(value))
-    return float(value)
+    try:
+        return float(np.float32(value)) if dtype == "float32" else float(value)
+    except OverflowError:
+        raise OverflowError(f"constant {_digits(value)} does not fit {dtype}") from None
+
+
+def _digits(value):
+    return f"with {len(str(abs(value)))} digits" if isinstance(value, int) and value.bit_length() > 200 else value
 
 
 def as_node(value, like: Node | None = None) -> Node:

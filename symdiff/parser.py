@@ -12,10 +12,17 @@ Grammar (Python's precedence, lowest first)::
     index    := int | [int] ":" [int] [":" [int]] | None | ...
     args     := arg ("," arg)*;  arg := expr | (int, ...) | keyword "=" literal
 
-Functions are exactly the registered ones (``sd.FUNCTIONS``); unknown names
-become scalar float64 symbols unless ``namespace`` maps them. Attribute access,
-strings, lambdas, Python keywords and dunder names are rejected with the
-position of the offending text.
+Functions are the registered ones of the op catalogue (``symdiff.ops``), which
+build expressions; transformations such as ``grad``, ``optimize`` or ``pretty``
+are not callable from text. Other names become scalar float64 symbols unless
+``namespace`` maps them. Attribute access, strings, lambdas, Python keywords and
+dunder names are rejected with the position of the offending text. Digits are
+ASCII only.
+
+Arithmetic on literals folds as Python computes it, exactly, before any node is
+built (``2**63 - 1`` is the largest int64), within a bound on the size of
+intermediate results; a number that meets the graph must fit int64 or be a
+finite float64, and division by zero is a parse error.
 
 >>> import symdiff as sd
 >>> x, y = sd.symbols("x y")
@@ -29,6 +36,8 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import math
+import operator
 import re
 
 from .node import Node, as_node, constant, tensor
@@ -38,10 +47,20 @@ MAX_LENGTH = 100_000
 MAX_DEPTH = 200
 DTYPE_NAMES = {"float32", "float64", "int64", "bool"}
 LITERALS = {"True": True, "False": False, "None": None}
+# literal arithmetic is exact Python arithmetic on ints up to this size (2**63 - 1 needs 2**63 on
+# the way); the estimate comes before a power is computed, so 9**9**9 is refused at once
+MAX_INT_BITS = 4096
+MAX_INT_DIGITS = 1233  # the decimal digits of a MAX_INT_BITS integer
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
+FOLD = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow,
+        "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+        "!=": operator.ne}
+COMPARE = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal", "==": "equal",
+           "!=": "not_equal"}
 
 TOKEN = re.compile(r"""
     (?P<space>[ \t\r\n]+)
-  | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>\*\*|<=|>=|==|!=|\.\.\.|[-+*/@()\[\],:<>=])
 """, re.VERBOSE)
@@ -62,6 +81,48 @@ class ParseError(ValueError):
         else:
             caret = position - line_start
         super().__init__(f"parse error at column {position + 1}: {message}\n  {line}\n  {' ' * caret}^")
+
+
+class _Unrepresentable(Exception):
+    """A literal result that symdiff cannot hold; the parser adds the position."""
+
+
+def _show(value) -> str:
+    """A number for a message: its digits when short, their count when not."""
+    if isinstance(value, int) and value.bit_length() > 100:
+        return f"a {len(str(abs(value))):,}-digit integer"
+    return f"({value!r})" if value < 0 else repr(value)
+
+
+def fold_numbers(op: str, a, b):
+    """``a op b`` for two Python numbers, computed exactly as Python does, within bounds.
+
+    >>> fold_numbers("-", 2**63, 1)
+    9223372036854775807
+    >>> fold_numbers("**", 2, -2)
+    0.25
+    """
+    what = f"{_show(a)} {op} {_show(b)}"
+    big_power = op == "**" and isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1
+    if big_power and (abs(a).bit_length() - 1) * b >= MAX_INT_BITS:  # a lower bound on its bits
+        raise _Unrepresentable(f"{what} overflows: the result has more than {MAX_INT_BITS} bits")
+    try:
+        result = FOLD[op](a, b)
+    except ZeroDivisionError:
+        raise _Unrepresentable(f"division by zero in {what}") from None
+    except OverflowError:  # Python raises it for floats out of range and ints too big for a float
+        raise _Unrepresentable(f"{what} overflows float64") from None
+    if isinstance(result, complex):
+        raise _Unrepresentable(f"{what} is not a real number")
+    if isinstance(result, float) and not math.isfinite(result):
+        raise _Unrepresentable(f"{what} {'overflows float64' if math.isinf(result) else 'is not a number'}")
+    if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
+        raise _Unrepresentable(f"{what} overflows: the result has more than {MAX_INT_BITS} bits")
+    return result
+
+
+def _is_int(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # str.isdigit alone also takes '١٢'
 
 
 def _tokenize(text):
@@ -121,11 +182,45 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise self.error(f"expression nested more than {MAX_DEPTH} levels deep")
 
+    # -- numbers --------------------------------------------------------------------------
+    def number(self, text, pos):
+        """The Python number a number token spells (long integers are refused before int())."""
+        if _is_int(text):
+            digits = len(text.lstrip("0"))
+            if digits > MAX_INT_DIGITS:
+                raise self.error(f"integer literal has too many digits ({digits:,}; at most "
+                                 f"{MAX_INT_DIGITS:,})", pos)
+            return int(text)
+        value = float(text)
+        if math.isinf(value):
+            raise self.error(f"the literal {text if len(text) <= 24 else text[:20] + '...'} overflows float64",
+                             pos)
+        return value
+
+    def weak(self, value, pos):
+        """A number about to meet the graph: an int must fit int64, the graph's integer type."""
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise self.error(f"integer {_show(value)} does not fit int64 (from -2**63 to 2**63 - 1)", pos)
+        return value
+
+    def combine(self, op, left, right, pos, right_pos):
+        """``left op right``: exact arithmetic for two numbers, a graph node otherwise."""
+        if op != "@" and not isinstance(left, Node) and not isinstance(right, Node):
+            try:
+                result = fold_numbers(op, left, right)
+            except _Unrepresentable as problem:
+                raise self.error(str(problem), pos) from None
+            return constant(result) if op in COMPARE else result
+        left, right = self.weak(left, pos), self.weak(right, right_pos)
+        if op in COMPARE:
+            return FUNCTIONS[COMPARE[op]](left, right)
+        return _matmul(left, right) if op == "@" else FOLD[op](left, right)
+
     # -- grammar --------------------------------------------------------------------------
     def parse(self):
         if self.peek()[0] == "end":
             raise self.error("empty expression")
-        result = self.expr()
+        result = self.weak(self.expr(), 0)
         kind, value, pos = self.peek()
         if kind != "end":
             if value == "=":
@@ -137,35 +232,36 @@ class _Parser:
 
     def expr(self):
         self.nested()
+        pos = self.peek()[2]
         left = self.arith()
-        if self.at("<", "<=", ">", ">=", "==", "!="):
+        if self.at(*COMPARE):
             op = self.take()[1]
+            right_pos = self.peek()[2]
             right = self.arith()
-            if self.at("<", "<=", ">", ">=", "==", "!="):
+            if self.at(*COMPARE):
                 raise self.error("chained comparisons are not allowed; use parentheses")
-            left = self._compare(op, left, right)
+            left = self.combine(op, left, right, pos, right_pos)
         self.depth -= 1
         return left
 
-    def _compare(self, op, left, right):
-        name = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
-                "==": "equal", "!=": "not_equal"}[op]
-        return FUNCTIONS[name](left, right)
-
+    # arith and term are written out, not one shared helper: every frame per level of nesting
+    # counts against Python's stack (MAX_DEPTH levels must fit with room to spare)
     def arith(self):
+        pos = self.peek()[2]
         left = self.term()
         while self.at("+", "-"):
             op = self.take()[1]
-            right = self.term()
-            left = left + right if op == "+" else left - right
+            right_pos = self.peek()[2]
+            left = self.combine(op, left, self.term(), pos, right_pos)
         return left
 
     def term(self):
+        pos = self.peek()[2]
         left = self.unary()
         while self.at("*", "/", "@"):
             op = self.take()[1]
-            right = self.unary()
-            left = left * right if op == "*" else left / right if op == "/" else _matmul(left, right)
+            right_pos = self.peek()[2]
+            left = self.combine(op, left, self.unary(), pos, right_pos)
         return left
 
     def unary(self):
@@ -174,19 +270,19 @@ class _Parser:
             op = self.take()[1]
             operand = self.unary()
             self.depth -= 1
-            return -as_node(operand) if op == "-" else operand
+            return -operand if op == "-" else operand  # a negated number stays a (weak) number
         return self.power()
 
     def power(self):
+        pos = self.peek()[2]
         base = self.postfix()
         if self.at("**"):
             self.take()
             self.nested()
+            right_pos = self.peek()[2]
             exponent = self.unary()
             self.depth -= 1
-            return as_node(base) ** exponent if isinstance(base, Node) or isinstance(exponent, Node) \
-                else constant(float(base) ** float(exponent) if isinstance(base, float) or isinstance(exponent, float)
-                              or exponent < 0 else base ** exponent)
+            return self.combine("**", base, exponent, pos, right_pos)
         return base
 
     def postfix(self):
@@ -227,16 +323,16 @@ class _Parser:
             self.take()
             sign = -1
         kind, value, pos = self.peek()
-        if kind != "number" or not value.isdigit():
+        if kind != "number" or not _is_int(value):
             raise self.error(f"expected an integer for {what}", pos)
         self.take()
-        return sign * int(value)
+        return self.weak(sign * self.number(value, pos), pos)
 
     def atom(self):
         kind, value, pos = self.peek()
         if kind == "number":
             self.take()
-            return float(value) if any(c in value for c in ".eE") else int(value)
+            return self.number(value, pos)
         if kind == "name":
             self.take()
             if self.at("("):
@@ -246,8 +342,11 @@ class _Parser:
             if value == "None":
                 raise self.error("None is only allowed in an index or as a keyword value", pos)
             if value in self.namespace:
-                return self.namespace[value]
-            if value in FUNCTIONS:
+                given = self.namespace[value]
+                if isinstance(given, (Node, bool, int)):
+                    return given
+                return float(given)  # a numpy float becomes Python's: literal arithmetic is Python's
+            if _expression_function(value):
                 raise self.error(f"function {value!r} must be called", pos)
             return tensor(value, ())
         if value == "(":
@@ -264,6 +363,8 @@ class _Parser:
         raise self.error(f"unexpected {value!r}", pos)
 
     def call(self, name, pos):
+        if name in FUNCTIONS and not _expression_function(name):
+            raise self.error(f"{name!r} is not an expression function; call sd.{name} from Python", pos)
         if name not in FUNCTIONS:
             raise self.error(f"unknown function {name!r}", pos)
         if name in self.namespace:
@@ -285,7 +386,7 @@ class _Parser:
             else:
                 if kwargs:
                     raise self.error("positional argument after a keyword argument", kpos)
-                args.append(self.tuple_literal() if self._tuple_ahead() else self.expr())
+                args.append(self.tuple_literal() if self._tuple_ahead() else self.weak(self.expr(), kpos))
             if not self.at(","):
                 break
             self.take()
@@ -307,7 +408,7 @@ class _Parser:
             if kind == "op" and value == "-":
                 j += 1
                 kind, value, _ = self.peek(j)
-            if kind != "number" or not value.isdigit():
+            if kind != "number" or not _is_int(value):
                 return False
             kind, value, _ = self.peek(j + 1)
             if value == ")":
@@ -334,7 +435,7 @@ class _Parser:
         kind, value, vpos = self.peek()
         if kind == "name" and (value in LITERALS or value in DTYPE_NAMES):
             self.take()
-            return LITERALS[value] if value in LITERALS else value
+            return LITERALS.get(value, value)
         if self._tuple_ahead():
             return self.tuple_literal()
         sign = 1
@@ -344,10 +445,17 @@ class _Parser:
             kind, value, vpos = self.peek()
         if kind == "number":
             self.take()
-            number = float(value) if any(c in value for c in ".eE") else int(value)
-            return sign * number
+            return self.weak(sign * self.number(value, vpos), vpos)
         raise self.error("keyword values must be literals: numbers, True/False/None, tuples of ints "
                          "or dtype names", vpos)
+
+
+def _expression_function(name) -> bool:
+    """Whether text may call ``name``: the op catalogue builds nodes in bounded time, while
+    transformations (grad, hessian, compare, optimize, printing) can run for as long as hostile
+    text makes them nest, and return no expression."""
+    fn = FUNCTIONS.get(name)
+    return fn is not None and fn.__module__.startswith(f"{__package__}.ops.")
 
 
 def _matmul(a, b):
@@ -366,4 +474,9 @@ def parse(text: str, namespace: dict | None = None) -> Node:
         if not isinstance(value, (Node, int, float)):
             raise TypeError(f"namespace values must be expressions or numbers, got {type(value).__name__} "
                             f"for {name!r}")
-    return as_node(_Parser(text, namespace).parse())
+    parser = _Parser(text, namespace)
+    try:
+        return as_node(parser.parse())
+    except RecursionError:  # MAX_DEPTH leaves room on the stack, unless the caller took it already
+        raise ParseError("expression nested too deeply for the room left on Python's stack", text,
+                         parser.peek()[2]) from None

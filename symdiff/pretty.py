@@ -5,7 +5,9 @@ tensors, σ for the sigmoid, 1[·] for indicators, Σ with the axis for sums,
 softmax/logsumexp by name; broadcasting is implicit. A subexpression used more
 than once is named once (t₁ = …) before the formulas; nodes the user named
 (``sd.name``) print by name with their definition listed first. Derivatives
-made by ``sd.grad`` print as ∂L/∂W.
+made by ``sd.grad`` print as ∂L/∂W; a list that labels its positions
+(``names.Labelled``) prints each position with its own label, even where two
+positions hold the same node.
 
 >>> import symdiff as sd
 >>> X, W = sd.tensor("X", ("m", "n")), sd.tensor("W", ("n", "k"))
@@ -21,7 +23,7 @@ import numpy as np
 import sympy
 
 from .graph import as_list, is_operation, toposort, users
-from .names import derivative_label, name_of
+from .names import derivative_label, name_of, position_label
 from .ops.elementwise import scalar_value
 from .ops.registry import function
 
@@ -231,8 +233,8 @@ def render(exprs, style: Style, show_shapes: bool = False) -> list:
             lines.append(style.define(label, text[0]) + shape)
             text = (label, ATOM)
         texts[id(node)] = text
-    for o in outputs:
-        derivative = derivative_label(o)
+    for i, o in enumerate(outputs):
+        derivative = position_label(exprs, i) or derivative_label(o)
         if derivative is not None:
             lhs = style.derivative(style.name(derivative[0] or "f"), style.name(derivative[1]))
         elif name_of(o) is not None and not o.is_leaf:

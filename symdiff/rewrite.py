@@ -21,7 +21,7 @@ import numpy as np
 import sympy
 
 from .graph import as_list, toposort
-from .node import Node, as_node, constant, make
+from .node import Node, constant, make
 from .ops import elementwise as ew
 from .ops.elementwise import apply, scalar_value
 from .ops.movement import broadcast_to, reshape, transpose, zeros
@@ -29,6 +29,8 @@ from .ops.registry import function
 
 COMMUTATIVE = {"add", "multiply", "maximum", "minimum", "equal", "not_equal"}
 FOLD_LIMIT = 64  # constant folding produces at most this many elements
+FOLD_INPUT_LIMIT = 1 << 16  # ...from at most this many: a sum or matmul of a huge constant stays as it is
+INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
 
 
 # -- deterministic structure keys (for canonical argument order) -----------------------------
@@ -339,7 +341,10 @@ def _scalar_graph(expr, mapping, like):
     if expr.free_symbols:
         graph = to_graph(expr, mapping, like=like)
         return reshape(graph, ()) if graph.shape else graph
-    return constant(int(expr) if expr.is_Integer else float(expr), like.dtype)
+    value = int(expr) if expr.is_Integer else float(expr)
+    if not _representable(value, like.dtype):
+        raise OverflowError(f"the coefficient {expr} does not fit {like.dtype}")
+    return constant(value, like.dtype)
 
 
 def combine_scalar_factors(node):
@@ -359,14 +364,25 @@ def combine_scalar_factors(node):
     for f in denominator:
         if _peel(f).shape == ():
             coefficient /= _as_sympy_scalar(f, symbols)
-    from .ops.from_sympy import to_graph
-
     mapping = {sym: graph for sym, graph in symbols.values()}
     tensors_up = [f for f in numerator if _peel(f).shape != ()]
     tensors_down = [f for f in denominator if _peel(f).shape != ()]
     top, bottom = sympy.fraction(coefficient)  # the textbook's a·X / m: numbers in front, divisor last
     negative = top.could_extract_minus_sign()
     top = -top if negative else top
+    try:
+        result = _coefficient_times(top, bottom, tensors_up, tensors_down, mapping, node)
+    except OverflowError:
+        return None  # the combined coefficient is no constant of this dtype: keep the factors apart
+    if negative:
+        result = -result
+    from .graph import count_ops
+
+    return result if count_ops(result) < count_ops(node) else None
+
+
+def _coefficient_times(top, bottom, tensors_up, tensors_down, mapping, node):
+    """top·Π(tensors_up) / Π(tensors_down) / bottom, numbers in front and the divisor last."""
     result = None
     for f in tensors_up:
         result = f if result is None else result * f
@@ -378,11 +394,14 @@ def combine_scalar_factors(node):
         result = result / f
     if bottom != 1:
         result = result / broadcast_to(_scalar_graph(bottom, mapping, node), node.shape)
-    if negative:
-        result = -result
-    from .graph import count_ops
+    return result
 
-    return result if count_ops(result) < count_ops(node) else None
+
+def _representable(value, dtype):
+    """Whether a folded number is a constant of ``dtype`` as it is: in range and finite."""
+    if dtype == "int64":
+        return INT64_MIN <= value <= INT64_MAX
+    return bool(np.isfinite(value)) and (dtype != "float32" or abs(value) <= np.finfo(np.float32).max)
 
 
 def collect_constants(node):
@@ -396,6 +415,8 @@ def collect_constants(node):
     inner = _constant_factor(rest)
     if inner is not None:
         value = scalar_value(c) * scalar_value(inner[1])
+        if not _representable(value, node.dtype):
+            return None  # c₁·(c₂·x) may be finite where c₁c₂ is not
         return (constant(value, node.dtype) * inner[0]) if value != 1 else inner[0]
     if scalar_value(node.inputs[0]) is None:  # put the number first: 2x, not x·2
         return make(node.op, (node.inputs[1], node.inputs[0]), **node.attrs)
@@ -425,6 +446,32 @@ def one_hot_patterns(node):
     return None
 
 
+def _int_power(a, b):
+    if abs(a) > 1 and (abs(a).bit_length() - 1) * b > 64:  # refused before 9**(9**9) is computed
+        raise OverflowError(f"power of int64 constants overflows int64: {a}**{b} has more than 64 bits")
+    return a**b
+
+
+# int64 ops folded in exact Python integers, so that an overflow is an error, not a wrap-around
+EXACT_INT = {"add": lambda a, b: a + b, "subtract": lambda a, b: a - b, "multiply": lambda a, b: a * b,
+             "negative": lambda a: -a, "square": lambda a: a * a, "abs": abs, "power": _int_power}
+
+
+def _fold_int64(node):
+    """The exact value of an int64 op on constants, or an OverflowError saying it does not fit."""
+    values = [np.asarray(i.attr("value"), dtype=object) for i in node.inputs]
+    if node.op.name == "sum":
+        exact = np.sum(values[0], axis=node.attr("axis"), keepdims=node.attr("keepdims"))
+    else:
+        exact = np.frompyfunc(EXACT_INT[node.op.name], len(values), 1)(*values)
+    exact = np.asarray(exact, dtype=object)
+    outside = [v for v in exact.flat if not INT64_MIN <= v <= INT64_MAX]
+    if outside:
+        raise OverflowError(f"{node.op.name} of int64 constants overflows int64: {outside[0]} is outside "
+                            "[-2**63, 2**63 - 1] (numpy would wrap around)")
+    return exact.astype(np.int64)
+
+
 def fold_constants(node):
     """Evaluate an op whose inputs are all numeric constants (small results only)."""
     if not node.inputs or node.op.name in ("broadcast_to",):
@@ -433,9 +480,16 @@ def fold_constants(node):
         return None
     if not isinstance(node.size, int) or node.size > FOLD_LIMIT:
         return None
-    from .evaluate import evaluate
+    if sum(i.size for i in node.inputs) > FOLD_INPUT_LIMIT:
+        return None
+    if node.dtype == "int64" and (node.op.name in EXACT_INT or node.op.name == "sum"):
+        if node.op.name == "power" and (np.asarray(node.inputs[1].attr("value")) < 0).any():
+            return None  # an integer to a negative power is an error of evaluation, not of folding
+        value = _fold_int64(node)
+    else:
+        from .evaluate import evaluate
 
-    value = evaluate(node, {})
+        value = evaluate(node, {})
     if value.ndim and value.size and (value == value.flat[0]).all():  # uniform: a broadcast scalar
         return broadcast_to(constant(value.flat[0].item(), node.dtype), node.shape)
     return constant(value if value.ndim else value.item(), node.dtype)
@@ -531,11 +585,11 @@ def optimize(exprs, passes=None, debug: bool | str = False):
 
             print(f"-- after {name} --\n{to_str(outputs)}", file=sys.stdout)
     from .graph import count_ops
-    from .names import carry_labels
+    from .names import carry_labels, relabel
 
     originals = as_list(exprs)
     if passes is None and count_ops(outputs) > count_ops(baseline):
         outputs = baseline  # never costlier than the stabilized input
     for old, new in zip(originals, outputs):
         carry_labels(old, new)
-    return outputs[0] if isinstance(exprs, Node) else outputs
+    return outputs[0] if isinstance(exprs, Node) else relabel(exprs, outputs)

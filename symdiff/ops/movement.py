@@ -364,6 +364,9 @@ def slice_scatter(a, index_of, shape) -> Node:
     >>> sd.slice_scatter(sd.tensor("v", (2,)), X[1:], X.shape).shape
     (3,)
     """
+    if not isinstance(index_of, Node) or index_of.op.name != "getitem":
+        raise TypeError(f"slice_scatter: index_of must be an indexing expression (such as X[1:]), got "
+                        f"{index_of if isinstance(index_of, Node) else type(index_of).__name__}")
     return make(slice_scatter_op, (as_node(a),), index=index_of.attr("index"), shape=shapes.shape(shape))
 
 

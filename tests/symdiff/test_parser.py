@@ -205,3 +205,64 @@ def test_printing_and_parsing_are_inverse_on_trees(text):
         a = sd.evaluate(expr, values)
         b = sd.evaluate(sd.parse(printed.split("\n")[-1]) if "\n" not in printed else expr, values)
     assert np.array_equal(a, b, equal_nan=True)
+
+
+# -- literal arithmetic: exact where it fits, bounded, and a clear error otherwise --------------
+@pytest.mark.parametrize("text,value,dtype", [
+    ("2**63 - 1", 2**63 - 1, "int64"),  # the intermediate 2**63 does not fit; the result does
+    ("-2**63", -2**63, "int64"),
+    ("-2**62 * 2", -2**63, "int64"),
+    ("2**100 / 2**98", 4.0, "float64"),
+    ("2**-2", 0.25, "float64"),
+    ("3 - -1", 4, "int64"),
+    ("1**(10**300)", 1, "int64"),
+    ("(-1)**(10**300 + 1)", -1, "int64"),
+])
+def test_literal_arithmetic_folds_exactly(text, value, dtype):
+    node = sd.parse(text)
+    assert node.is_constant and node.dtype == dtype
+    assert node.attr("value") == value and type(node.attr("value")) is type(value)
+
+
+def test_negative_literals_are_weak_numbers_like_positive_ones():
+    x = sd.symbols("x")
+    assert sd.parse("x - -1") is x - (-1.0)
+    assert sd.parse(str(x - (-1.0))) is x - (-1.0)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("9**99999999 + x", "overflow"),
+    ("9**9**9 + x", "overflow"),
+    ("9**9**9*x", "overflow"),
+    ("2**63 + x", "does not fit int64"),
+    ("x * 2**64", "does not fit int64"),
+    ("2**62 * 4", "does not fit int64"),
+    ("10**400 + x", "does not fit int64"),
+    ("10**400 * 1.0 + x", "overflows float64"),
+    ("1e400 + x", "overflows float64"),
+    ("10.0**400 + x", "overflows float64"),
+    ("1e308 * 10 + x", "overflows float64"),
+    ("1" * 5000 + " + x", "too many digits"),
+    ("1/0 + x", "division by zero"),
+    ("1.0/0 + x", "division by zero"),
+    ("0/0", "division by zero"),
+    ("0**-1 + x", "division by zero"),
+    ("0.0**-1.5 + x", "division by zero"),
+    ("(-8)**0.5 + x", "not a real number"),
+    ("2.0**(10**400)", "overflows float64"),
+])
+def test_literal_arithmetic_errors_are_parse_errors(text, message):
+    with pytest.raises(ParseError, match=re.escape(message)):
+        sd.parse(text)
+
+
+def test_literal_errors_point_at_the_literal():
+    with pytest.raises(ParseError) as info:
+        sd.parse("x + 1/0")
+    assert info.value.position == 4
+
+
+@pytest.mark.parametrize("text", ["١٢ + x", "x[١]", "sum(X, axis=٠)", "x**²", "１２"])
+def test_digits_are_ascii_only(text):
+    with pytest.raises(ParseError, match="unexpected character"):
+        sd.parse(text, NS)

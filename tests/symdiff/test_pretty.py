@@ -93,3 +93,26 @@ def test_user_names_and_subscripts():
 def test_grad_command_line_flags(capsys, argv, expected):
     assert main(argv) == 0
     assert expected in capsys.readouterr().out
+
+
+def test_equal_derivatives_print_with_the_label_of_their_position():
+    from symdiff.names import Labelled, label_derivatives
+
+    x, y, z = sd.symbols("x y z")
+    f = x + y + 2 * z
+    grads = label_derivatives(sd.grad(f, [x, y, z]), f, [x, y, z])
+    assert grads[0] is grads[1]  # one hash-consed node, two derivatives
+    optimized = sd.optimize(grads)
+    assert isinstance(optimized, Labelled)
+    assert sd.pretty(optimized) == "∂f/∂x = 1\n∂f/∂y = 1\n∂f/∂z = 2"
+    latex = sd.latex(optimized)
+    for w in "xyz":
+        assert f"\\frac{{\\partial f}}{{\\partial {w}}} &= " in latex
+    assert_well_formed_latex(latex)
+    sd.name(f, "L")
+    assert sd.pretty(optimized).startswith("∂L/∂x = 1\n∂L/∂y = 1")  # the function's name when printed
+
+
+def test_grad_results_carry_their_labels():
+    x, y = sd.symbols("x y")
+    assert sd.pretty(sd.optimize(sd.grad(x + y, [x, y]))) == "∂f/∂x = 1\n∂f/∂y = 1"
