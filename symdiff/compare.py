@@ -29,13 +29,17 @@ import sympy
 from . import shapes
 from .autodiff import _check_wrt, grad, jacobian
 from .evaluate import evaluate
-from .graph import as_list, count_ops, cost, tree_size
+from .graph import cost, count_ops, tree_size
 from .memory import peak_bytes
-from .node import Node, as_node
+from .node import as_node
 from .numeric import numeric_grad
 from .ops.registry import function
+from .symbolic import TooLarge, derive, differentiate
 
 ALL_MODES = ("symbolic", "symbolic-cse", "forward", "reverse", "numeric")
+# sympy builds some 15,000 scalar operations a second (diff, cse, rebuilding the graphs): the
+# symbolic rows of a default call then take a few seconds, never minutes
+SYMBOLIC_LIMIT = 50_000
 
 
 @dataclasses.dataclass
@@ -96,8 +100,8 @@ class Report:
 
     def to_markdown(self) -> str:
         head, body = self._table()
-        lines = [f"**{self.function}** w.r.t. {', '.join(self.wrt)}: n = {self.inputs} inputs, "
-                 f"m = {self.outputs} outputs, function: {self.function_ops} operations", "",
+        lines = [(f"**{self.function}** w.r.t. {', '.join(self.wrt)}: n = {self.inputs} inputs, "
+                  f"m = {self.outputs} outputs, function: {self.function_ops} operations"), "",
                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
         lines += ["", self.summary]
@@ -226,12 +230,85 @@ def _crossover(forward_flops, reverse_flops):
     return f"Forward − reverse FLOPs = {sympy.factor(diff)}: no crossover for positive sizes."
 
 
+class _Symbolic:
+    """sympy's derivatives, computed once for both symbolic rows (or the reason there are none)."""
+
+    def __init__(self, f, nodes, at, limit):
+        self.f, self.nodes, self.at, self.limit = f, nodes, at, limit
+        self.done, self.error = None, None
+
+    def graphs(self, row, cse):
+        if self.done is None and self.error is None:
+            try:
+                self.done = differentiate(self.f, self.nodes, at=self.at, max_operations=self.limit)
+            except TooLarge as error:
+                self.error = error
+        if self.error is not None:
+            raise self.error
+        info = derive(self.done, cse=cse)
+        row.derive_s = info.derive_s
+        row.tree_size = info.tree_ops
+        row.note = f"sympy: {info.tree_ops:,} ops as trees" + (f", {info.dag_ops:,} after cse" if cse else "")
+        return info.graphs
+
+
+def _numeric_row(row, f, nodes, at, n, bindings):
+    start = time.perf_counter()
+    result = numeric_grad(f, nodes, at)
+    result = result if isinstance(result, list) else [result]
+    row.evaluate_s = time.perf_counter() - start
+    row.flops = sympy.expand(2 * n * cost(f)["flops"])
+    row.flops_value = _flops_value(row.flops, bindings)
+    row.note = f"2n = {2 * n} evaluations of f"
+    return [np.asarray(v, np.float64) for v in result]
+
+
+def _graph_row(row, exprs, at, bindings, repeat):
+    row.dag_size = count_ops(exprs)
+    row.flops = cost(exprs)["flops"]
+    row.flops_value = _flops_value(row.flops, bindings)
+    row.peak_bytes = peak_bytes(exprs, bindings)
+    result, row.evaluate_s = _timed_evaluate(exprs, at, repeat)
+    row.values = result
+    return [np.asarray(v, np.float64) for v in result]
+
+
+def _row(mode, f, nodes, at, sizes, repeat, symbolic):
+    """One mode's row and its values (None where the mode does not apply)."""
+    n, bindings = sizes
+    row, scalar = Row(mode), f.shape == ()
+    if mode == "numeric":
+        if not scalar:
+            row.note = "numeric mode here is for scalar functions"
+            return row, None
+        return row, _numeric_row(row, f, nodes, at, n, bindings)
+    if mode.startswith("symbolic"):
+        if not scalar:
+            row.note = "symbolic mode here differentiates scalar functions"
+            return row, None
+        exprs = symbolic.graphs(row, cse=mode == "symbolic-cse")
+    else:
+        start = time.perf_counter()
+        exprs = grad(f, nodes, mode=mode) if scalar else jacobian(f, nodes, mode=mode)
+        exprs = exprs if isinstance(exprs, list) else [exprs]
+        row.derive_s = time.perf_counter() - start
+        row.tree_size = tree_size(exprs)
+    return row, _graph_row(row, exprs, at, bindings, repeat)
+
+
+def _max_error(xs, ys) -> float:
+    return max(float(np.max(np.abs(x - y))) if x.size else 0.0 for x, y in zip(xs, ys))
+
+
 @function
-def compare(f, wrt, at, modes=ALL_MODES, repeat: int = 3, symbolic_limit: int = 200_000) -> Report:
+def compare(f, wrt, at, modes=ALL_MODES, repeat: int = 3, symbolic_limit: int = SYMBOLIC_LIMIT) -> Report:
     """Differentiate ``f`` in every mode at the point ``at`` and report agreement and cost.
 
     For a scalar ``f`` the rows are gradients; for a vector ``f`` Jacobians (the
     symbolic rows then need a scalar function and are skipped with a note).
+    ``symbolic_limit`` bounds sympy's work, about (wrt elements) × (f's size as a
+    tree) scalar operations, before it starts: past it the symbolic rows are
+    skipped with a note that gives the size.
     """
     f = as_node(f)
     nodes = _check_wrt(wrt)
@@ -239,64 +316,24 @@ def compare(f, wrt, at, modes=ALL_MODES, repeat: int = 3, symbolic_limit: int = 
     n = int(sum(shapes.substitute(w.shape, bindings) and np.prod(shapes.substitute(w.shape, bindings)) or 1
                 for w in nodes))
     m = int(np.prod(shapes.substitute(f.shape, bindings))) if f.shape else 1
-    scalar = f.shape == ()
+    symbolic = _Symbolic(f, nodes, at, symbolic_limit)
     rows, values = [], {}
     for mode in modes:
-        row = Row(mode)
         try:
-            start = time.perf_counter()
-            if mode == "numeric":
-                if not scalar:
-                    row.note = "numeric mode here is for scalar functions"
-                    rows.append(row)
-                    continue
-                result = numeric_grad(f, nodes, at)
-                result = result if isinstance(result, list) else [result]
-                row.evaluate_s = time.perf_counter() - start
-                row.flops = sympy.expand(2 * n * cost(f)["flops"])
-                row.flops_value = _flops_value(row.flops, bindings)
-                row.note = f"2n = {2 * n} evaluations of f"
-                values[mode] = [np.asarray(v, np.float64) for v in result]
-            else:
-                if mode.startswith("symbolic"):
-                    if not scalar:
-                        row.note = "symbolic mode here differentiates scalar functions"
-                        rows.append(row)
-                        continue
-                    from .symbolic import symbolic_derivatives
-
-                    info = symbolic_derivatives(f, nodes, cse=mode == "symbolic-cse", at=at,
-                                                max_operations=symbolic_limit)
-                    exprs = info.graphs
-                    row.derive_s = info.derive_s
-                    row.tree_size = info.tree_ops
-                    row.note = f"sympy: {info.tree_ops:,} ops as trees" + (
-                        f", {info.dag_ops:,} after cse" if mode == "symbolic-cse" else "")
-                else:
-                    exprs = grad(f, nodes, mode=mode) if scalar else jacobian(f, nodes, mode=mode)
-                    exprs = exprs if isinstance(exprs, list) else [exprs]
-                    row.derive_s = time.perf_counter() - start
-                    row.tree_size = tree_size(exprs)
-                row.dag_size = count_ops(exprs)
-                row.flops = cost(exprs)["flops"]
-                row.flops_value = _flops_value(row.flops, bindings)
-                row.peak_bytes = peak_bytes(exprs, bindings)
-                result, row.evaluate_s = _timed_evaluate(exprs, at, repeat)
-                values[mode] = [np.asarray(v, np.float64) for v in result]
-                row.values = result
+            row, result = _row(mode, f, nodes, at, (n, bindings), repeat, symbolic)
+            if result is not None:
+                values[mode] = result
+        except TooLarge as error:
+            row = Row(mode, note=f"skipped: {error}")
         except (ValueError, TypeError, NotImplementedError, ImportError) as error:
-            row.note = f"not available: {error}"
+            row = Row(mode, note=f"not available: {error}")
         rows.append(row)
     reference = values.get("reverse") or next(iter(values.values()), None)
-    errors = {}
     names = list(values)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            errors[(a, b)] = max(float(np.max(np.abs(x - y))) if x.size else 0.0
-                                 for x, y in zip(values[a], values[b]))
+    errors = {(a, b): _max_error(values[a], values[b]) for i, a in enumerate(names) for b in names[i + 1:]}
     for r in rows:
         if r.mode in values and reference is not None:
-            r.error = max(float(np.max(np.abs(x - y))) if x.size else 0.0 for x, y in zip(values[r.mode], reference))
+            r.error = _max_error(values[r.mode], reference)
     sym = next((r for r in rows if r.mode == "symbolic" and r.tree_size), None)
     rev = next((r for r in rows if r.mode == "reverse" and r.dag_size), None)
     swell = sym.tree_size / rev.dag_size if sym and rev else None

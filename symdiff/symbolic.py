@@ -8,6 +8,16 @@ swells. ``symbolic-cse`` then runs ``sympy.cse`` over all derivatives. The
 result is rebuilt as graph nodes with the leaves' shapes, so ``sd.evaluate``
 works on it; where integer inputs were baked in, it is valid for those values.
 
+The ops with a stable form (sigmoid, softplus, logsumexp, softmax and the ops
+built on them) scalarize as the sympy functions of :mod:`.ops.sympy_functions`,
+so their derivatives are written in them and rebuilt as the same stable ops: no
+``exp(1e4)`` overflows into ``inf/inf``.
+
+sympy's work grows with the number of wrt elements times the function's size as
+a tree; that product is checked against ``max_operations`` before anything is
+scalarized, the function's real size once it is, and the derivatives' running
+size while ``sympy.diff`` builds them (``TooLarge`` names the size and the limit).
+
 >>> import symdiff as sd
 >>> x, y = sd.symbols("x y")
 >>> [str(g) for g in symbolic_grad(sd.sin(x) * y, [x, y])]
@@ -17,6 +27,7 @@ works on it; where integer inputs were baked in, it is valid for those values.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 
 import numpy as np
@@ -25,14 +36,24 @@ import sympy
 from . import shapes
 from .graph import as_list, leaves, toposort
 from .node import Node, as_node
-from .ops.elementwise import ElementwiseOp
+from .ops import sympy_functions
+from .ops.elementwise import ElementwiseOp, astype
 from .ops.from_sympy import to_graph
+from .ops.movement import reshape, stack
+from .ops.sympy_functions import count_ops
 
 MAX_OPERATIONS = 200_000
+_REDUCTIONS = ("sum", "max", "logsumexp", "softmax", "log_softmax", "softmax_cross_entropy")
 
 
 class TooLarge(ValueError):
-    """The scalarized function would be too large for sympy to be sensible."""
+    """The scalarized function, or its derivatives, would be too large for sympy to be sensible."""
+
+
+def _check_size(size: int, limit: int, what: str):
+    if size > limit:
+        raise TooLarge(f"symbolic mode would build about {size:,} scalar operations (limit {limit:,}): {what}; "
+                       "use mode='reverse', or raise the limit (max_operations; symbolic_limit in sd.compare)")
 
 
 def _bindings(exprs, at):
@@ -48,17 +69,66 @@ def _bindings(exprs, at):
     return bind_dims([n for n in nodes if id(n) in arrays], arrays), arrays
 
 
+def _numel(shape, bindings) -> int:
+    return int(np.prod(shapes.substitute(shape, bindings), dtype=np.int64))
+
+
 def estimate(exprs, bindings) -> int:
-    """Scalar operations the scalarized graph will hold (matmul counts m·n·k)."""
+    """Scalar operations the scalarized graph will hold, shared parts once (matmul counts m·n·k)."""
     total = 0
     for n in toposort(exprs):
-        size = int(np.prod(shapes.substitute(n.shape, bindings)))
+        size = _numel(n.shape, bindings)
         if n.op.name == "matmul":
             size *= int(shapes.substitute(n.inputs[0].shape, bindings)[-1])
-        elif n.op.name in ("sum", "max", "logsumexp", "softmax", "log_softmax", "softmax_cross_entropy"):
-            size = int(np.prod(shapes.substitute(n.inputs[0].shape, bindings))) * 3
+        elif n.op.name in _REDUCTIONS:
+            size = _numel(n.inputs[0].shape, bindings) * 3
         total += size
     return total
+
+
+def _element_tree(node, inputs, bindings) -> int:
+    """Tree size of one element of ``node``, given the tree sizes of its inputs' elements."""
+    if not node.inputs:
+        return 0
+    name, a = node.op.name, node.inputs[0]
+    if isinstance(node.op, ElementwiseOp):
+        return (0 if name == "astype" else node.op.ops_per_element) + sum(inputs)
+    if name == "matmul":
+        k = int(shapes.substitute(a.shape, bindings)[-1])
+        return k * (inputs[0] + inputs[1]) + 2 * k - 1
+    if name in ("sum", "max", "logsumexp", "scatter_add"):
+        r = max(1, _numel(a.shape, bindings) // max(1, _numel(node.shape, bindings)))
+        return r * inputs[0] + (2 * r if name == "logsumexp" else r - 1)
+    if name in ("softmax", "log_softmax"):
+        r = int(shapes.substitute(a.shape, bindings)[node.attrs["axis"]])
+        return r * inputs[0] + 2 * r + 1
+    if name == "softmax_cross_entropy":
+        k = int(shapes.substitute(a.shape, bindings)[-1])
+        rows = _numel(a.shape, bindings) // max(1, k)
+        return rows * (k * inputs[0] + 2 * k + 2)
+    return max(inputs)  # movement ops pick elements
+
+
+def tree_estimate(exprs, bindings) -> int:
+    """Scalar operations of the scalarized expressions as trees, shared parts repeated: the size
+    ``sympy.diff`` and ``sympy.count_ops`` walk (the logistic map doubles it at every step)."""
+    per_element = {}
+    for n in toposort(exprs):
+        per_element[id(n)] = _element_tree(n, [per_element[id(i)] for i in n.inputs], bindings)
+    return sum(per_element[id(o)] * _numel(o.shape, bindings) for o in as_list(exprs))
+
+
+def derivative_estimate(f, wrt, at=None) -> int:
+    """Scalar operations ``sympy.diff`` would build: wrt elements times ``f``'s tree size.
+
+    >>> import symdiff as sd
+    >>> X = sd.tensor("X", (2, 3))
+    >>> derivative_estimate(sd.sum(sd.tanh(X)), [X])
+    66
+    """
+    f, nodes = as_node(f), as_list(wrt)
+    bindings, _ = _bindings([f] + nodes, at)
+    return sum(_numel(w.shape, bindings) for w in nodes) * tree_estimate([f], bindings)
 
 
 def _element_symbols(leaf, shape):
@@ -87,7 +157,32 @@ def _sum(items):
 
 
 def _lse(items):
-    return sympy.log(sympy.Add(*[sympy.exp(v) for v in items]))
+    return sympy_functions.logsumexp(*items)
+
+
+def _lanes(values, axis, lane):
+    """``lane`` (a list of expressions -> a list as long) applied along ``axis``."""
+    moved = np.moveaxis(values, axis, -1)
+    out = np.empty(moved.shape, dtype=object)
+    for index in np.ndindex(*moved.shape[:-1]):
+        for j, v in enumerate(lane(list(moved[index]))):
+            out[index + (j,)] = v
+    return np.moveaxis(out, -1, axis)
+
+
+def _softmax_lane(row):
+    return [sympy_functions.softmax(j, *row) for j in range(len(row))]
+
+
+def _log_softmax_lane(row):
+    lse = _lse(row)
+    return [v - lse for v in row]
+
+
+@functools.cache
+def _stable_scalar(op):
+    """The op's scalar form with its exp/log spelling of a stable function replaced by it."""
+    return sympy_functions.stabilize(op.scalar, op.params)
 
 
 def _as_number(value):
@@ -109,6 +204,7 @@ def _objects(array):
 def _elementwise(op, args, from_bool=False):
     args = np.broadcast_arrays(*args)
     out = np.empty(args[0].shape, dtype=object)
+    scalar = _stable_scalar(op) if op.name != "astype" else None
     for index in np.ndindex(*out.shape):
         values = [a[index] for a in args]
         if op.name == "astype":
@@ -116,7 +212,7 @@ def _elementwise(op, args, from_bool=False):
             # a Symbol is also a sympy Boolean: only a bool *input* is a condition
             out[index] = sympy.Piecewise((1, v), (0, True)) if from_bool and not isinstance(v, sympy.Number) else v
             continue
-        out[index] = op.scalar.xreplace(dict(zip(op.params, values)))
+        out[index] = scalar.xreplace(dict(zip(op.params, values)))
     return out
 
 
@@ -154,10 +250,7 @@ def _scalarize_node(node, inputs, bindings, arrays):
     if name == "matmul":
         return np.matmul(a, inputs[1])
     if name in ("softmax", "log_softmax"):
-        axis = attrs["axis"]
-        lse = _reduce(a, (axis,), True, _lse)
-        out = np.vectorize(lambda v, l: v - l, otypes=[object])(a, lse)
-        return out if name == "log_softmax" else np.vectorize(sympy.exp, otypes=[object])(out)
+        return _lanes(a, attrs["axis"], _softmax_lane if name == "softmax" else _log_softmax_lane)
     if name == "softmax_cross_entropy":
         labels = arrays_from(inputs[1])
         k = a.shape[-1]
@@ -203,10 +296,7 @@ def scalarize(exprs, at=None, max_operations: int = MAX_OPERATIONS):
     """Object arrays of sympy expressions, one per expression (memoized per node)."""
     outputs = as_list(exprs)
     bindings, arrays = _bindings(outputs, at)
-    size = estimate(outputs, bindings)
-    if size > max_operations:
-        raise TooLarge(f"symbolic mode would build about {size:,} scalar operations (limit {max_operations:,}); "
-                       "use mode='reverse', or raise max_operations")
+    _check_size(estimate(outputs, bindings), max_operations, "the scalarized function")
     memo = {}
     for node in toposort(outputs):
         memo[id(node)] = _scalarize_node(node, [memo[id(i)] for i in node.inputs], bindings, arrays)
@@ -214,11 +304,26 @@ def scalarize(exprs, at=None, max_operations: int = MAX_OPERATIONS):
 
 
 @dataclasses.dataclass
+class Differentiated:
+    """sympy's derivatives of a scalar function before cse: where both symbolic modes start."""
+
+    f: Node
+    wrt: list
+    element_symbols: list  # per wrt leaf, an object array of its element symbols
+    symbol_map: dict  # every float input element symbol -> its graph node (leaf[i, j])
+    derivatives: list  # flat, wrt leaf by wrt leaf
+    function_tree_ops: int
+    tree_ops: int
+    diff_s: float
+    operations: int  # the largest size checked against max_operations: the least limit that lets this run
+
+
+@dataclasses.dataclass
 class SymbolicDerivatives:
     graphs: list  # one graph node per wrt leaf, with its shape
     expressions: list  # sympy derivative expressions (after cse: the reduced ones)
     replacements: list  # cse's (symbol, expression) pairs; empty without cse
-    function_tree_ops: int  # sympy.count_ops of f: the function as a tree
+    function_tree_ops: int  # f's operations as a tree
     tree_ops: int  # the derivatives as trees (no sharing): the swell
     dag_ops: int  # after cse: replacements + reduced expressions
     diff_s: float
@@ -230,66 +335,101 @@ class SymbolicDerivatives:
 
 
 def _ops(exprs) -> int:
-    return int(sum(sympy.count_ops(e, visual=False) for e in exprs))
+    # stable functions count as their exp/log forms: the swell meter sees the textbook math
+    return sum(count_ops(e) for e in exprs)
 
 
-def symbolic_derivatives(f, wrt, cse: bool = False, at=None, max_operations: int = MAX_OPERATIONS):
-    """Differentiate scalar ``f`` with sympy; sizes, times and the rebuilt graphs."""
+def _symbol_map(f, nodes, bindings) -> dict:
+    mapping = {}
+    for leaf in [n for n in leaves([f]) if n.dtype.startswith("float")] + nodes:
+        symbols = _element_symbols(leaf, shapes.substitute(leaf.shape, bindings))
+        for index in np.ndindex(*symbols.shape):
+            mapping[symbols[index]] = leaf[index] if symbols.ndim else leaf
+    return mapping
+
+
+def _terms_by_symbol(expr) -> dict:
+    """The top-level terms of ``expr`` that hold each symbol (a loss over rows: one row's terms)."""
+    found = {}
+    for term in sympy.Add.make_args(expr):
+        for s in term.free_symbols:
+            found.setdefault(s, []).append(term)
+    return found
+
+
+def _diff_each(expr, symbols, limit):
+    """``sympy.diff(expr, s)`` for each symbol, stopped as soon as their trees pass ``limit``.
+
+    Only the terms that hold ``s`` are differentiated: the same derivative, without sympy
+    walking every other row of a loss to find that it does not depend on ``s``."""
+    terms = _terms_by_symbol(expr)
+    derivatives, tree_ops, diff_s = [], 0, 0.0
+    for s in symbols:
+        start = time.perf_counter()
+        d = sympy.diff(sympy.Add(*terms.get(s, ())), s)
+        diff_s += time.perf_counter() - start
+        tree_ops += count_ops(d)
+        _check_size(tree_ops, limit, f"sympy.diff had built that many after {len(derivatives) + 1:,} "
+                                     f"of {len(symbols):,} wrt elements")
+        derivatives.append(d)
+    return derivatives, tree_ops, diff_s
+
+
+def differentiate(f, wrt, at=None, max_operations: int = MAX_OPERATIONS) -> Differentiated:
+    """``sympy.diff`` of scalar ``f`` by every wrt element, within ``max_operations``."""
     f = as_node(f)
     if f.shape != ():
         raise ValueError("symbolic mode differentiates scalar functions; use jacobian for others")
     nodes = as_list(wrt)
+    bindings, _ = _bindings([f] + nodes, at)
+    count, tree = sum(_numel(w.shape, bindings) for w in nodes), tree_estimate([f], bindings)
+    _check_size(count * tree, max_operations, f"{count:,} wrt elements × about {tree:,} operations of f as a tree")
+    element_symbols = [_element_symbols(w, shapes.substitute(w.shape, bindings)) for w in nodes]
+    symbols = [s for array in element_symbols for s in np.asarray(array).reshape(-1)]
     (expr,) = scalarize([f], at, max_operations)
     expr = expr.item() if isinstance(expr, np.ndarray) else expr
-    bindings, _ = _bindings([f] + nodes, at)
-    element_symbols = [_element_symbols(w, shapes.substitute(w.shape, bindings)) for w in nodes]
-    start = time.perf_counter()
-    derivatives = [np.vectorize(lambda s: sympy.diff(expr, s), otypes=[object])(symbols)
-                   for symbols in element_symbols]
-    diff_s = time.perf_counter() - start
-    flat = [d for array in derivatives for d in np.asarray(array).reshape(-1)]
-    tree_ops = _ops(flat)
-    replacements, reduced, cse_s = [], flat, 0.0
+    function_tree_ops = count_ops(expr)
+    _check_size(count * function_tree_ops, max_operations,
+                f"{count:,} wrt elements × {function_tree_ops:,} operations of f as a tree")
+    derivatives, tree_ops, diff_s = _diff_each(expr, symbols, max_operations)
+    operations = max(count * tree, estimate([f], bindings), count * function_tree_ops, tree_ops)
+    return Differentiated(f, nodes, element_symbols, _symbol_map(f, nodes, bindings), derivatives,
+                          function_tree_ops, tree_ops, diff_s, operations)
+
+
+def derive(d: Differentiated, cse: bool = False) -> SymbolicDerivatives:
+    """The derivatives ``d`` (run through ``sympy.cse`` if asked) as sizes, times and graphs."""
+    replacements, reduced, cse_s = [], d.derivatives, 0.0
     if cse:
         start = time.perf_counter()
-        replacements, reduced = sympy.cse(flat, symbols=sympy.numbered_symbols("cse_t", real=True))
+        replacements, reduced = sympy.cse(d.derivatives, symbols=sympy.numbered_symbols("cse_t", real=True))
         cse_s = time.perf_counter() - start
-    dag_ops = _ops([e for _, e in replacements]) + _ops(reduced) if cse else tree_ops
-    every_leaf = [n for n in leaves([f]) if n.dtype.startswith("float")]
-    symbol_map = {}
-    for leaf in every_leaf + nodes:
-        symbols = _element_symbols(leaf, shapes.substitute(leaf.shape, bindings))
-        for index in np.ndindex(*symbols.shape):
-            symbol_map[symbols[index]] = leaf[index] if symbols.ndim else leaf
-    graphs = _rebuild(nodes, element_symbols, replacements, reduced, f, symbol_map)
-    return SymbolicDerivatives(graphs, list(reduced), list(replacements), _ops([expr]), tree_ops, dag_ops,
-                               diff_s, cse_s)
+    dag_ops = _ops([e for _, e in replacements]) + _ops(reduced) if cse else d.tree_ops
+    graphs = _rebuild(d.wrt, d.element_symbols, replacements, reduced, d.f, d.symbol_map)
+    return SymbolicDerivatives(graphs, list(reduced), list(replacements), d.function_tree_ops, d.tree_ops,
+                               dag_ops, d.diff_s, cse_s)
+
+
+def symbolic_derivatives(f, wrt, cse: bool = False, at=None, max_operations: int = MAX_OPERATIONS):
+    """Differentiate scalar ``f`` with sympy; sizes, times and the rebuilt graphs."""
+    return derive(differentiate(f, wrt, at, max_operations), cse)
 
 
 def _rebuild(nodes, element_symbols, replacements, reduced, like, symbol_map):
-    from .ops.movement import reshape, stack
-
     mapping = dict(symbol_map)  # every input element symbol -> its graph node (leaf[i, j])
+    memo = {}  # one for all: the derivatives share most of their parts
     for symbol, expression in replacements:
-        mapping[symbol] = to_graph(expression, mapping, like=like)
+        mapping[symbol] = to_graph(expression, mapping, like=like, memo=memo)
     graphs, position = [], 0
     for w, symbols in zip(nodes, element_symbols):
         count = int(symbols.size)
-        parts = [_graph_of(e, mapping, like, w) for e in reduced[position: position + count]]
+        parts = [astype(to_graph(e, mapping, like=like, memo=memo), w.dtype)
+                 for e in reduced[position: position + count]]
         position += count
         graphs.append(parts[0] if symbols.ndim == 0 else reshape(stack(parts), symbols.shape))  # concrete sizes
     return graphs
 
 
-def _graph_of(expression, mapping, like, leaf):
-    from .ops.elementwise import astype
-
-    node = to_graph(expression, mapping, like=like)
-    return astype(node, leaf.dtype)
-
-
 def symbolic_grad(f, wrt, cse: bool = False, at=None, max_operations: int = MAX_OPERATIONS) -> list:
     """Gradient of scalar ``f`` by ``sympy.diff`` (and ``sympy.cse``), as graph nodes."""
     return symbolic_derivatives(f, wrt, cse, at, max_operations).graphs
-
-

@@ -14,7 +14,9 @@ added to the registry without an example fails the coverage test.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import functools
+import itertools
+from collections.abc import Callable
 
 import numpy as np
 import sympy
@@ -31,6 +33,7 @@ class Input:
     low: float = -2.0
     high: float = 2.0
     values: tuple | None = None  # bind symbolic dims: concrete shape to sample
+    points: tuple | None = None  # fixed values (nested like the shape) instead of random samples
 
 
 @dataclasses.dataclass
@@ -55,7 +58,9 @@ class OpCase:
         arrays = []
         for spec, leaf in zip(self.inputs, self.leaves(dtype)):
             shape = spec.values or spec.shape
-            if leaf.dtype == "bool":
+            if spec.points is not None:
+                arrays.append(np.asarray(spec.points, dtype=leaf.dtype).reshape(shape))
+            elif leaf.dtype == "bool":
                 arrays.append(rng.random(shape) < 0.5)
             elif leaf.dtype == "int64":
                 arrays.append(rng.integers(int(spec.low), int(spec.high), size=shape).astype(np.int64))
@@ -87,6 +92,9 @@ def _away_from_kinks(op, arrays):
     return arrays
 
 
+REFERENCE_DIGITS = 60  # log(1 + exp(-50)) loses 22 digits to cancellation: 30 would leave 8
+
+
 def scalar_reference(op: ElementwiseOp):
     """An independent reference for an elementwise op: its sympy form, evaluated per element."""
 
@@ -98,12 +106,12 @@ def scalar_reference(op: ElementwiseOp):
             for p, a in zip(op.params, arrays):
                 v = a[index]
                 subs[p] = sympy.true if v is True or v is np.True_ else (
-                    sympy.false if v is False or v is np.False_ else sympy.Float(float(v), 30))
+                    sympy.false if v is False or v is np.False_ else sympy.Float(float(v), REFERENCE_DIGITS))
             value = op.scalar.xreplace(subs)
             if isinstance(value, sympy.logic.boolalg.BooleanAtom):
                 out[index] = bool(value)
             else:
-                out[index] = float(sympy.N(value, 30))
+                out[index] = float(sympy.N(value, REFERENCE_DIGITS))
         return out.astype(bool if op.result == "bool" else float)
 
     return reference
@@ -240,6 +248,80 @@ def cases():
     yield from _structural_cases()
     yield from _gradient_op_cases()
     yield from _composite_cases()
+
+
+# -- extreme values: where a naive exp/log form over- or underflows -------------------------
+EXTREMES = (-1e4, -50.0, 0.0, 50.0, 1e4)
+# rows that overflow exp(): a dominant entry, moderate ones, all tiny, a tie at the top, all zero
+EXTREME_ROWS = ((1e4, 0.0, -1e4), (50.0, -50.0, 0.0), (-1e4, -1e4, -1e4), (1e4, 1e4, 50.0), (0.0, 0.0, 0.0))
+EXTREME_LABELS = (0, 2, 1, 2, 0)
+
+
+def _representable(value) -> bool:
+    """A real number float64 holds (underflowing to 0 is fine; inf, nan and complex are not)."""
+    return bool(value.is_number and value.is_real and value.is_finite and abs(value) < 1e300)
+
+
+def _evaluated(forms, params, point):
+    subs = {p: sympy.Float(v, 40) for p, v in zip(params, point)}
+    return [sympy.N(f.xreplace(subs), 40) for f in forms]
+
+
+def _regular_at(op: ElementwiseOp, point) -> bool:
+    """The op's value and partials are finite in float64 at ``point`` and the same on either side
+    of it: in its domain and not at a kink (relu at 0, a tie of maximum), where the derivative is a
+    convention rather than a number every mode must agree on."""
+    forms = [op.scalar] + [sympy.diff(op.scalar, p) for p in op.params]
+    here = _evaluated(forms, op.params, point)
+    if not all(_representable(v) for v in here):
+        return False
+    for i, step in itertools.product(range(len(point)), (-1e-20, 1e-20)):
+        near = [sympy.Float(v, 40) + (step if j == i else 0) for j, v in enumerate(point)]
+        for v, h in zip(_evaluated(forms[1:], op.params, near), here[1:]):
+            if not (_representable(v) and abs(v - h) <= 1e-9 * abs(h) + 1e-15):
+                return False
+    return True
+
+
+def _elementwise_extremes(op: ElementwiseOp):
+    points = [p for p in itertools.product(EXTREMES, repeat=op.arity) if _regular_at(op, p)]
+    if points:
+        columns = list(zip(*points))
+        inputs = [Input((len(points),), points=column) for column in columns]
+        yield OpCase(op.name, FUNCTIONS[op.name], inputs, scalar_reference(op), "extremes")
+
+
+def _log_softmax(a, axis=-1):
+    return a - _logsumexp(a, axis, True)
+
+
+def _structural_extremes():
+    F = FUNCTIONS
+    Z = Input((5, 3), points=EXTREME_ROWS)
+    labels = Input((5,), "int64", points=EXTREME_LABELS)
+    yield OpCase("logsumexp", lambda a: F["logsumexp"](a, axis=1), [Z], lambda a: _logsumexp(a, 1), "extremes")
+    yield OpCase("logsumexp", lambda a: F["logsumexp"](a), [Z], _logsumexp, "extremes all")
+    yield OpCase("softmax", lambda a: F["softmax"](a), [Z], _softmax, "extremes")
+    yield OpCase("softmax", lambda a: F["softmax"](a, axis=0), [Z], lambda a: _softmax(a, 0), "extremes axis 0")
+    yield OpCase("log_softmax", lambda a: F["log_softmax"](a), [Z], _log_softmax, "extremes")
+    yield OpCase("softmax_cross_entropy", lambda z, y: F["softmax_cross_entropy"](z, y), [Z, labels],
+                 lambda z, y: np.mean(-_log_softmax(z)[np.arange(len(y)), y]), "extremes")
+
+
+@functools.cache
+def _extreme_cases() -> tuple:
+    found = []
+    for op in OPS.values():
+        if isinstance(op, ElementwiseOp) and op.differentiable and op.name not in ("astype", "where"):
+            found.extend(_elementwise_extremes(op))
+    return tuple(found) + tuple(_structural_extremes())
+
+
+def extreme_cases():
+    """Every differentiable elementwise op at each point (or pair of points) of ``EXTREMES``
+    where it is finite and smooth, and the softmax family on rows that overflow a naive exp:
+    the values where every mode must still agree, in float64."""
+    return list(_extreme_cases())
 
 
 UNARY = ("exp", "tanh", "sigmoid", "sin", "cos", "relu", "softplus", "square", "negative", "abs")

@@ -7,6 +7,7 @@ import pytest
 import sympy
 
 import symdiff as sd
+from symdiff import symbolic
 from symdiff.memory import peak_bytes
 
 
@@ -89,3 +90,49 @@ def test_peak_memory_follows_liveness():
     m = sd.shapes.dim("m")
     V = sd.tensor("V", ("m", 10))
     assert sympy.simplify(peak_bytes(sd.exp(V)) - 80 * m) == 0
+
+
+# -- symbolic_limit: sympy's work is bounded before it starts ----------------------------
+# (no timing is asserted: that scalarize never runs is what keeps the call to a fraction of a
+# second, 0.3-0.8 s measured here, where it took more than 300 s)
+
+
+def _large_problem(which):
+    X, W = sd.tensor("X", (64, 32)), sd.tensor("W", (32, 10))
+    y = sd.tensor("y", (64,), "int64")
+    rng = np.random.default_rng(2)
+    at = {X: rng.normal(size=(64, 32)), W: rng.normal(size=(32, 10)), y: rng.integers(0, 10, 64)}
+    f = sd.softmax_cross_entropy(X @ W, y) if which == "softmax regression" else sd.sum(sd.tanh(X @ W))
+    return f, [X, W], at
+
+
+@pytest.mark.parametrize("which", ["softmax regression", "tanh layer"])
+def test_default_compare_of_a_large_problem_skips_the_symbolic_rows_with_a_note(which, monkeypatch):
+    """64x32 @ 32x10: 2,368 wrt elements times a 20,000-operation function would keep sympy busy
+    for many minutes; the default call says so instead, and never scalarizes."""
+    def scalarize(*args, **kwargs):
+        raise AssertionError("scalarized past the limit")
+
+    monkeypatch.setattr(symbolic, "scalarize", scalarize)
+    f, wrt, at = _large_problem(which)
+    report = sd.compare(f, wrt, at=at)
+    markdown = report.to_markdown()
+    for mode in ("symbolic", "symbolic-cse"):
+        row = report.row(mode)
+        assert row.values is None and row.note.startswith("skipped: ") and "symbolic_limit" in row.note
+        assert row.note in markdown
+    assert report.row("reverse").values is not None and report.row("forward").values is not None
+    assert report.max_disagreement(exact_only=True) < 1e-10
+
+
+def test_symbolic_limit_bounds_the_derivative_work_exactly(softmax_regression):
+    loss, W, at = softmax_regression
+    work = symbolic.differentiate(loss, [W], at=at, max_operations=10**9).operations
+    assert work >= symbolic.derivative_estimate(loss, [W], at)
+    modes = ("symbolic", "symbolic-cse", "reverse")
+    just_under = sd.compare(loss, [W], at=at, modes=modes, symbolic_limit=work)
+    assert all(just_under.row(m).values is not None for m in modes)
+    assert just_under.max_disagreement() < 1e-12
+    just_over = sd.compare(loss, [W], at=at, modes=modes, symbolic_limit=work - 1)
+    for mode in ("symbolic", "symbolic-cse"):
+        assert just_over.row(mode).values is None and f"limit {work - 1:,}" in just_over.row(mode).note

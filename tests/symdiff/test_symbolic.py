@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+import sympy
 
 import symdiff as sd
+from symdiff import symbolic
 from symdiff.symbolic import TooLarge, scalarize, symbolic_derivatives
-from symdiff.testing import cases
+from symdiff.testing import cases, extreme_cases
 
 SMALL = [c for c in cases() if c.op not in ("argmax",)]
 
@@ -101,3 +103,86 @@ def test_deterministic():
     b = symbolic_derivatives(f, [x, y], cse=True)
     assert [str(e) for e in a.expressions] == [str(e) for e in b.expressions]
     assert all(p is q for p, q in zip(a.graphs, b.graphs))
+
+
+# -- the stable ops: at the extremes, and as functions sympy keeps -------------------------
+def _weighted_sum(expr):
+    """A scalar loss that weighs every element differently (a plain sum of softmax is constant)."""
+    size = int(np.prod(expr.shape, dtype=np.int64))
+    return sd.sum(expr * np.linspace(0.5, 1.5, size).reshape(expr.shape)) if expr.shape else expr * 0.75
+
+
+@pytest.mark.parametrize("mode", ["symbolic", "symbolic-cse"])
+@pytest.mark.parametrize("case", extreme_cases(), ids=str)
+def test_symbolic_gradients_at_extremes_equal_reverse_and_forward(case, mode):
+    """±1e4, ±50, 0: symbolic mode goes through the stable forms, so no inf/inf = nan."""
+    expr, values = case.instantiate(None)
+    wrt = [leaf for leaf in values if leaf.dtype == "float64"]
+    loss = _weighted_sum(expr)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        symbolic = sd.evaluate(sd.grad(loss, wrt, mode=mode, at=values), values)
+        reverse = sd.evaluate(sd.grad(loss, wrt, mode="reverse"), values)
+        forward = sd.evaluate(sd.grad(loss, wrt, mode="forward"), values)
+    for s, r, f in zip(symbolic, reverse, forward):
+        assert np.isfinite(s).all()
+        np.testing.assert_allclose(s, r, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(f, r, rtol=1e-9, atol=1e-12)
+
+
+def test_the_reported_nan_logsumexp_at_1e4():
+    Z = sd.tensor("Z", (1, 2))
+    (g,) = sd.grad(sd.logsumexp(Z), [Z], mode="symbolic", at={Z: [[1e4, 0.0]]})
+    np.testing.assert_array_equal(sd.evaluate(g, {Z: [[1e4, 0.0]]}), [[1.0, 0.0]])
+
+
+def test_stable_ops_stay_stable_in_sympy_and_in_the_rebuilt_graph():
+    v = sd.tensor("v", (2,))
+    info = symbolic_derivatives(sd.logsumexp(v), [v])
+    assert [str(e) for e in info.expressions] == ["softmax(v[0], v[1])[0]", "softmax(v[0], v[1])[1]"]
+    built = {n.op.name for n in sd.toposort(info.graphs)}
+    assert "softmax" in built and not built & {"exp", "log", "divide", "reciprocal"}
+    x = sd.symbols("x")
+    assert [str(e) for e in symbolic_derivatives(sd.softplus(x), [x]).expressions] == ["sigmoid(x)"]
+    (d,) = symbolic_derivatives(sd.sigmoid(x), [x]).graphs
+    assert {n.op.name for n in sd.toposort(d)} <= {"leaf", "constant", "sigmoid", "subtract", "multiply"}
+
+
+def test_stable_functions_are_counted_as_their_exp_log_forms():
+    """The swell meter sees the math sympy would build from exp and log, not one op per call."""
+    v = sd.tensor("v", (3,))
+    a = sympy.symbols("v[0] v[1] v[2]", real=True)
+    naive = sympy.log(sum(sympy.exp(s) for s in a))
+    for cse in (False, True):
+        info = symbolic_derivatives(sd.logsumexp(v), [v], cse=cse)
+        assert info.function_tree_ops == sympy.count_ops(naive)
+        assert info.tree_ops == sum(sympy.count_ops(sympy.diff(naive, s)) for s in a)
+    assert 0 < info.dag_ops <= info.tree_ops
+
+
+# -- the limit bounds sympy's work: wrt elements x f's tree, then the derivatives' trees ----
+def test_many_wrt_elements_are_refused_before_scalarizing(monkeypatch):
+    """A 20,000-operation function is small; differentiating it 2,368 times is not."""
+    def scalarize(*args, **kwargs):
+        raise AssertionError("scalarized past the limit")
+
+    monkeypatch.setattr(symbolic, "scalarize", scalarize)
+    X, W = sd.tensor("X", (64, 32)), sd.tensor("W", (32, 10))
+    with pytest.raises(TooLarge, match=r"\(limit 200,000\): 2,368 wrt elements × about [\d,]+ operations of f"):
+        sd.grad(sd.sum(sd.tanh(X @ W)), [X, W], mode="symbolic")
+
+
+def test_the_limit_stops_sympy_diff_when_the_derivatives_swell(monkeypatch):
+    """The logistic map's derivative is many times f's size: the estimate (4 × f) passes, and
+    the derivatives' running size stops sympy.diff before it has done them all."""
+    v = sd.tensor("v", (4,))
+    l = v
+    for _ in range(6):
+        l = 4 * l * (1 - l)
+    f = sd.sum(l)
+    assert symbolic.derivative_estimate(f, [v]) < 5_000
+    calls = []
+    diff = sympy.diff
+    monkeypatch.setattr(sympy, "diff", lambda *args: calls.append(args) or diff(*args))
+    with pytest.raises(TooLarge, match=r"\(limit 5,000\): sympy.diff had built that many after \d of 4 wrt"):
+        symbolic_derivatives(f, [v], max_operations=5_000)
+    assert 0 < len(calls) < 4
