@@ -212,8 +212,18 @@ def _elementwise(op, args, from_bool=False):
             # a Symbol is also a sympy Boolean: only a bool *input* is a condition
             out[index] = sympy.Piecewise((1, v), (0, True)) if from_bool and not isinstance(v, sympy.Number) else v
             continue
+        if op.name == "power":
+            _check_integer_power(*values)
         out[index] = scalar.xreplace(dict(zip(op.params, values)))
     return out
+
+
+def _check_integer_power(base, exponent):
+    """Refuse an exact integer power beyond int64 before sympy computes it (9**(9**9) has 370
+    million digits): the graph's integers are int64."""
+    if isinstance(base, sympy.Integer) and isinstance(exponent, sympy.Integer) and abs(base) > 1 \
+            and exponent > 0 and (int(abs(base)).bit_length() - 1) * int(exponent) > 64:
+        raise OverflowError(f"power of int64 values overflows int64: {base}**{exponent} has more than 64 bits")
 
 
 def _scalarize_node(node, inputs, bindings, arrays):

@@ -186,3 +186,11 @@ def test_the_limit_stops_sympy_diff_when_the_derivatives_swell(monkeypatch):
     with pytest.raises(TooLarge, match=r"\(limit 5,000\): sympy.diff had built that many after \d of 4 wrt"):
         symbolic_derivatives(f, [v], max_operations=5_000)
     assert 0 < len(calls) < 4
+
+
+def test_an_integer_power_beyond_int64_is_refused_before_sympy_computes_it():
+    # issue 13 item 5: 9**(9**9) has 370 million digits; sympy would compute them all
+    x = sd.symbols("x")
+    with pytest.raises(OverflowError, match="overflows int64"):
+        sd.grad(sd.constant(9) ** sd.constant(9**9) * x, x, mode="symbolic")
+    assert str(sd.grad(sd.constant(3) ** sd.constant(4) * x, x, mode="symbolic")) == "81"
