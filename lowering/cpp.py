@@ -20,8 +20,6 @@ import hashlib
 import numpy as np
 import sympy
 
-from symdiff import dtypes
-
 from .scalar_printer import C_TYPE, c_expression
 from .schedule import MOVEMENT, Kernel, Schedule, contiguous_strides
 
@@ -303,7 +301,3 @@ def unravel(var, shape, names) -> list[str]:
 
 def kernel_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def dtype_itemsize(dtype) -> int:
-    return dtypes.itemsize(dtype)

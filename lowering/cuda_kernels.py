@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from symdiff import dtypes
+
 from .cpp import Body, KernelWriter, _concrete, _prod
 from .cpp_kernels import ACC_TYPE, _align, _batch_strides, _contig, _matrix
 from .scalar_printer import C_TYPE, literal
@@ -411,12 +413,8 @@ def render_concatenate(w: CudaKernelWriter) -> Launch:
 
 def _zero_fill(w) -> list[str]:
     out = w.k.out
-    nbytes = _prod(out.shape) * _itemsize(out.buffer.dtype)
+    nbytes = _prod(out.shape) * dtypes.itemsize(out.buffer.dtype)
     return [f"SYMDIFF_CHECK(cudaMemsetAsync({out.buffer.name}, 0, {nbytes}), \"zeroing {out.buffer.name}\");"]
-
-
-def _itemsize(dtype) -> int:
-    return {"float32": 4, "float64": 8, "int64": 8, "bool": 1}[dtype]
 
 
 def render_slice_scatter(w: CudaKernelWriter) -> Launch:

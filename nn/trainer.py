@@ -39,32 +39,6 @@ def _concrete(shape, m, n):
     return tuple(int(sympy.sympify(d).subs(m, n)) for d in shape)
 
 
-class _NumpyStep:
-    """The numpy backend's program with updates, computed as extra outputs and copied here.
-
-    Works around ``NumpyProgram.__call__`` finding update targets with ``list.index``, which
-    compares leaves with ``==`` (a graph-building operator) and fails for any target that is
-    not the first input."""
-
-    def __init__(self, outputs, inputs, updates):
-        self.n_outputs = len(outputs)
-        self.targets = [next(i for i, leaf in enumerate(inputs) if leaf is target) for target in updates]
-        self.program = sd.compile(list(outputs) + list(updates.values()), inputs, backend="numpy")
-
-    def __call__(self, *arrays):
-        values = self.program(*arrays)
-        for index, value in zip(self.targets, values[self.n_outputs:]):
-            np.copyto(arrays[index], value, casting="same_kind")
-        return values[:self.n_outputs]
-
-
-def compile_step(outputs, inputs, updates, backend: str):
-    """``sd.compile(outputs, inputs, updates=updates, backend=backend)``."""
-    if backend == "numpy" and updates:
-        return _NumpyStep(outputs, inputs, updates)
-    return sd.compile(outputs, inputs, updates=updates, backend=backend)
-
-
 _ZEROS: dict = {}
 
 
@@ -156,7 +130,7 @@ class Trainer:
         if kind not in self._programs:
             if kind == "train":
                 outputs, inputs, updates, masks = self.step_graph()
-                program = compile_step(outputs, inputs, updates, self.backend)
+                program = sd.compile(outputs, inputs, updates=updates, backend=self.backend)
                 self._programs[kind] = (program, masks)
             else:
                 X, y = self._leaves()

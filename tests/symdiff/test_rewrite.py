@@ -6,7 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symdiff as sd
-from symdiff.rewrite import PIPELINE, optimize
+from symdiff.ops import OPS, Op
+from symdiff.ops import elementwise as ew
+from symdiff.rewrite import ANY, PIPELINE, optimize, rule, rules_for, run_pass
+from symdiff.rewrite.algebra import IDENTITIES, multiply_by_one
 from symdiff.testing import cases, random_graphs
 
 
@@ -145,3 +148,36 @@ def test_optimize_frees_a_large_constant_with_its_graph():
     refs = [optimize_once() for _ in range(3)]
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
+
+
+def test_a_pass_tries_only_a_nodes_own_rules():
+    calls = []
+
+    @rule(ew.exp)
+    def on_exp(node):
+        """counts exp nodes"""
+        calls.append(("exp", node.op))
+
+    @rule(ANY)
+    def on_any(node):
+        """counts every node"""
+        calls.append(("any", node.op))
+
+    x, y = sd.symbols("x y")
+    f = sd.exp(x) * sd.log(y) + sd.exp(y)
+    run_pass([f], (on_exp, on_any))
+    assert [op for kind, op in calls if kind == "exp"] == [ew.exp, ew.exp]
+    assert sorted(op.name for kind, op in calls if kind == "any") == sorted(n.op.name for n in sd.toposort([f]))
+
+
+def test_every_rule_names_the_op_objects_it_matches():
+    ops = set(OPS.values())
+    for _, rules in PIPELINE:
+        for r in rules:
+            assert r.ops and all(op is ANY or (isinstance(op, Op) and op in ops) for op in r.ops), r.__name__
+            assert r.__doc__, f"{r.__name__} names no identity"
+        for op in ops:
+            assert rules_for(rules, op) == tuple(r for r in rules if ANY in r.ops or op in r.ops)
+    simplify = dict(PIPELINE)["simplify"]
+    assert multiply_by_one in rules_for(simplify, ew.multiply)
+    assert not set(IDENTITIES) & set(rules_for(simplify, ew.sin))  # sin has no identity: none is tried
