@@ -1,8 +1,14 @@
 """Formulas that read like the textbook: Unicode (``sd.pretty``) and LaTeX (``sd.latex``).
 
-Matrix notation: Xᵀ, · for matrix products, ⊙ for elementwise products of
-tensors, σ for the sigmoid, 1[·] for indicators, Σ with the axis for sums,
-softmax/logsumexp by name; broadcasting is implicit. A subexpression used more
+Matrix notation: Xᵀ, · for matrix products only, ⊙ for elementwise products of
+tensors (a scalar factor stays juxtaposed: 2x, 2·Xᵀ·r), σ for the sigmoid, 1[·]
+for indicators, Σ with the axis for sums, softmax/logsumexp by name. No printed
+operation hides one that changes the meaning: vectors are columns, so a vector
+reshaped to a row prints vᵀ and an outer product a·bᵀ; a vector broadcast against
+the identity or along a matrix's rows is diag(v) (I ⊙ v, M·diag(v)); Σ(A ⊙ I) is
+tr(A); the identity is I, or Iₙ where no other factor gives its size; a reshape
+that moves entries prints as reshape(…). Broadcasting along rows stays implicit,
+as in numpy (a column spread along the rows is v·1ᵀ). A subexpression used more
 than once is named once (t₁ = …) before the formulas; nodes the user named
 (``sd.name``) print by name with their definition listed first. Derivatives
 made by ``sd.grad`` print as ∂L/∂W; a list that labels its positions
@@ -22,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
+from . import shapes
 from .graph import as_list, is_operation, toposort, users
 from .names import derivative_label, name_of, position_label
 from .ops.elementwise import scalar_value
@@ -29,8 +36,9 @@ from .ops.registry import function
 
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
-ATOM, POSTFIX, POWER, UNARY, PRODUCT, SUM, COMPARE = 9, 8, 7, 6, 5, 4, 3
-TRANSPARENT = {"broadcast_to", "astype_float"}
+SUB_ANY = dict(zip("0123456789aehijklmnoprstuvx+-()", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₍₎"))
+# ⊙ binds looser than ·, so (A ⊙ B)·C keeps its parentheses
+ATOM, POSTFIX, POWER, UNARY, PRODUCT, HADAMARD, SUM, COMPARE = 10, 9, 8, 7, 6, 5, 4, 3
 
 
 class Style:
@@ -82,6 +90,11 @@ class Style:
     def shape(self, dims):
         return " ∈ ℝ^(" + "×".join(str(d) for d in dims) + ")" if dims else " ∈ ℝ"
 
+    def identity(self, n=None):
+        """I, or Iₙ where nothing around it says its size."""
+        text = "" if n is None else str(n)
+        return "I" + "".join(SUB_ANY[c] for c in text) if all(c in SUB_ANY for c in text) else f"I_({text})"
+
 
 class Latex(Style):
     unicode = False
@@ -119,6 +132,9 @@ class Latex(Style):
     def shape(self, dims):
         return " \\in \\mathbb{R}^{" + " \\times ".join(str(d) for d in dims) + "}" if dims else " \\in \\mathbb{R}"
 
+    def identity(self, n=None):
+        return "I" if n is None else f"I_{{{sympy.latex(n) if isinstance(n, sympy.Basic) else n}}}"
+
 
 def _number(value, style):
     if isinstance(value, sympy.Basic):
@@ -132,18 +148,162 @@ def _number(value, style):
 
 
 def _wrap(text, prec, need):
-    return text if prec >= need else (f"\\left({text}\\right)" if text.startswith("\\") and False else f"({text})")
+    return text if prec >= need else f"({text})"
 
 
-def _render(node, args, style: Style):
-    """(text, precedence) of ``node`` given its inputs' renderings."""
+class _Printed:
+    """What the walk has printed so far. A rule may look inside a node only where no name
+    (t₁, or the user's) stands for it in the formula."""
+
+    def __init__(self):
+        self.texts, self.named = {}, set()
+
+    def __getitem__(self, node):
+        return self.texts[id(node)]
+
+    def shows(self, node, op):
+        return node.op.name == op and id(node) not in self.named
+
+
+def _leading_ones_stripped(shape):
+    shape = tuple(shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def _swaps_last_two(node):
+    k = node.ndim
+    return k >= 2 and tuple(node.attr("axes")) == tuple(range(k - 2)) + (k - 1, k - 2)
+
+
+def _as_vector(node, seen):
+    """(v, "column" | "row") where ``node`` is the vector v reshaped to (n, 1) or (1, n)."""
+    if seen.shows(node, "reshape") and node.inputs[0].ndim == 1 and node.ndim == 2 and 1 in node.shape:
+        return node.inputs[0], ("column" if node.shape[1] == 1 else "row")
+    return None, None
+
+
+def _factor(node, seen, style, left=False):
+    """A matrix product's factor: an identity there takes its size from the other factor, and a
+    row on the left is the vector itself (v·M, as numpy reads a vector times a matrix)."""
+    vector, kind = _as_vector(node, seen)
+    if left and kind == "row":
+        return seen[vector]
+    return (style.identity(), ATOM) if seen.shows(node, "eye") else seen[node]
+
+
+def _transposed(node, seen, style):
+    """(text, precedence) of nodeᵀ; a row's transpose is its vector, a transpose's is its input."""
+    source = node.inputs[0] if node.inputs else None
+    vector, kind = _as_vector(node, seen)
+    if kind == "row" or (seen.shows(node, "transpose") and _swaps_last_two(node)):
+        return seen[source]
+    if (seen.shows(node, "reshape") and min(node.ndim, source.ndim) >= 2 and node.shape[-2:] == source.shape[-2:]
+            and _leading_ones_stripped(node.shape) == _leading_ones_stripped(source.shape)):
+        return _transposed(source, seen, style)  # a batch axis of one added or dropped
+    text, prec = seen[vector] if kind == "column" else seen[node]
+    return style.transpose.format(_wrap(text, prec, ATOM)), POSTFIX
+
+
+def _product(left, right, style):
+    (a, pa), (b, pb) = left, right
+    return f"{_wrap(a, pa, PRODUCT)}{style.matmul}{_wrap(b, pb, PRODUCT + 1)}", PRODUCT
+
+
+def _reshape(node, seen, style):
+    """A reshape shows where it changes the meaning: a vector as a row (vᵀ) or a column (v,
+    as vectors are), a batch of rows, anything that moves entries; a batch axis of one does not."""
+    source = node.inputs[0]
+    vector, kind = _as_vector(node, seen)
+    if kind == "column":
+        return seen[vector]
+    if kind == "row":
+        return style.transpose.format(_wrap(*seen[vector], ATOM)), POSTFIX
+    if node.ndim == 1 and _as_vector(source, seen)[0] is not None:  # a row or column read as a vector again
+        return seen[source.inputs[0]]
+    if node.ndim == 1 and source.ndim == 2 and 1 in source.shape:  # Σ₀(G) with keepdims, as a vector
+        return seen[source]
+    if _leading_ones_stripped(node.shape) == _leading_ones_stripped(source.shape):
+        return seen[source]
+    rows = _rows_mapped(node, seen, style)
+    if rows is not None:
+        return rows
+    return style.func("reshape", [seen[source][0], shapes.format_shape(node.shape)]), ATOM
+
+
+def _rows_mapped(node, seen, style):
+    """reshape(P @ reshape(M, (k, r, 1)), (k, p)) applies P to each row of M: it is M·Pᵀ.
+    Batched tangents and cotangents (the seeds of a Jacobian) take this form."""
+    mm = node.inputs[0]
+    if not (node.ndim == 2 and seen.shows(mm, "matmul") and tuple(mm.shape) == tuple(node.shape) + (1,)):
+        return None
+    p, q = mm.inputs
+    if not (seen.shows(q, "reshape") and q.inputs[0].ndim == 2 and tuple(q.shape) == tuple(q.inputs[0].shape) + (1,)):
+        return None
+    if tuple(p.shape[-2:]) != (node.shape[1], q.shape[1]) or _leading_ones_stripped(p.shape[:-2]):
+        return None
+    return _product(_factor(q.inputs[0], seen, style, left=True), _transposed(p, seen, style), style)
+
+
+def _diagonal(node, seen, style):
+    """diag(v) where broadcasting a vector makes one: I ⊙ v = diag(v); a matrix times v along
+    its rows is M·diag(v), times a column v is diag(v)·M."""
+    if node.ndim != 2:
+        return None
+    for full, spread in (node.inputs, node.inputs[::-1]):
+        if not seen.shows(spread, "broadcast_to") or full.op.name == "broadcast_to" or full.shape != node.shape:
+            continue
+        vector, kind = _as_vector(spread.inputs[0], seen)
+        if vector is None and spread.inputs[0].ndim == 1:
+            vector, kind = spread.inputs[0], "row"
+        if vector is None:
+            continue
+        diag = style.func("diag", [seen[vector][0]]), ATOM
+        if seen.shows(full, "eye"):
+            return diag
+        return _product(seen[full], diag, style) if kind == "row" else _product(diag, seen[full], style)
+    return None
+
+
+def _broadcast(node, seen, style):
+    """Broadcasting is implicit, as in numpy, where it spreads a vector along the rows; a column
+    spread along the rows is the outer product v·1ᵀ."""
+    vector, kind = _as_vector(node.inputs[0], seen)
+    if kind == "row":
+        return seen[vector]
+    if kind == "column" and node.shape[-1] != 1:
+        return _product(seen[vector], (style.transpose.format("1"), POSTFIX), style)
+    return seen[node.inputs[0]]
+
+
+def _trace(node, seen, style):
+    """Σ(A ⊙ I) over both axes is tr(A)."""
+    source = node.inputs[0]
+    if source.ndim != 2 or len(node.attr("axis")) != 2 or not seen.shows(source, "multiply"):
+        return None
+    for a, e in (source.inputs, source.inputs[::-1]):
+        if seen.shows(e, "eye") and a.shape == e.shape:
+            return style.func("tr", [seen[a][0]]), ATOM
+    return None
+
+
+def _render(node, args, style: Style, seen: _Printed):
+    """(text, precedence) of ``node`` given its inputs' renderings (and, for the rules that
+    read structure, what was printed for the nodes below them)."""
     op = node.op.name
     if node.is_leaf:
         return style.name(node.name), ATOM
     if node.is_constant:
         return _number(node.attr("value"), style)
-    if op in ("broadcast_to", "reshape") or (op == "astype" and node.inputs[0].dtype != "bool"):
+    if op == "broadcast_to":
+        return _broadcast(node, seen, style)
+    if op == "astype" and node.inputs[0].dtype != "bool":
         return args[0]
+    if op == "reshape":
+        return _reshape(node, seen, style)
+    if op == "eye":
+        return style.identity(node.attr("n")), ATOM
     if op == "astype":  # a boolean used as a number: an indicator
         return style.indicator.format(args[0][0]), ATOM
     if op in ("add", "subtract"):
@@ -152,17 +312,17 @@ def _render(node, args, style: Style):
         return f"{_wrap(a, pa, SUM)}{sep}{_wrap(b, pb, SUM + (op == 'subtract'))}", SUM
     if op == "multiply":
         (a, pa), (b, pb) = args
-        tensors = all(i.ndim and i.op.name != "broadcast_to" for i in node.inputs)
-        if tensors:
-            return f"{_wrap(a, pa, POWER)}{style.hadamard}{_wrap(b, pb, POWER)}", PRODUCT
+        unspread = [i.inputs[0] if i.op.name == "broadcast_to" else i for i in node.inputs]
+        if not any(shapes.numel(i.shape) == 1 for i in unspread):  # · only for matrix products
+            return _diagonal(node, seen, style) or (
+                f"{_wrap(a, pa, POWER)}{style.hadamard}{_wrap(b, pb, POWER)}", HADAMARD)
         if scalar_value(node.inputs[0]) is not None and pb >= POWER and style.unicode:
             return f"{a}{b}" if b[:1].isalpha() else f"{a}{style.times}{b}", PRODUCT
         if node.inputs[0].shape == () or scalar_value(node.inputs[0]) is not None:  # scalar · (product)
             return f"{_wrap(a, pa, PRODUCT)}{style.times}{_wrap(b, pb, PRODUCT)}", PRODUCT
         return f"{_wrap(a, pa, PRODUCT)}{style.times}{_wrap(b, pb, PRODUCT + 1)}", PRODUCT
     if op == "matmul":
-        (a, pa), (b, pb) = args
-        return f"{_wrap(a, pa, PRODUCT)}{style.matmul}{_wrap(b, pb, PRODUCT + 1)}", PRODUCT
+        return _product(_factor(node.inputs[0], seen, style, left=True), _factor(node.inputs[1], seen, style), style)
     if op == "divide":
         (a, pa), (b, pb) = args
         return style.frac(a, b, pa, pb), PRODUCT if style.unicode else ATOM
@@ -176,9 +336,8 @@ def _render(node, args, style: Style):
             return style.power(_wrap(a, pa, ATOM), int(k)), POWER
         b, pb = args[1]
         return f"{_wrap(a, pa, ATOM)}^{_wrap(b, pb, ATOM)}" if style.unicode else f"{{{a}}}^{{{b}}}", POWER
-    if op == "transpose" and node.ndim == 2:
-        a, pa = args[0]
-        return style.transpose.format(_wrap(a, pa, ATOM)), POSTFIX
+    if op == "transpose" and _swaps_last_two(node):
+        return _transposed(node.inputs[0], seen, style)
     if op in style.compare:
         (a, pa), (b, pb) = args
         return f"{_wrap(a, pa, SUM)}{style.compare[op]}{_wrap(b, pb, SUM)}", COMPARE
@@ -191,6 +350,9 @@ def _render(node, args, style: Style):
         a, pa = args[0]
         return style.frac("1", a, ATOM, pa), PRODUCT if style.unicode else ATOM
     if op == "sum":
+        trace = _trace(node, seen, style)
+        if trace is not None:
+            return trace
         axes = node.attr("axis")
         body = args[0][0]
         if len(axes) == node.inputs[0].ndim:
@@ -206,11 +368,13 @@ def _render(node, args, style: Style):
         texts.append(f"axis={','.join(str(a) for a in node.attr('axis'))}")
     if op == "getitem":
         return f"{_wrap(texts[0], args[0][1], ATOM)}[…]", POSTFIX
+    if op == "transpose" and tuple(node.attr("axes")) != tuple(range(node.ndim))[::-1]:
+        texts.append(str(tuple(node.attr("axes"))))
     return style.func(op, texts), ATOM
 
 
 def _trivial(node):
-    return not is_operation(node) or node.op.name in ("broadcast_to", "reshape", "astype", "transpose", "negative")
+    return not is_operation(node) or node.op.name in ("broadcast_to", "reshape", "astype", "transpose", "negative", "eye")
 
 
 def render(exprs, style: Style, show_shapes: bool = False) -> list:
@@ -219,9 +383,9 @@ def render(exprs, style: Style, show_shapes: bool = False) -> list:
     order = toposort(outputs)
     counts = users(order)
     output_ids = {id(o) for o in outputs}
-    texts, lines, temps = {}, [], 0
+    seen, lines, temps = _Printed(), [], 0
     for node in order:
-        text = _render(node, [texts[id(i)] for i in node.inputs], style)
+        text = _render(node, [seen[i] for i in node.inputs], style, seen)
         label = name_of(node) if not node.is_leaf else None
         if label is None and counts[id(node)] > 1 and not _trivial(node) and id(node) not in output_ids:
             temps += 1
@@ -232,7 +396,8 @@ def render(exprs, style: Style, show_shapes: bool = False) -> list:
             shape = style.shape(node.shape) if show_shapes else ""
             lines.append(style.define(label, text[0]) + shape)
             text = (label, ATOM)
-        texts[id(node)] = text
+            seen.named.add(id(node))
+        seen.texts[id(node)] = text
     for i, o in enumerate(outputs):
         derivative = position_label(exprs, i) or derivative_label(o)
         if derivative is not None:
@@ -241,7 +406,7 @@ def render(exprs, style: Style, show_shapes: bool = False) -> list:
             lhs = style.name(name_of(o))
         else:
             lhs = None
-        body = texts[id(o)][0]
+        body = seen[o][0]
         shape = style.shape(o.shape) if show_shapes else ""
         lines.append((style.define(lhs, body) if lhs else body) + shape)
     return lines

@@ -117,6 +117,10 @@ def _render(node, args) -> tuple[str, int]:
         texts.append(attrs["dtype"])
     elif name == "one_hot":
         texts.append(str(attrs["num_classes"]))
+    elif name == "eye":
+        texts.append(str(attrs["n"]))
+        if attrs["dtype"] != "float64":
+            texts.append(f"dtype={attrs['dtype']}")
     elif name in ("take", "concatenate"):
         if attrs["axis"] != 0:
             texts.append(f"axis={attrs['axis']}")

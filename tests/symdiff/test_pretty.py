@@ -116,3 +116,73 @@ def test_equal_derivatives_print_with_the_label_of_their_position():
 def test_grad_results_carry_their_labels():
     x, y = sd.symbols("x y")
     assert sd.pretty(sd.optimize(sd.grad(x + y, [x, y]))) == "∂f/∂x = 1\n∂f/∂y = 1"
+
+
+# -- printed maths is true: a reshape that makes an outer product, a broadcast that makes a
+# diagonal and the identity inside a trace all show in the formula ---------------------------
+RNG = np.random.default_rng(14)
+
+
+def _values(*leaves):
+    return {leaf: RNG.standard_normal(leaf.shape) for leaf in leaves}
+
+
+def _round_trips(expr, values):
+    """The text form reads back (sd.parse) as an expression with the same values."""
+    namespace = {leaf.name: leaf for leaf in values}
+    again = sd.parse(str(expr), namespace)
+    np.testing.assert_allclose(sd.evaluate(again, values), sd.evaluate(expr, values))
+
+
+def test_an_outer_product_prints_its_column_and_row():
+    a, b, X = sd.tensor("a", (3,)), sd.tensor("b", (4,)), sd.tensor("X", (3, 4))
+    grad = sd.grad(sd.name(a @ X @ b, "f"), X)
+    optimized = sd.optimize(grad)
+    assert sd.pretty(optimized) == "∂f/∂X = a·bᵀ"
+    assert sd.latex(optimized) == "\\frac{\\partial f}{\\partial X} = a b^\\top"
+    assert "ᵀ" in sd.pretty(grad)  # before simplification too
+    values = _values(a, b, X)
+    for g in (grad, optimized):
+        np.testing.assert_allclose(sd.evaluate(g, values), np.outer(values[a], values[b]))
+    _round_trips(optimized, values)
+    v = sd.tensor("v", (3,))
+    assert sd.pretty(sd.reshape(v, (1, 3))) == "vᵀ" and sd.pretty(sd.reshape(v, (3, 1))) == "v"
+    assert sd.pretty(sd.reshape(X, (4, 3))) == "reshape(X, (4, 3))"  # a reshape that moves entries shows
+
+
+def test_products_with_a_broadcast_vector_print_as_diag_and_elementwise_as_odot():
+    A, x = sd.tensor("A", (2, 3)), sd.tensor("x", (3,))
+    values = _values(A, x)
+    want = values[A] @ np.diag(np.exp(values[x]))
+    reverse, forward = sd.jacobian(A @ sd.exp(x), x, mode="reverse"), sd.jacobian(A @ sd.exp(x), x, mode="forward")
+    assert sd.pretty(reverse) == "I·A·diag(exp(x))"
+    assert sd.pretty(forward) == "(diag(exp(x))·Aᵀ)ᵀ"
+    assert sd.pretty(sd.jacobian(A @ sd.exp(x), x)) == sd.pretty(reverse)
+    for J in (reverse, forward):
+        np.testing.assert_allclose(sd.evaluate(J, values), want)
+    assert "\\operatorname{diag}\\left(\\exp\\left(x\\right)\\right)" in sd.latex(reverse)
+    M, N, n = sd.tensor("M", (2, 3)), sd.tensor("N", (2, 3)), sd.tensor("n", (2,))
+    assert sd.pretty(M * x) == "M·diag(x)" and sd.pretty(x * M) == "M·diag(x)"
+    assert sd.pretty(sd.reshape(n, (2, 1)) * M) == "diag(n)·M"
+    assert sd.pretty(sd.eye(3) * x) == "diag(x)"
+    assert sd.pretty(M * N) == "M ⊙ N" and sd.latex(M * N) == "M \\odot N"
+    assert sd.pretty(sd.exp(x) * x) == "exp(x) ⊙ x"
+    assert sd.pretty(2 * x) == "2x" and sd.pretty(2 * (M @ x)) == "2·M·x"  # scalars stay juxtaposed
+    values = _values(M, N, n, x)
+    for e in (M * x, sd.reshape(n, (2, 1)) * M, M * N):
+        _round_trips(e, values)
+
+
+def test_the_identity_prints_with_its_size_and_a_trace_as_tr():
+    M, P = sd.tensor("M", (3, 3)), sd.tensor("P", (3, 3))
+    assert sd.pretty(sd.eye(3)) == "I₃" and sd.latex(sd.eye(3)) == "I_{3}"
+    assert sd.pretty(sd.eye("n")) == "Iₙ"
+    assert sd.pretty(M @ sd.eye(3)) == "M·I"  # its size is M's
+    assert sd.pretty(sd.trace(M)) == "tr(M)"
+    assert sd.latex(sd.trace(M)) == "\\operatorname{tr}\\left(M\\right)"
+    assert sd.pretty(sd.trace(M @ P)) == "tr(M·P)"
+    assert sd.pretty(sd.sum(M * sd.eye(3), axis=0)) == "Σ₀(M ⊙ I₃)"  # not a trace: the diagonal
+    assert str(sd.eye(3)) == "eye(3)" and str(sd.trace(M)) == "sum(M*eye(3))"
+    values = _values(M, P)
+    np.testing.assert_allclose(sd.evaluate(sd.trace(M @ P), values), np.trace(values[M] @ values[P]))
+    assert_well_formed_latex(sd.latex([sd.trace(M), sd.eye("n"), sd.eye(3) * M[0]]))
