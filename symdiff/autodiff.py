@@ -18,13 +18,12 @@ x*2 + exp(y)*cos(x)
 
 from __future__ import annotations
 
-import numpy as np
-
 from . import dtypes, shapes
 from .graph import as_list, toposort
 from .node import Node, as_node, constant
+from .ops.linalg import eye
 from .ops.movement import reshape, slice_axis, transpose, zeros
-from .ops.registry import Op, function
+from .ops.registry import function
 
 
 class DifferentiationError(TypeError):
@@ -98,25 +97,6 @@ def jvp_graph(outputs, wrt, tangents, nb: int = 0) -> list:
     lead = next(iter(t.values())).shape[:nb] if t else ()
     return [t.get(id(o), zeros(lead + o.shape, o.dtype) if dtypes.is_float(o.dtype) else None)
             for o in outputs]
-
-
-# -- the identity basis as a graph op ------------------------------------------------------
-eye_op = Op("eye", infer=lambda inputs, attrs: ((attrs["n"], attrs["n"]), attrs["dtype"]),
-            evaluate=lambda v, attrs, out_shape, b: np.eye(out_shape[0], dtype=attrs["dtype"]),
-            differentiable=False, doc="the n×n identity (seeds of batched tangents)")
-
-
-@function
-def eye(n, dtype="float64") -> Node:
-    """The identity matrix of (possibly symbolic) size ``n``.
-
-    >>> import symdiff as sd
-    >>> sd.evaluate(sd.eye(2), {}).tolist()
-    [[1.0, 0.0], [0.0, 1.0]]
-    """
-    from .node import make
-
-    return make(eye_op, (), n=shapes.dim(n), dtype=dtypes.check_dtype(dtype))
 
 
 def basis(wrt: list) -> list:
@@ -202,9 +182,8 @@ def jvp(f, wrt, tangents):
         if t.shape != w.shape and not (t.shape == () and t.is_constant):
             raise shapes.ShapeError(f"jvp: tangent for {w.name} has shape {shapes.format_shape(t.shape)}, "
                                     f"expected {shapes.format_shape(w.shape)}")
-    from .ops.movement import broadcast_to
-
     from .ops.elementwise import scalar_value
+    from .ops.movement import broadcast_to
 
     # a zero tangent is a symbolic zero: nothing flows from that leaf
     tangents = [None if scalar_value(t) == 0 else broadcast_to(t, w.shape) for t, w in zip(tangents, nodes)]

@@ -18,8 +18,6 @@ import sympy
 from . import dtypes, shapes
 from .graph import as_list, is_operation, toposort
 
-VIEWS = {"broadcast_to", "reshape", "transpose", "getitem"}
-
 
 def _nbytes(node, bindings):
     n = shapes.numel(node.shape)
@@ -30,7 +28,7 @@ def _nbytes(node, bindings):
 
 def _storage(node):
     """The node whose buffer ``node`` uses (itself, or what a view looks at)."""
-    while node.op.name in VIEWS:
+    while node.op.view:
         node = node.inputs[0]
     return node
 

@@ -32,7 +32,7 @@ from . import shapes
 from .graph import as_list, is_operation, toposort, users
 from .names import derivative_label, name_of, position_label
 from .ops.elementwise import scalar_value
-from .ops.registry import function
+from .ops.registry import COMPARISON, function
 
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -69,8 +69,8 @@ class Style:
     sum_all = "Σ({})"
     sum_axis = "Σ{}({})"
     sqrt = "√{}"
-    compare = {"less": " < ", "less_equal": " ≤ ", "greater": " > ", "greater_equal": " ≥ ",
-               "equal": " = ", "not_equal": " ≠ "}
+    # the comparison ops (those with an Infix of COMPARISON precedence), by their text symbol
+    compare = {"<": " < ", "<=": " ≤ ", ">": " > ", ">=": " ≥ ", "==": " = ", "!=": " ≠ "}
 
     def func(self, name, args):
         return f"{name}({', '.join(args)})"
@@ -109,8 +109,7 @@ class Latex(Style):
     sum_all = "\\sum\\left({}\\right)"
     sum_axis = "\\sum_{{{}}}\\left({}\\right)"
     sqrt = "\\sqrt{{{}}}"
-    compare = {"less": " < ", "less_equal": " \\le ", "greater": " > ", "greater_equal": " \\ge ",
-               "equal": " = ", "not_equal": " \\ne "}
+    compare = {"<": " < ", "<=": " \\le ", ">": " > ", ">=": " \\ge ", "==": " = ", "!=": " \\ne "}
     NAMED = {"exp", "log", "sin", "cos", "tan", "tanh"}
 
     def func(self, name, args):
@@ -338,9 +337,9 @@ def _render(node, args, style: Style, seen: _Printed):
         return f"{_wrap(a, pa, ATOM)}^{_wrap(b, pb, ATOM)}" if style.unicode else f"{{{a}}}^{{{b}}}", POWER
     if op == "transpose" and _swaps_last_two(node):
         return _transposed(node.inputs[0], seen, style)
-    if op in style.compare:
+    if node.op.infix is not None and node.op.infix.precedence == COMPARISON:
         (a, pa), (b, pb) = args
-        return f"{_wrap(a, pa, SUM)}{style.compare[op]}{_wrap(b, pb, SUM)}", COMPARE
+        return f"{_wrap(a, pa, SUM)}{style.compare[node.op.infix.symbol.strip()]}{_wrap(b, pb, SUM)}", COMPARE
     if op == "sigmoid":
         return f"{style.sigma}({args[0][0]})" if style.unicode else f"\\sigma\\left({args[0][0]}\\right)", ATOM
     if op == "sqrt":

@@ -18,22 +18,7 @@ import sympy
 
 from .graph import as_list, is_operation, toposort, users
 
-INFIX = {  # op name -> (symbol, precedence, associativity)
-    "add": (" + ", 2, "left"),
-    "subtract": (" - ", 2, "left"),
-    "multiply": ("*", 3, "left"),
-    "divide": (" / ", 3, "left"),
-    "matmul": (" @ ", 3, "left"),
-    "power": ("**", 5, "right"),
-    "less": (" < ", 1, "none"),
-    "less_equal": (" <= ", 1, "none"),
-    "greater": (" > ", 1, "none"),
-    "greater_equal": (" >= ", 1, "none"),
-    "equal": (" == ", 1, "none"),
-    "not_equal": (" != ", 1, "none"),
-}
-ATOM, UNARY = 6, 4
-HIDDEN = {"broadcast_to"}  # printed as their input: broadcasting is implicit
+ATOM, UNARY = 6, 4  # above every infix op's precedence (``Op.infix``); unary minus binds below ``**``
 
 
 def _format_value(value, dtype) -> tuple[str, int]:
@@ -80,18 +65,17 @@ def _render(node, args) -> tuple[str, int]:
         return node.name, ATOM
     if node.is_constant:
         return _format_value(node.attr("value"), node.dtype)
-    if name in HIDDEN:
+    if node.op.implicit:
         return args[0]
-    if name in INFIX:
-        symbol, prec, assoc = INFIX[name]
+    if node.op.infix is not None:
+        infix = node.op.infix
+        prec = infix.precedence  # ** binds above unary minus: (-x)**2 keeps its parentheses
         (lt, lp), (rt, rp) = args
-        left_paren = lp < prec or (lp == prec and assoc != "left")
-        right_paren = rp < prec or (rp == prec and assoc != "right")
-        if name == "power" and lp == UNARY:
-            left_paren = True
+        left_paren = lp < prec or (lp == prec and infix.assoc != "left")
+        right_paren = rp < prec or (rp == prec and infix.assoc != "right")
         lt = f"({lt})" if left_paren else lt
         rt = f"({rt})" if right_paren else rt
-        return f"{lt}{symbol}{rt}", prec
+        return f"{lt}{infix.symbol}{rt}", prec
     if name == "negative":
         t, p = args[0]
         return (f"-({t})" if p < UNARY else f"-{t}"), UNARY
@@ -99,32 +83,15 @@ def _render(node, args) -> tuple[str, int]:
         t, p = args[0]
         return f"{t if p == ATOM else f'({t})'}[{_format_index(node.attr('index'), node.inputs[0].shape)}]", ATOM
     texts = [t for t, _ in args]
-    attrs = node.attrs
-    if name in ("sum", "max", "logsumexp", "argmax"):
-        if len(attrs["axis"]) != node.inputs[0].ndim or name == "argmax":
-            texts.append(f"axis={_format_attr(attrs['axis'])}")
-        if attrs["keepdims"]:
-            texts.append("keepdims=True")
-    elif name in ("softmax", "log_softmax"):
-        if attrs["axis"] != node.inputs[0].ndim - 1:
-            texts.append(f"axis={attrs['axis']}")
-    elif name in ("reshape", "broadcast_to"):
-        texts.append(_format_attr(tuple(attrs["shape"])) if len(attrs["shape"]) != 1 else f"({attrs['shape'][0]},)")
-    elif name == "transpose":
-        if attrs["axes"] != tuple(range(node.ndim))[::-1]:
-            texts.append(str(attrs["axes"]))
-    elif name == "astype":
-        texts.append(attrs["dtype"])
-    elif name == "one_hot":
-        texts.append(str(attrs["num_classes"]))
-    elif name == "eye":
-        texts.append(str(attrs["n"]))
-        if attrs["dtype"] != "float64":
-            texts.append(f"dtype={attrs['dtype']}")
-    elif name in ("take", "concatenate"):
-        if attrs["axis"] != 0:
-            texts.append(f"axis={attrs['axis']}")
+    for shown in node.op.print_attrs:
+        if not shown.is_default(node):
+            value = node.attr(shown.name)
+            texts.append(_format_positional(value) if shown.positional else f"{shown.name}={_format_attr(value)}")
     return f"{name}({', '.join(texts)})", ATOM
+
+
+def _format_positional(value) -> str:
+    return str(tuple(value)).replace("'", "") if isinstance(value, tuple) else str(value)
 
 
 def to_str(exprs) -> str:
@@ -136,7 +103,7 @@ def to_str(exprs) -> str:
     rendered, lines = {}, []
     for node in order:
         text = _render(node, [rendered[id(i)] for i in node.inputs])
-        shared = counts[id(node)] > 1 and is_operation(node) and node.op.name not in HIDDEN
+        shared = counts[id(node)] > 1 and is_operation(node) and not node.op.implicit
         if shared and id(node) not in output_ids:
             temp = f"t{len(lines)}"
             lines.append(f"{temp} = {text[0]}")

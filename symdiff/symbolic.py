@@ -2,7 +2,10 @@
 
 Every element of every float input becomes a sympy symbol (``X[0, 1]``; a
 scalar ``x`` stays ``x``), integer inputs (labels) take their values from
-``at``, and each node becomes a numpy object array of sympy expressions. This is
+``at``, and each node becomes a numpy object array of sympy expressions: an
+elementwise op through its scalar form, any other op by running its own numpy
+``evaluate`` on the object arrays, or by the rule it registers with
+``@op.defsymbolic`` where numpy's functions would not do (max, softmax). This is
 how a computer-algebra system sees the function: no sharing, so the derivative
 swells. ``symbolic-cse`` then runs ``sympy.cse`` over all derivatives. The
 result is rebuilt as graph nodes with the leaves' shapes, so ``sd.evaluate``
@@ -140,45 +143,6 @@ def _element_symbols(leaf, shape):
     return out
 
 
-def _reduce(values, axes, keepdims, combine):
-    axes = tuple(axes)
-    moved = np.moveaxis(values, axes, tuple(range(values.ndim - len(axes), values.ndim)))
-    flat = moved.reshape(moved.shape[: values.ndim - len(axes)] + (-1,))
-    out = np.empty(flat.shape[:-1], dtype=object)
-    for index in np.ndindex(*out.shape):
-        out[index] = combine(list(flat[index]))
-    if keepdims:
-        out = out.reshape(tuple(1 if i in axes else d for i, d in enumerate(values.shape)))
-    return out
-
-
-def _sum(items):
-    return sympy.Add(*items)
-
-
-def _lse(items):
-    return sympy_functions.logsumexp(*items)
-
-
-def _lanes(values, axis, lane):
-    """``lane`` (a list of expressions -> a list as long) applied along ``axis``."""
-    moved = np.moveaxis(values, axis, -1)
-    out = np.empty(moved.shape, dtype=object)
-    for index in np.ndindex(*moved.shape[:-1]):
-        for j, v in enumerate(lane(list(moved[index]))):
-            out[index + (j,)] = v
-    return np.moveaxis(out, -1, axis)
-
-
-def _softmax_lane(row):
-    return [sympy_functions.softmax(j, *row) for j in range(len(row))]
-
-
-def _log_softmax_lane(row):
-    lse = _lse(row)
-    return [v - lse for v in row]
-
-
 @functools.cache
 def _stable_scalar(op):
     """The op's scalar form with its exp/log spelling of a stable function replaced by it."""
@@ -242,64 +206,34 @@ def _scalarize_node(node, inputs, bindings, arrays):
         return _objects(value)
     if isinstance(node.op, ElementwiseOp):
         return _elementwise(node.op, inputs, from_bool=name == "astype" and node.inputs[0].dtype == "bool")
-    a = inputs[0] if inputs else None
-    if name == "broadcast_to":
-        return np.broadcast_to(a, shape)
-    if name in ("reshape",):
-        return a.reshape(shape)
-    if name == "transpose":
-        return np.transpose(a, attrs["axes"])
-    if name in ("getitem", "slice_scatter", "take", "scatter_add", "concatenate", "one_hot", "eye"):
-        return _structural(name, node, inputs, shape, bindings)
-    if name == "sum":
-        return _reduce(a, attrs["axis"], attrs["keepdims"], _sum)
-    if name == "max":
-        return _reduce(a, attrs["axis"], attrs["keepdims"], lambda items: sympy.Max(*items))
-    if name == "logsumexp":
-        return _reduce(a, attrs["axis"], attrs["keepdims"], _lse)
-    if name == "matmul":
-        return np.matmul(a, inputs[1])
-    if name in ("softmax", "log_softmax"):
-        return _lanes(a, attrs["axis"], _softmax_lane if name == "softmax" else _log_softmax_lane)
-    if name == "softmax_cross_entropy":
-        labels = arrays_from(inputs[1])
-        k = a.shape[-1]
-        flat, flat_labels = a.reshape(-1, k), labels.reshape(-1)
-        terms = [_lse(list(row)) - row[int(label)] for row, label in zip(flat, flat_labels)]
-        return np.array(sympy.Add(*terms) / len(terms), dtype=object)
-    raise NotImplementedError(f"symbolic mode does not support op {name}")
+    if node.op.symbolic is None:
+        raise NotImplementedError(f"symbolic mode does not support op {name}")
+    if node.op.symbolic is node.op.evaluate:  # numpy's own functions on object arrays
+        values = [_as_indices(v) if i.dtype == "int64" else v for i, v in zip(node.inputs, inputs)]
+        return _sympified(node.op.evaluate(values, attrs, shape, bindings))
+    return node.op.symbolic(inputs, attrs, shape, bindings)
 
 
-def arrays_from(values):
-    """Concrete integer data back from an object array of sympy integers."""
-    return np.vectorize(int, otypes=[np.int64])(values)
+def _as_indices(values):
+    """Integer data as an int64 array (indices numpy can take), where every entry is a number."""
+    if all(isinstance(v, sympy.Integer) for v in np.asarray(values).flat):
+        return np.vectorize(int, otypes=[np.int64])(values)
+    return values
 
 
-def _structural(name, node, inputs, shape, bindings):
-    from .ops.movement import _getitem_evaluate
-
-    attrs = node.attrs
-    if name == "getitem":
-        return _getitem_evaluate([inputs[0]], attrs, shape, bindings)
-    if name == "slice_scatter":
-        out = np.full(shape, sympy.Integer(0), dtype=object)
-        view = _getitem_evaluate([out], {"index": attrs["index"]}, None, bindings)
-        view[...] = inputs[0]
-        return out
-    if name == "take":
-        return np.take(inputs[0], arrays_from(inputs[1]), axis=attrs["axis"])
-    if name == "scatter_add":
-        out = np.full(shape, sympy.Integer(0), dtype=object)
-        np.add.at(out, (slice(None),) * attrs["axis"] + (arrays_from(inputs[1]),), inputs[0])
-        return out
-    if name == "concatenate":
-        return np.concatenate(inputs, axis=attrs["axis"])
-    if name == "one_hot":
-        labels = arrays_from(inputs[0])
-        return _objects((labels[..., None] == np.arange(shape[-1])).astype(np.int64))
-    if name == "eye":
-        return _objects(np.eye(shape[0], dtype=np.int64))
-    raise NotImplementedError(name)
+def _sympified(result):
+    """``result`` as an object array of sympy expressions: a numeric array, or the plain zeros
+    that numpy fills a new object array with, become sympy numbers."""
+    if not isinstance(result, np.ndarray):  # one element picked out (getitem, a dot product)
+        return result if isinstance(result, sympy.Basic) else _as_number(result)
+    if result.dtype != object:
+        return _objects(result)
+    if any(not isinstance(v, sympy.Basic) for v in result.flat):
+        result = np.array(result)  # writable, and not a view of the input
+        for index in np.ndindex(*result.shape):
+            if not isinstance(result[index], sympy.Basic):
+                result[index] = _as_number(result[index])
+    return result
 
 
 def scalarize(exprs, at=None, max_operations: int = MAX_OPERATIONS):

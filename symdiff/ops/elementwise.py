@@ -23,19 +23,26 @@ from sympy.codegen.cfunctions import log1p as _sym_log1p
 
 from .. import dtypes, shapes
 from ..node import Node, as_node, make
-from .registry import OPS, Op, function
+from . import registry
+from .registry import OPS, Infix, Op, Shown, function
 
 x, y = sympy.symbols("x y", real=True)
 c = sympy.Symbol("c")  # a boolean condition
 
 
 class ElementwiseOp(Op):
-    """An op applied element by element; ``scalar`` is its sympy form in ``params``."""
+    """An op applied element by element; ``scalar`` is its sympy form in ``params``.
+
+    ``derivatives`` overrides ``sympy.diff`` of the scalar form where a form through the op's
+    own output ``out`` (or a convention at a kink) is better: per param, a sympy expression in
+    the params and ``out``, or a function of (input nodes..., out node). ``stable`` is a scalar
+    form that does not overflow where the op does not (what kernels compute). Symbolic mode
+    scalarizes the family from the scalar form, so no per-op rule is needed there."""
 
     kind = "elementwise"
 
     def __init__(self, name, scalar, numpy_fn, *, params=(x,), result="same", compute="promote",
-                 domain=None, differentiable=True, doc=""):
+                 domain=None, differentiable=True, derivatives=None, stable=None, doc="", **properties):
         self.scalar = scalar
         self.params = params
         self.arity = len(params)
@@ -44,12 +51,21 @@ class ElementwiseOp(Op):
         self.numpy_fn = numpy_fn
         # per-argument sampling interval for tests (the op's domain)
         self.domain = domain or ((-2.0, 2.0),) * self.arity
-        self.derivative_overrides = {}
+        self.derivatives = derivatives
+        self.stable = stable if stable is not None else scalar
         ops_per_element = max(1, int(sympy.count_ops(scalar))) if isinstance(scalar, sympy.Basic) else 1
         self.ops_per_element = ops_per_element
         super().__init__(name, infer=self._infer_elementwise, evaluate=self._evaluate_elementwise,
                          flops=lambda node: ops_per_element * shapes.numel(node.shape),
-                         differentiable=differentiable, doc=doc)
+                         differentiable=differentiable, doc=doc, symbolic=False, **properties)
+        # every elementwise op differentiates through its partials (astype declares its own)
+        self.jvp, self.vjp = self._jvp_from_partials, self._vjp_from_partials
+
+    def _jvp_from_partials(self, node, tangents, nb):
+        return _elementwise_jvp(node, tangents, nb)
+
+    def _vjp_from_partials(self, node, ct, nb, needed=None):
+        return _elementwise_vjp(node, ct, nb, needed)
 
     def _infer_elementwise(self, inputs, attrs):
         if len(inputs) != self.arity:
@@ -136,48 +152,95 @@ def _divide(a, b):
     return np.true_divide(a, b)
 
 
+def _indicator(cond, like):
+    return astype(cond, like.dtype)
+
+
+def _power_dx(a, b, result):
+    k = scalar_value(b)
+    if k is not None:
+        if k == 2:
+            return a * 2
+        return a ** (k - 1) * k
+    return b * a ** (b - 1)
+
+
 POSITIVE = (0.2, 3.0)
+out = sympy.Symbol("out", real=True)  # the op's own output, in declared derivatives
+
+
+def _compare(symbol):
+    return Infix(f" {symbol} ", registry.COMPARISON, "none")
+
 
 # -- the catalogue: one line per op --------------------------------------------------------
-add = elementwise("add", x + y, np.add, params=(x, y))
-subtract = elementwise("subtract", x - y, np.subtract, params=(x, y))
-multiply = elementwise("multiply", x * y, np.multiply, params=(x, y))
+add = elementwise("add", x + y, np.add, params=(x, y), commutative=True, infix=Infix(" + ", registry.SUM))
+subtract = elementwise("subtract", x - y, np.subtract, params=(x, y), infix=Infix(" - ", registry.SUM))
+multiply = elementwise("multiply", x * y, np.multiply, params=(x, y), commutative=True,
+                       infix=Infix("*", registry.PRODUCT))
 divide = elementwise("divide", x / y, _divide, params=(x, y), compute="float",
-                     domain=((-2.0, 2.0), (0.5, 2.0)))
-power = elementwise("power", x**y, _power, params=(x, y), domain=(POSITIVE, (-2.0, 2.0)))
-maximum = elementwise("maximum", sympy.Max(x, y), np.maximum, params=(x, y))
-minimum = elementwise("minimum", sympy.Min(x, y), np.minimum, params=(x, y))
+                     domain=((-2.0, 2.0), (0.5, 2.0)), derivatives=[1 / y, -out / y],
+                     infix=Infix(" / ", registry.PRODUCT))
+power = elementwise("power", x**y, _power, params=(x, y), domain=(POSITIVE, (-2.0, 2.0)),
+                    derivatives=[_power_dx, out * sympy.log(x)], infix=Infix("**", registry.POWER, "right"))
+maximum = elementwise("maximum", sympy.Max(x, y), np.maximum, params=(x, y), commutative=True,
+                      derivatives=[lambda a, b, r: _indicator(apply(greater_equal, a, b), a),
+                                   lambda a, b, r: _indicator(apply(less, a, b), a)])
+minimum = elementwise("minimum", sympy.Min(x, y), np.minimum, params=(x, y), commutative=True,
+                      derivatives=[lambda a, b, r: _indicator(apply(less_equal, a, b), a),
+                                   lambda a, b, r: _indicator(apply(greater, a, b), a)])
 negative = elementwise("negative", -x, np.negative)
-abs_ = elementwise("abs", sympy.Abs(x), np.abs)
+abs_ = elementwise("abs", sympy.Abs(x), np.abs,
+                   derivatives=[lambda a, result: apply(sign, a)])  # abs'(0) = 0
 square = elementwise("square", x**2, np.square)
-reciprocal = elementwise("reciprocal", 1 / x, np.reciprocal, compute="float", domain=((0.5, 2.0),))
-exp = elementwise("exp", sympy.exp(x), np.exp, compute="float")
+reciprocal = elementwise("reciprocal", 1 / x, np.reciprocal, compute="float", domain=((0.5, 2.0),),
+                         derivatives=[-(out**2)])
+exp = elementwise("exp", sympy.exp(x), np.exp, compute="float", derivatives=[out])
 log = elementwise("log", sympy.log(x), np.log, compute="float", domain=(POSITIVE,))
 log1p = elementwise("log1p", _sym_log1p(x), np.log1p, compute="float", domain=((-0.5, 2.0),))
-sqrt = elementwise("sqrt", sympy.sqrt(x), np.sqrt, compute="float", domain=(POSITIVE,))
+sqrt = elementwise("sqrt", sympy.sqrt(x), np.sqrt, compute="float", domain=(POSITIVE,),
+                   derivatives=[1 / (2 * out)])
 sin = elementwise("sin", sympy.sin(x), np.sin, compute="float")
 cos = elementwise("cos", sympy.cos(x), np.cos, compute="float")
-tan = elementwise("tan", sympy.tan(x), np.tan, compute="float", domain=((-1.2, 1.2),))
-tanh = elementwise("tanh", sympy.tanh(x), np.tanh, compute="float")
-sigmoid = elementwise("sigmoid", 1 / (1 + sympy.exp(-x)), _sigmoid, compute="float")
-softplus = elementwise("softplus", sympy.log(1 + sympy.exp(x)), _softplus, compute="float")
-relu = elementwise("relu", sympy.Max(x, 0), _relu)
+tan = elementwise("tan", sympy.tan(x), np.tan, compute="float", domain=((-1.2, 1.2),),
+                  derivatives=[1 + out**2])
+tanh = elementwise("tanh", sympy.tanh(x), np.tanh, compute="float", derivatives=[1 - out**2])
+sigmoid = elementwise("sigmoid", 1 / (1 + sympy.exp(-x)), _sigmoid, compute="float",
+                      derivatives=[out * (1 - out)])
+# log(1 + exp(x)) overflows where softplus does not: max(x, 0) + log1p(exp(-|x|)) is what kernels compute
+softplus = elementwise("softplus", sympy.log(1 + sympy.exp(x)), _softplus, compute="float",
+                       stable=sympy.Max(x, 0) + _sym_log1p(sympy.exp(-sympy.Abs(x))),
+                       derivatives=[lambda a, result: apply(sigmoid, a)])
+relu = elementwise("relu", sympy.Max(x, 0), _relu,
+                   derivatives=[lambda a, result: _indicator(apply(greater, a, 0), a)])  # relu'(0) = 0
 sign = elementwise("sign", sympy.sign(x), np.sign, differentiable=False)
 less = elementwise("less", sympy.StrictLessThan(x, y), np.less, params=(x, y), result="bool",
-                   differentiable=False)
+                   differentiable=False, infix=_compare("<"))
 less_equal = elementwise("less_equal", sympy.LessThan(x, y), np.less_equal, params=(x, y),
-                         result="bool", differentiable=False)
-greater = elementwise("greater", sympy.StrictGreaterThan(x, y), np.greater, params=(x, y),
-                      result="bool", differentiable=False)
+                         result="bool", differentiable=False, infix=_compare("<="))
+greater = elementwise("greater", sympy.StrictGreaterThan(x, y), np.greater, params=(x, y), result="bool",
+                      differentiable=False, infix=_compare(">"))
 greater_equal = elementwise("greater_equal", sympy.GreaterThan(x, y), np.greater_equal,
-                            params=(x, y), result="bool", differentiable=False)
+                            params=(x, y), result="bool", differentiable=False, infix=_compare(">="))
 equal = elementwise("equal", sympy.Eq(x, y, evaluate=False), np.equal, params=(x, y),
-                    result="bool", differentiable=False)
+                    result="bool", differentiable=False, commutative=True, infix=_compare("=="))
 not_equal = elementwise("not_equal", sympy.Ne(x, y, evaluate=False), np.not_equal, params=(x, y),
-                        result="bool", differentiable=False)
+                        result="bool", differentiable=False, commutative=True, infix=_compare("!="))
 where_ = elementwise("where", sympy.Piecewise((x, c), (y, True)), np.where, params=(c, x, y),
                      domain=((0, 1), (-2.0, 2.0), (-2.0, 2.0)))
-astype_ = elementwise("astype", x, None, compute="cast")
+astype_ = elementwise("astype", x, None, compute="cast", print_attrs=(Shown("dtype", positional=True),))
+
+
+@astype_.defjvp
+def _astype_jvp(node, tangents, nb):
+    (t,) = tangents
+    return astype(t, node.dtype) if t is not None and dtypes.is_float(node.dtype) else None
+
+
+@astype_.defvjp
+def _astype_vjp(node, ct, nb, needed=None):
+    (a,) = node.inputs
+    return [astype(ct, a.dtype) if dtypes.is_float(a.dtype) else None]
 
 
 # -- public functions ----------------------------------------------------------------------
@@ -235,42 +298,8 @@ def astype(a, dtype) -> Node:
 
 
 # -- derivatives ---------------------------------------------------------------------------
-# Partial derivatives come from sympy.diff of the scalar form, except where writing them
-# through the op's own output ``out`` (or a convention at a kink) is better. An entry is a
-# sympy expression in the params and ``out``, or a function of (input nodes..., out node).
-out = sympy.Symbol("out", real=True)
-
-
-def _indicator(cond, like):
-    return astype(cond, like.dtype)
-
-
-def _power_dx(a, b, result):
-    k = scalar_value(b)
-    if k is not None:
-        if k == 2:
-            return a * 2
-        return a ** (k - 1) * k
-    return b * a ** (b - 1)
-
-
-DERIVATIVES = {
-    exp: [out],
-    tanh: [1 - out**2],
-    sigmoid: [out * (1 - out)],
-    sqrt: [1 / (2 * out)],
-    tan: [1 + out**2],
-    reciprocal: [-(out**2)],
-    divide: [1 / y, -out / y],
-    power: [_power_dx, out * sympy.log(x)],
-    softplus: [lambda a, result: apply(sigmoid, a)],
-    relu: [lambda a, result: _indicator(apply(greater, a, 0), a)],  # relu'(0) = 0
-    abs_: [lambda a, result: apply(sign, a)],  # abs'(0) = 0
-    maximum: [lambda a, b, r: _indicator(apply(greater_equal, a, b), a),
-              lambda a, b, r: _indicator(apply(less, a, b), a)],
-    minimum: [lambda a, b, r: _indicator(apply(less_equal, a, b), a),
-              lambda a, b, r: _indicator(apply(greater, a, b), a)],
-}
+# Partial derivatives come from sympy.diff of the scalar form, except where the op declares
+# ``derivatives`` (through its own output ``out``, or a convention at a kink).
 
 
 def scalar_value(node):
@@ -289,7 +318,7 @@ def partials(node, needed=None) -> list:
     op = node.op
     if not op.differentiable:
         return [None] * len(node.inputs)
-    declared = DERIVATIVES.get(op) or [sympy.diff(op.scalar, p) for p in op.params]
+    declared = op.derivatives or [sympy.diff(op.scalar, p) for p in op.params]
     mapping = dict(zip(op.params, node.inputs))
     mapping[out] = node
     result = []
@@ -329,17 +358,3 @@ def _elementwise_vjp(node, ct, nb, needed=None):
     return [None if d is None else _scale(ct, d) for d in partials(node, needed)]
 
 
-def _astype_jvp(node, tangents, nb):
-    (t,) = tangents
-    return astype(t, node.dtype) if t is not None and dtypes.is_float(node.dtype) else None
-
-
-def _astype_vjp(node, ct, nb, needed=None):
-    (a,) = node.inputs
-    return [astype(ct, a.dtype) if dtypes.is_float(a.dtype) else None]
-
-
-for _op in list(OPS.values()):
-    if isinstance(_op, ElementwiseOp):
-        _op.jvp, _op.vjp = _elementwise_jvp, _elementwise_vjp
-astype_.jvp, astype_.vjp = _astype_jvp, _astype_vjp

@@ -1,4 +1,4 @@
-"""Linear algebra: matmul (vector, matrix and batched, numpy's rules).
+"""Linear algebra: matmul (vector, matrix and batched, numpy's rules), the identity, trace.
 
 >>> import symdiff as sd
 >>> X, W = sd.tensor("X", ("m", "n")), sd.tensor("W", ("n", "k"))
@@ -15,7 +15,7 @@ import numpy as np
 from .. import dtypes, shapes
 from ..node import Node, as_node, make
 from ..shapes import ShapeError, format_shape
-from .registry import Op, function
+from .registry import PRODUCT, Infix, Op, Shown, function
 
 
 def _matmul_infer(inputs, attrs):
@@ -43,39 +43,11 @@ def _matmul_flops(node):
     return 2 * shapes.numel(node.shape) * a.shape[-1]
 
 
-matmul_op = Op("matmul", infer=_matmul_infer, flops=_matmul_flops,
-               evaluate=lambda v, at, s, b: np.matmul(v[0], v[1]))
+matmul_op = Op("matmul", infer=_matmul_infer, flops=_matmul_flops, kernel="gemm",
+               infix=Infix(" @ ", PRODUCT), evaluate=lambda v, at, s, b: np.matmul(v[0], v[1]))
 
 
-@function
-def matmul(a, b) -> Node:
-    """Matrix product with numpy's rules (1-D operands, broadcast batch dimensions)."""
-    a, b = as_node(a), as_node(b)
-    common = dtypes.promote(a.dtype, b.dtype)
-    from .elementwise import astype
-
-    return make(matmul_op, (astype(a, common), astype(b, common)))
-
-
-@function
-def trace(a) -> Node:
-    """Sum of the diagonal of a square matrix, as Σ(A ⊙ I).
-
-    >>> import symdiff as sd
-    >>> A = sd.tensor("A", (2, 2))
-    >>> float(sd.evaluate(sd.trace(A), {A: [[1.0, 2.0], [3.0, 4.0]]}))
-    5.0
-    """
-    from ..autodiff import eye
-    from .reduce import sum_
-
-    a = as_node(a)
-    if a.ndim != 2 or not shapes.same_dim(a.shape[0], a.shape[1]):
-        raise ShapeError(f"trace: needs a square matrix, got {format_shape(a.shape)}")
-    return sum_(a * eye(a.shape[0], a.dtype))
-
-
-# -- derivatives ---------------------------------------------------------------------------
+# -- matmul's derivatives ------------------------------------------------------------------
 # 1-D operands are lifted to matrices ((k,) -> (1, k) on the left, (k, 1) on the right) so the
 # rules are the matrix ones: dA = G Bᵀ, dB = Aᵀ G, with broadcast batch dims summed away.
 
@@ -109,6 +81,7 @@ def _aligned(x, batch_rank, nb):
     return reshape(x, (1,) * (nb + missing) + x.shape) if nb + missing else x
 
 
+@matmul_op.defjvp
 def _matmul_jvp(node, ts, nb):
     from .movement import reshape
 
@@ -142,6 +115,7 @@ def _vector_vjp(node, ct, needed):
     return None
 
 
+@matmul_op.defvjp
 def _matmul_vjp(node, ct, nb, needed=None):
     from .movement import reshape, sum_to
 
@@ -160,4 +134,48 @@ def _matmul_vjp(node, ct, nb, needed=None):
     return [da, db]
 
 
-matmul_op.jvp, matmul_op.vjp = _matmul_jvp, _matmul_vjp
+# -- the identity ----------------------------------------------------------------------------
+eye_op = Op("eye", infer=lambda inputs, attrs: ((attrs["n"], attrs["n"]), attrs["dtype"]),
+            evaluate=lambda v, attrs, out_shape, b: np.eye(out_shape[0], dtype=attrs["dtype"]),
+            index_function=True, differentiable=False,
+            print_attrs=(Shown("n", positional=True), Shown("dtype", default="float64")),
+            doc="the n×n identity (seeds of batched tangents)")
+
+
+# -- public functions ------------------------------------------------------------------------
+@function
+def matmul(a, b) -> Node:
+    """Matrix product with numpy's rules (1-D operands, broadcast batch dimensions)."""
+    a, b = as_node(a), as_node(b)
+    common = dtypes.promote(a.dtype, b.dtype)
+    from .elementwise import astype
+
+    return make(matmul_op, (astype(a, common), astype(b, common)))
+
+
+@function
+def trace(a) -> Node:
+    """Sum of the diagonal of a square matrix, as Σ(A ⊙ I).
+
+    >>> import symdiff as sd
+    >>> A = sd.tensor("A", (2, 2))
+    >>> float(sd.evaluate(sd.trace(A), {A: [[1.0, 2.0], [3.0, 4.0]]}))
+    5.0
+    """
+    from .reduce import sum_
+
+    a = as_node(a)
+    if a.ndim != 2 or not shapes.same_dim(a.shape[0], a.shape[1]):
+        raise ShapeError(f"trace: needs a square matrix, got {format_shape(a.shape)}")
+    return sum_(a * eye(a.shape[0], a.dtype))
+
+
+@function
+def eye(n, dtype="float64") -> Node:
+    """The identity matrix of (possibly symbolic) size ``n``.
+
+    >>> import symdiff as sd
+    >>> sd.evaluate(sd.eye(2), {}).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    return make(eye_op, (), n=shapes.dim(n), dtype=dtypes.check_dtype(dtype))

@@ -1,6 +1,9 @@
 """Movement ops: broadcast_to, reshape, transpose, indexing, take, concatenate.
 
 They move or copy elements without arithmetic (FLOPs 0). Shapes may be symbolic.
+Each op's JVP and VJP follow its declaration. Tangents and cotangents carry ``nb``
+leading batch axes (0 or 1) so that forward-mode gradients and Jacobians are one
+batched pass; ``lead`` is that batch prefix of the shape.
 
 >>> import symdiff as sd
 >>> X = sd.tensor("X", ("m", "n"))
@@ -18,7 +21,7 @@ import sympy
 from .. import dtypes, shapes
 from ..node import Node, as_node, make
 from ..shapes import ShapeError, format_shape
-from .registry import Op, function
+from .registry import Op, Shown, function
 
 
 # -- broadcast_to --------------------------------------------------------------------------
@@ -32,10 +35,25 @@ def _broadcast_infer(inputs, attrs):
     return target, a.dtype
 
 
+SHAPE = Shown("shape", positional=True)
+
+# numpy leaves broadcasting implicit, and so does the printer
 broadcast_to_op = Op(
-    "broadcast_to", infer=_broadcast_infer,
+    "broadcast_to", infer=_broadcast_infer, view=True, implicit=True, print_attrs=(SHAPE,),
     evaluate=lambda v, attrs, out_shape, b: np.broadcast_to(v[0], out_shape),
 )
+
+
+@broadcast_to_op.defjvp
+def _broadcast_to_jvp(node, ts, nb):
+    t, lead = ts[0], ts[0].shape[:nb]
+    return broadcast_to(reshape(t, lead + (1,) * (node.ndim - node.inputs[0].ndim) + node.inputs[0].shape),
+                        lead + node.shape)
+
+
+@broadcast_to_op.defvjp
+def _broadcast_to_vjp(node, ct, nb, needed=None):
+    return [sum_to(ct, nb, node.inputs[0].shape)]
 
 
 @function
@@ -61,8 +79,18 @@ def _reshape_infer(inputs, attrs):
     return target, a.dtype
 
 
-reshape_op = Op("reshape", infer=_reshape_infer,
+reshape_op = Op("reshape", infer=_reshape_infer, view=True, print_attrs=(SHAPE,),
                 evaluate=lambda v, attrs, out_shape, b: np.reshape(v[0], out_shape))
+
+
+@reshape_op.defjvp
+def _reshape_jvp(node, ts, nb):
+    return reshape(ts[0], ts[0].shape[:nb] + node.shape)
+
+
+@reshape_op.defvjp
+def _reshape_vjp(node, ct, nb, needed=None):
+    return [reshape(ct, ct.shape[:nb] + node.inputs[0].shape)]
 
 
 @function
@@ -120,8 +148,27 @@ def _transpose_infer(inputs, attrs):
     return tuple(a.shape[i] for i in axes), a.dtype
 
 
-transpose_op = Op("transpose", infer=_transpose_infer,
+def _reversed_axes(node):
+    return tuple(range(node.ndim))[::-1]
+
+
+transpose_op = Op("transpose", infer=_transpose_infer, view=True,
+                  print_attrs=(Shown("axes", positional=True, default=_reversed_axes),),
                   evaluate=lambda v, attrs, out_shape, b: np.transpose(v[0], attrs["axes"]))
+
+
+def _shifted(axes, nb):
+    return tuple(range(nb)) + tuple(a + nb for a in axes)
+
+
+@transpose_op.defjvp
+def _transpose_jvp(node, ts, nb):
+    return transpose(ts[0], _shifted(node.attr("axes"), nb))
+
+
+@transpose_op.defvjp
+def _transpose_vjp(node, ct, nb, needed=None):
+    return [transpose(ct, _shifted(tuple(np.argsort(node.attr("axes"))), nb))]
 
 
 @function
@@ -228,7 +275,22 @@ def _getitem_evaluate(values, attrs, out_shape, bindings):
     return values[0][tuple(index)]
 
 
-getitem_op = Op("getitem", infer=_getitem_infer, evaluate=_getitem_evaluate)
+getitem_op = Op("getitem", infer=_getitem_infer, evaluate=_getitem_evaluate, view=True)
+
+
+def _batched_index(node, x, nb):
+    return tuple(full_slice(d) for d in x.shape[:nb]) + node.attr("index")
+
+
+@getitem_op.defjvp
+def _getitem_jvp(node, ts, nb):
+    return make(getitem_op, (ts[0],), index=_batched_index(node, ts[0], nb))
+
+
+@getitem_op.defvjp
+def _getitem_vjp(node, ct, nb, needed=None):
+    return [make(slice_scatter_op, (ct,), index=_batched_index(node, ct, nb),
+                 shape=ct.shape[:nb] + node.inputs[0].shape)]
 
 
 def getitem(a, index) -> Node:
@@ -252,8 +314,19 @@ def _take_infer(inputs, attrs):
     return a.shape[:axis] + indices.shape + a.shape[axis + 1:], a.dtype
 
 
-take_op = Op("take", infer=_take_infer,
+AXIS_0 = Shown("axis", default=0)  # shown where it is not 0
+take_op = Op("take", infer=_take_infer, index_function=True, print_attrs=(AXIS_0,),
              evaluate=lambda v, attrs, out_shape, b: np.take(v[0], v[1], axis=attrs["axis"]))
+
+
+@take_op.defjvp
+def _take_jvp(node, ts, nb):
+    return None if ts[0] is None else take(ts[0], node.inputs[1], node.attr("axis") + nb)
+
+
+@take_op.defvjp
+def _take_vjp(node, ct, nb, needed=None):
+    return [scatter_add(ct, node.inputs[1], node.attr("axis") + nb, ct.shape[:nb] + node.inputs[0].shape), None]
 
 
 @function
@@ -284,8 +357,25 @@ def _concatenate_infer(inputs, attrs):
     return tuple(out), first.dtype
 
 
-concatenate_op = Op("concatenate", infer=_concatenate_infer,
+concatenate_op = Op("concatenate", infer=_concatenate_infer, kernel="concatenate", print_attrs=(AXIS_0,),
                     evaluate=lambda v, attrs, out_shape, b: np.concatenate(v, axis=attrs["axis"]))
+
+
+@concatenate_op.defjvp
+def _concatenate_jvp(node, ts, nb):
+    lead = next(t for t in ts if t is not None).shape[:nb]
+    parts = [t if t is not None else zeros(lead + i.shape, node.dtype) for t, i in zip(ts, node.inputs)]
+    return concatenate(parts, axis=node.attr("axis") + nb)
+
+
+@concatenate_op.defvjp
+def _concatenate_vjp(node, ct, nb, needed=None):
+    axis, start, out = node.attr("axis"), 0, []
+    for i in node.inputs:
+        stop = start + i.shape[axis]
+        out.append(slice_axis(ct, axis + nb, start, stop))
+        start = stop
+    return out
 
 
 @function
@@ -349,10 +439,34 @@ def _scatter_add_evaluate(values, attrs, out_shape, bindings):
 
 
 slice_scatter_op = Op("slice_scatter", infer=_scatter_infer, evaluate=_slice_scatter_evaluate,
+                      kernel="slice_scatter",
                       doc="zeros of `shape` with the input written at `index` (adjoint of getitem)")
+
+
+@slice_scatter_op.defjvp
+def _slice_scatter_jvp(node, ts, nb):
+    return make(slice_scatter_op, (ts[0],), index=_batched_index(node, ts[0], nb), shape=ts[0].shape[:nb] + node.shape)
+
+
+@slice_scatter_op.defvjp
+def _slice_scatter_vjp(node, ct, nb, needed=None):
+    return [make(getitem_op, (ct,), index=_batched_index(node, ct, nb))]
+
+
 scatter_add_op = Op("scatter_add", infer=_scatter_infer, evaluate=_scatter_add_evaluate,
-                    flops=lambda node: shapes.numel(node.inputs[0].shape),
+                    kernel="scatter_add", flops=lambda node: shapes.numel(node.inputs[0].shape),
                     doc="zeros of `shape` plus the input added at integer indices (adjoint of take)")
+
+
+@scatter_add_op.defjvp
+def _scatter_add_jvp(node, ts, nb):
+    return None if ts[0] is None else scatter_add(ts[0], node.inputs[1], node.attr("axis") + nb,
+                                                  ts[0].shape[:nb] + node.shape)
+
+
+@scatter_add_op.defvjp
+def _scatter_add_vjp(node, ct, nb, needed=None):
+    return [take(ct, node.inputs[1], node.attr("axis") + nb), None]
 
 
 @function
@@ -376,9 +490,7 @@ def scatter_add(a, indices, axis: int, shape) -> Node:
     return make(scatter_add_op, (as_node(a), as_node(indices)), axis=axis, shape=shapes.shape(shape))
 
 
-# -- derivatives ---------------------------------------------------------------------------
-# Tangents and cotangents carry ``nb`` leading batch axes (0 or 1) so that forward-mode
-# gradients and Jacobians are one batched pass; ``lead`` is that batch prefix of the shape.
+# -- helpers of the derivative rules -------------------------------------------------------
 
 
 def zeros(shape, dtype) -> Node:
@@ -410,57 +522,3 @@ def sum_to(x, nb, target):
     if axes:
         x = sum_(x, axis=axes, keepdims=True)
     return reshape(x, lead + tuple(target))
-
-
-broadcast_to_op.jvp = lambda node, ts, nb: broadcast_to(
-    reshape(ts[0], ts[0].shape[:nb] + (1,) * (node.ndim - node.inputs[0].ndim) + node.inputs[0].shape),
-    ts[0].shape[:nb] + node.shape)
-broadcast_to_op.vjp = lambda node, ct, nb, needed=None: [sum_to(ct, nb, node.inputs[0].shape)]
-reshape_op.jvp = lambda node, ts, nb: reshape(ts[0], ts[0].shape[:nb] + node.shape)
-reshape_op.vjp = lambda node, ct, nb, needed=None: [reshape(ct, ct.shape[:nb] + node.inputs[0].shape)]
-
-
-def _shifted(axes, nb):
-    return tuple(range(nb)) + tuple(a + nb for a in axes)
-
-
-transpose_op.jvp = lambda node, ts, nb: transpose(ts[0], _shifted(node.attr("axes"), nb))
-transpose_op.vjp = lambda node, ct, nb, needed=None: [
-    transpose(ct, _shifted(tuple(np.argsort(node.attr("axes"))), nb))]
-
-
-def _batched_index(node, x, nb):
-    return tuple(full_slice(d) for d in x.shape[:nb]) + node.attr("index")
-
-
-getitem_op.jvp = lambda node, ts, nb: make(getitem_op, (ts[0],), index=_batched_index(node, ts[0], nb))
-getitem_op.vjp = lambda node, ct, nb, needed=None: [make(
-    slice_scatter_op, (ct,), index=_batched_index(node, ct, nb), shape=ct.shape[:nb] + node.inputs[0].shape)]
-slice_scatter_op.jvp = lambda node, ts, nb: make(
-    slice_scatter_op, (ts[0],), index=_batched_index(node, ts[0], nb), shape=ts[0].shape[:nb] + node.shape)
-slice_scatter_op.vjp = lambda node, ct, nb, needed=None: [
-    make(getitem_op, (ct,), index=_batched_index(node, ct, nb))]
-take_op.jvp = lambda node, ts, nb: None if ts[0] is None else take(ts[0], node.inputs[1], node.attr("axis") + nb)
-take_op.vjp = lambda node, ct, nb, needed=None: [
-    scatter_add(ct, node.inputs[1], node.attr("axis") + nb, ct.shape[:nb] + node.inputs[0].shape), None]
-scatter_add_op.jvp = lambda node, ts, nb: None if ts[0] is None else scatter_add(
-    ts[0], node.inputs[1], node.attr("axis") + nb, ts[0].shape[:nb] + node.shape)
-scatter_add_op.vjp = lambda node, ct, nb, needed=None: [take(ct, node.inputs[1], node.attr("axis") + nb), None]
-
-
-def _concatenate_jvp(node, ts, nb):
-    lead = next(t for t in ts if t is not None).shape[:nb]
-    parts = [t if t is not None else zeros(lead + i.shape, node.dtype) for t, i in zip(ts, node.inputs)]
-    return concatenate(parts, axis=node.attr("axis") + nb)
-
-
-def _concatenate_vjp(node, ct, nb, needed=None):
-    axis, start, out = node.attr("axis"), 0, []
-    for i in node.inputs:
-        stop = start + i.shape[axis]
-        out.append(slice_axis(ct, axis + nb, start, stop))
-        start = stop
-    return out
-
-
-concatenate_op.jvp, concatenate_op.vjp = _concatenate_jvp, _concatenate_vjp

@@ -9,12 +9,14 @@
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
 from .. import dtypes, shapes
 from ..node import Node, as_node, make
 from ..shapes import ShapeError, format_shape
+from . import sympy_functions
 from .reduce import _logsumexp
-from .registry import Op, function
+from .registry import Op, Shown, function
 
 
 def _axis_float_infer(name):
@@ -36,12 +38,56 @@ def _log_softmax(a, axis):
     return a - _logsumexp(a, axis, True)
 
 
-softmax_op = Op("softmax", infer=_axis_float_infer("softmax"),
-                flops=lambda node: 5 * shapes.numel(node.shape),
+def _last_axis(node):
+    return node.inputs[0].ndim - 1
+
+
+# the axis is shown where it is not the last one
+SOFTMAX = {"kernel": "softmax", "fuses_inputs": True, "print_attrs": (Shown("axis", default=_last_axis),),
+           "flops": lambda node: 5 * shapes.numel(node.shape)}
+softmax_op = Op("softmax", infer=_axis_float_infer("softmax"), **SOFTMAX,
                 evaluate=lambda v, at, s, b: _softmax(v[0], at["axis"]))
-log_softmax_op = Op("log_softmax", infer=_axis_float_infer("log_softmax"),
-                    flops=lambda node: 5 * shapes.numel(node.shape),
+
+
+def _softmax_rule(node, t, nb):
+    axis = node.attr("axis") + nb
+    return node * (t - _sum_keep(t * node, axis))
+
+
+@softmax_op.defjvp
+def _softmax_jvp(node, ts, nb):
+    return _softmax_rule(node, ts[0], nb)
+
+
+@softmax_op.defvjp
+def _softmax_vjp(node, ct, nb, needed=None):
+    return [_softmax_rule(node, ct, nb)]
+
+
+@softmax_op.defsymbolic
+def _softmax_symbolic(values, attrs, out_shape, bindings):
+    return sympy_functions.along_axis(values[0], attrs["axis"], sympy_functions.softmax_lane)
+
+
+log_softmax_op = Op("log_softmax", infer=_axis_float_infer("log_softmax"), **SOFTMAX,
                     evaluate=lambda v, at, s, b: _log_softmax(v[0], at["axis"]))
+
+
+@log_softmax_op.defjvp
+def _log_softmax_jvp(node, ts, nb):
+    p = softmax(node.inputs[0], axis=node.attr("axis"))
+    return ts[0] - _sum_keep(p * ts[0], node.attr("axis") + nb)
+
+
+@log_softmax_op.defvjp
+def _log_softmax_vjp(node, ct, nb, needed=None):
+    p = softmax(node.inputs[0], axis=node.attr("axis"))
+    return [ct - p * _sum_keep(ct, node.attr("axis") + nb)]
+
+
+@log_softmax_op.defsymbolic
+def _log_softmax_symbolic(values, attrs, out_shape, bindings):
+    return sympy_functions.along_axis(values[0], attrs["axis"], sympy_functions.log_softmax_lane)
 
 
 @function
@@ -84,7 +130,8 @@ def _one_hot_infer(inputs, attrs):
     return labels.shape + (attrs["num_classes"],), attrs["dtype"]
 
 
-one_hot_op = Op("one_hot", infer=_one_hot_infer, evaluate=_one_hot_evaluate, differentiable=False)
+one_hot_op = Op("one_hot", infer=_one_hot_infer, evaluate=_one_hot_evaluate, differentiable=False,
+                index_function=True, print_attrs=(Shown("num_classes", positional=True),))
 
 
 @function
@@ -121,9 +168,38 @@ def _sce_evaluate(values, attrs, out_shape, bindings):
 
 
 softmax_cross_entropy_op = Op(
-    "softmax_cross_entropy", infer=_sce_infer, evaluate=_sce_evaluate,
-    flops=lambda node: 5 * shapes.numel(node.inputs[0].shape),
+    "softmax_cross_entropy", infer=_sce_infer, evaluate=_sce_evaluate, kernel="cross_entropy",
+    fuses_inputs=True, flops=lambda node: 5 * shapes.numel(node.inputs[0].shape),
 )
+
+
+@softmax_cross_entropy_op.defjvp
+def _sce_jvp(node, ts, nb):
+    from .reduce import sum_
+
+    t = ts[0]
+    if t is None:
+        return None
+    return sum_(t * _sce_residual(node), axis=tuple(range(nb, t.ndim)))
+
+
+@softmax_cross_entropy_op.defvjp
+def _sce_vjp(node, ct, nb, needed=None):
+    from .elementwise import scalar_value
+
+    residual = _sce_residual(node)
+    if nb == 0 and scalar_value(ct) == 1:
+        return [residual, None]
+    return [_lift(ct, nb, residual.ndim) * residual if nb or ct.shape != () else ct * residual, None]
+
+
+@softmax_cross_entropy_op.defsymbolic
+def _sce_symbolic(values, attrs, out_shape, bindings):
+    logits, labels = values[0], np.vectorize(int, otypes=[np.int64])(values[1])
+    k = logits.shape[-1]
+    terms = [sympy_functions.logsumexp(*row) - row[int(label)]
+             for row, label in zip(logits.reshape(-1, k), labels.reshape(-1))]
+    return np.array(sympy.Add(*terms) / len(terms), dtype=object)
 
 
 @function
@@ -138,26 +214,11 @@ def softmax_cross_entropy(logits, labels) -> Node:
     return make(softmax_cross_entropy_op, (as_node(logits), as_node(labels)))
 
 
-# -- derivatives ---------------------------------------------------------------------------
+# -- helpers of the derivative rules -------------------------------------------------------
 def _sum_keep(x, axis):
     from .reduce import sum_
 
     return sum_(x, axis=axis, keepdims=True)
-
-
-def _softmax_rule(node, t, nb):
-    axis = node.attr("axis") + nb
-    return node * (t - _sum_keep(t * node, axis))
-
-
-def _log_softmax_jvp(node, ts, nb):
-    p = softmax(node.inputs[0], axis=node.attr("axis"))
-    return ts[0] - _sum_keep(p * ts[0], node.attr("axis") + nb)
-
-
-def _log_softmax_vjp(node, ct, nb, needed=None):
-    p = softmax(node.inputs[0], axis=node.attr("axis"))
-    return [ct - p * _sum_keep(ct, node.attr("axis") + nb)]
 
 
 def _sce_residual(node):
@@ -174,27 +235,3 @@ def _lift(x, nb, ndim):
     from .movement import reshape
 
     return reshape(x, x.shape[:nb] + (1,) * ndim)
-
-
-def _sce_jvp(node, ts, nb):
-    from .reduce import sum_
-
-    t = ts[0]
-    if t is None:
-        return None
-    return sum_(t * _sce_residual(node), axis=tuple(range(nb, t.ndim)))
-
-
-def _sce_vjp(node, ct, nb, needed=None):
-    from .elementwise import scalar_value
-
-    residual = _sce_residual(node)
-    if nb == 0 and scalar_value(ct) == 1:
-        return [residual, None]
-    return [_lift(ct, nb, residual.ndim) * residual if nb or ct.shape != () else ct * residual, None]
-
-
-softmax_op.jvp = lambda node, ts, nb: _softmax_rule(node, ts[0], nb)
-softmax_op.vjp = lambda node, ct, nb, needed=None: [_softmax_rule(node, ct, nb)]
-log_softmax_op.jvp, log_softmax_op.vjp = _log_softmax_jvp, _log_softmax_vjp
-softmax_cross_entropy_op.jvp, softmax_cross_entropy_op.vjp = _sce_jvp, _sce_vjp

@@ -12,10 +12,12 @@ reduced axes with size 1.
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
 from .. import dtypes, shapes
 from ..node import Node, as_node, constant, make
-from .registry import Op, function
+from . import sympy_functions
+from .registry import Op, Shown, function
 
 
 def _reduced_shape(shape, axes, keepdims):
@@ -58,16 +60,78 @@ def _in_elements(node):
     return shapes.numel(node.inputs[0].shape)
 
 
-sum_op = Op("sum", infer=_reduce_infer(_sum_dtype), flops=_in_elements,
+def _all_axes(node):
+    return tuple(range(node.inputs[0].ndim))
+
+
+# axis is shown where it is not all axes, keepdims where it is True
+SHOWN = (Shown("axis", default=_all_axes), Shown("keepdims", default=False))
+REDUCTION = {"kernel": "reduce", "fuses_inputs": True, "flops": _in_elements, "print_attrs": SHOWN}
+
+sum_op = Op("sum", infer=_reduce_infer(_sum_dtype), **REDUCTION,
             evaluate=lambda v, at, s, b: np.sum(v[0], axis=at["axis"], keepdims=at["keepdims"],
                                                  dtype=np.int64 if v[0].dtype.kind in "biu" else None))
-max_op = Op("max", infer=_reduce_infer(lambda d: d), flops=_in_elements,
+
+
+@sum_op.defjvp
+def _sum_jvp(node, ts, nb):
+    return sum_(ts[0], axis=_shift(node, nb), keepdims=node.attr("keepdims"))
+
+
+@sum_op.defvjp
+def _sum_vjp(node, ct, nb, needed=None):
+    return [_spread(node, ct, nb)]
+
+
+@sum_op.defsymbolic
+def _sum_symbolic(values, attrs, out_shape, bindings):
+    return sympy_functions.reduce_objects(values[0], attrs["axis"], attrs["keepdims"], sympy.Add)
+
+
+max_op = Op("max", infer=_reduce_infer(lambda d: d), **REDUCTION, has_identity=False,
             evaluate=lambda v, at, s, b: np.max(v[0], axis=at["axis"], keepdims=at["keepdims"]))
-logsumexp_op = Op("logsumexp", infer=_reduce_infer(_float_only("logsumexp")),
-                  flops=lambda node: 4 * _in_elements(node),
+
+
+@max_op.defjvp
+def _max_jvp(node, ts, nb):
+    return sum_(ts[0] * _max_weights(node), axis=_shift(node, nb), keepdims=node.attr("keepdims"))
+
+
+@max_op.defvjp
+def _max_vjp(node, ct, nb, needed=None):
+    return [_spread(node, ct, nb) * _max_weights(node)]
+
+
+@max_op.defsymbolic
+def _max_symbolic(values, attrs, out_shape, bindings):
+    return sympy_functions.reduce_objects(values[0], attrs["axis"], attrs["keepdims"], sympy.Max)
+
+
+logsumexp_op = Op("logsumexp", infer=_reduce_infer(_float_only("logsumexp")), **{
+                  **REDUCTION, "flops": lambda node: 4 * _in_elements(node)},
                   evaluate=lambda v, at, s, b: _logsumexp(v[0], at["axis"], at["keepdims"]))
-argmax_op = Op("argmax", infer=_reduce_infer(lambda d: "int64"), flops=_in_elements,
-               differentiable=False,
+
+
+@logsumexp_op.defjvp
+def _logsumexp_jvp(node, ts, nb):
+    return sum_(ts[0] * _lse_weights(node), axis=_shift(node, nb), keepdims=node.attr("keepdims"))
+
+
+@logsumexp_op.defvjp
+def _logsumexp_vjp(node, ct, nb, needed=None):
+    return [_spread(node, ct, nb) * _lse_weights(node)]
+
+
+@logsumexp_op.defsymbolic
+def _logsumexp_symbolic(values, attrs, out_shape, bindings):
+    return sympy_functions.reduce_objects(values[0], attrs["axis"], attrs["keepdims"],
+                                          sympy_functions.logsumexp)
+
+
+# argmax of sympy expressions has no symbolic form; its axis always shows
+argmax_op = Op("argmax", infer=_reduce_infer(lambda d: "int64"), **{
+               **REDUCTION, "print_attrs": ("axis", SHOWN[1])}, has_identity=False,
+               differentiable=False, symbolic=False,
                evaluate=lambda v, at, s, b: _argmax(v[0], at["axis"], at["keepdims"]))
 
 
@@ -186,8 +250,7 @@ def _max_weights(node):
 
 
 def _lse_weights(node):
-    from .elementwise import exp
-    from .elementwise import apply
+    from .elementwise import apply, exp
 
     a = node.inputs[0]
     if len(node.attr("axis")) == 1:
@@ -195,13 +258,3 @@ def _lse_weights(node):
 
         return softmax(a, axis=node.attr("axis")[0])
     return apply(exp, a - _keep(node, node, 0))
-
-
-sum_op.jvp = lambda node, ts, nb: sum_(ts[0], axis=_shift(node, nb), keepdims=node.attr("keepdims"))
-sum_op.vjp = lambda node, ct, nb, needed=None: [_spread(node, ct, nb)]
-max_op.jvp = lambda node, ts, nb: sum_(ts[0] * _max_weights(node), axis=_shift(node, nb),
-                                       keepdims=node.attr("keepdims"))
-max_op.vjp = lambda node, ct, nb, needed=None: [_spread(node, ct, nb) * _max_weights(node)]
-logsumexp_op.jvp = lambda node, ts, nb: sum_(ts[0] * _lse_weights(node), axis=_shift(node, nb),
-                                             keepdims=node.attr("keepdims"))
-logsumexp_op.vjp = lambda node, ct, nb, needed=None: [_spread(node, ct, nb) * _lse_weights(node)]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import sympy
 from mpmath.libmp import prec_to_dps
 from sympy.core.function import ArgumentIndexError
@@ -159,6 +160,44 @@ class softmax(StableFunction):
 
 
 UNARY = (sigmoid, softplus)
+
+
+# -- on object arrays of sympy expressions: how symbolic mode runs the reductions ----------------
+def reduce_objects(values, axes, keepdims, combine):
+    """``combine(*items)`` of the entries of ``values`` over ``axes`` (an object array).
+
+    >>> a = np.array([[sympy.Symbol("p"), 1], [2, 3]], dtype=object)
+    >>> reduce_objects(a, (1,), False, sympy.Add).tolist()
+    [p + 1, 5]
+    """
+    axes = tuple(axes)
+    moved = np.moveaxis(values, axes, tuple(range(values.ndim - len(axes), values.ndim)))
+    flat = moved.reshape(moved.shape[: values.ndim - len(axes)] + (-1,))
+    out = np.empty(flat.shape[:-1], dtype=object)
+    for index in np.ndindex(*out.shape):
+        out[index] = combine(*flat[index])
+    if keepdims:
+        out = out.reshape(tuple(1 if i in axes else d for i, d in enumerate(values.shape)))
+    return out
+
+
+def along_axis(values, axis, lane):
+    """``lane`` (a list of expressions -> a list as long) applied along ``axis`` of ``values``."""
+    moved = np.moveaxis(values, axis, -1)
+    out = np.empty(moved.shape, dtype=object)
+    for index in np.ndindex(*moved.shape[:-1]):
+        for j, v in enumerate(lane(list(moved[index]))):
+            out[index + (j,)] = v
+    return np.moveaxis(out, -1, axis)
+
+
+def softmax_lane(row):
+    return [softmax(j, *row) for j in range(len(row))]
+
+
+def log_softmax_lane(row):
+    lse = logsumexp(*row)
+    return [v - lse for v in row]
 
 
 def stabilize(expr, params):

@@ -8,11 +8,11 @@ import numpy as np
 
 from ..graph import toposort
 from ..node import Node, make
-from ..ops import elementwise as ew
+from ..ops.registry import ops_with
 from .patterns import is_number
 from .registry import rule
 
-COMMUTATIVE = (ew.add, ew.multiply, ew.maximum, ew.minimum, ew.equal, ew.not_equal)
+COMMUTATIVE = ops_with(commutative=True)  # add, multiply, maximum, minimum, equal, not_equal
 
 
 def structure_key(node: Node) -> str:

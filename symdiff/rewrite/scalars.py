@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import sympy
 
-from ..autodiff import eye_op
 from ..graph import count_ops
 from ..node import constant, make
 from ..ops import elementwise as ew
 from ..ops.elementwise import scalar_value
 from ..ops.from_sympy import to_graph
-from ..ops.linalg import matmul_op
+from ..ops.linalg import eye_op, matmul_op
 from ..ops.movement import broadcast_to, reshape
 from .fold import representable
 from .patterns import constant_factor, peel, scalar_divisor

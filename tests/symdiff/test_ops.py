@@ -96,3 +96,53 @@ def test_cost_formulas_are_polynomials_in_the_dims():
     assert sd.cost(sd.sigmoid(X))["flops"] == 4 * m * n  # 1/(1+exp(-x)): neg, exp, add, div
     assert sd.cost(sd.sum(X, axis=0))["flops"] == m * n
     assert sd.cost(X @ W)["bytes"] == 8 * (m * n + n * k + m * k)
+
+
+# -- properties and rules live on the op -------------------------------------------------------
+def test_every_differentiable_op_registers_its_rules_on_itself():
+    missing = [op.name for op in sd.OPS.values() if op.differentiable and op.name != "leaf"
+               and (op.jvp is None or op.vjp is None)]
+    assert not missing, f"differentiable ops without @op.defjvp / @op.defvjp: {missing}"
+
+
+def test_groups_are_derived_from_the_registry():
+    from symdiff.ops.registry import ops_with
+    from symdiff.rewrite import COMMUTATIVE
+
+    assert COMMUTATIVE == ops_with(commutative=True)
+    assert {op.name for op in ops_with(view=True)} == {"broadcast_to", "reshape", "transpose", "getitem"}
+    assert all(op.kernel == "reduce" for op in ops_with(has_identity=False))
+
+
+def test_printed_attributes_are_attributes_of_the_op():
+    for case in CASES:
+        node = case.build(*case.leaves())
+        for shown in node.op.print_attrs if node.op.name == case.op else ():
+            assert shown.name in node.attrs, f"{case}: prints {shown.name!r}, which its nodes do not have"
+
+
+def test_a_new_op_is_one_declaration(monkeypatch):
+    """An op declared with its properties and rules prints, differentiates and scalarizes."""
+    from symdiff.node import make
+    from symdiff.ops import registry
+    from symdiff.ops.registry import Op, Shown
+
+    monkeypatch.setattr(registry, "OPS", dict(registry.OPS))  # a test-only registry
+    flip = Op("flip", infer=lambda inputs, attrs: (inputs[0].shape, inputs[0].dtype),
+              evaluate=lambda v, attrs, shape, b: np.flip(v[0], attrs["axis"]),
+              print_attrs=(Shown("axis", default=0),))
+
+    @flip.defjvp
+    def _flip_jvp(node, ts, nb):
+        return make(flip, (ts[0],), axis=node.attr("axis") + nb)
+
+    @flip.defvjp
+    def _flip_vjp(node, ct, nb, needed=None):
+        return [make(flip, (ct,), axis=node.attr("axis") + nb)]
+
+    v = sd.tensor("v", (3,))
+    f = sd.sum(make(flip, (v,), axis=0) * sd.constant(np.array([1.0, 2.0, 3.0])))
+    assert str(make(flip, (v,), axis=0)) == "flip(v)"
+    at = {v: np.array([0.5, -1.0, 2.0])}
+    for mode in ("reverse", "forward", "symbolic"):
+        np.testing.assert_allclose(sd.evaluate(sd.grad(f, v, mode=mode, at=at), at), [3.0, 2.0, 1.0])
