@@ -23,7 +23,8 @@ import math
 import os
 import sys
 
-from symdiff.lowering import cuda, toolchain
+from symdiff.lowering import cuda
+from symdiff.lowering.compiler import toolchain
 
 from . import checkpoint, data, init, optim
 from .checkpoint import CheckpointError

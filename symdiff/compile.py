@@ -43,8 +43,8 @@ from .node import Node
 
 BACKENDS = {
     "numpy": "symdiff.compile:NumpyProgram",
-    "cpu": "symdiff.lowering.program:CppProgram",
-    "cuda": "symdiff.lowering.cuda_program:CudaProgram",
+    "cpu": "symdiff.lowering.programs.cpu:CpuProgram",
+    "cuda": "symdiff.lowering.programs.cuda:CudaProgram",
 }
 
 

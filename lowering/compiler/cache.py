@@ -2,7 +2,7 @@
 
 Entries live in :func:`cache_dir` (``$SYMDIFF_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/symdiff`` or ``~/.cache/symdiff``), named by a SHA-256 key over the
-source and :func:`~symdiff.lowering.toolchain.toolchain_id` (kind, compiler, its version
+source and :func:`~symdiff.lowering.compiler.toolchain.toolchain_id` (kind, compiler, its version
 line, flags, kernel ABI version): ``<key>.so`` and a ``<key>.json`` manifest holding the
 library's own SHA-256 and size, the compiler and the flags, and a checksum over the
 manifest's own fields. Writes are atomic (temporary file in the same folder, fsync, rename);
@@ -14,7 +14,7 @@ a dict lookup.
 
 Graph entries (``graph-<key>.json``) map a graph and its argument shapes to a library key,
 so a warm process skips rewriting and rendering; they are checksummed the same way, and
-:class:`~symdiff.lowering.program.CppProgram` checks what they say against the graph and the
+:class:`~symdiff.lowering.programs.cpu.CpuProgram` checks what they say against the graph and the
 library's own signature before a buffer is sized from them.
 
 The cache folder is trusted like any folder of programs you run: checksums catch damage
@@ -58,7 +58,7 @@ import time
 import warnings
 from pathlib import Path
 
-from . import _native
+from ..kernels import native
 from .toolchain import KERNEL_ABI_VERSION, compile_shared, compiler_and_flags, compiler_version, toolchain_id
 
 _LOADED: dict = {}  # key -> (native_program, path of its library)
@@ -119,7 +119,7 @@ def _unusable(root: Path) -> str | None:
     return None
 
 
-def cache_key(source: str, kind: str = "cpp") -> str:
+def cache_key(source: str, kind: str = "cpu") -> str:
     """Content address of a program: source + toolchain (kind, compiler, version, flags, ABI).
 
     >>> key = cache_key("int x;")
@@ -217,10 +217,10 @@ def _memo_hit(key: str):
     return program, {"cache": "memory", "hit": True, "key": key, "path": str(path), "compile_seconds": 0.0}
 
 
-def load_or_build(source: str, kind: str = "cpp"):
+def load_or_build(source: str, kind: str = "cpu"):
     """The loaded program for ``source``, compiling it on a miss.
 
-    Returns ``(program, info)``: ``program`` is a ``_native.native_program``; ``info`` has
+    Returns ``(program, info)``: ``program`` is a loaded library (:func:`~symdiff.lowering.kernels.native.load_program`); ``info`` has
     ``cache`` ("memory", "disk" or "miss"), ``hit`` (False only when this call compiled),
     ``key``, ``path`` and ``compile_seconds``. See the module's example.
     """
@@ -244,7 +244,7 @@ def load_or_build(source: str, kind: str = "cpp"):
             status = "miss"
             seconds = _build(source, kind, key, root, lib, manifest)
         try:
-            program = _native.native_program(str(lib))
+            program = native.load_program(str(lib))
         except RuntimeError as e:  # sound bytes that do not load (another ABI, a foreign file)
             if status == "miss":
                 raise
@@ -252,7 +252,7 @@ def load_or_build(source: str, kind: str = "cpp"):
                           "rebuilding it", RuntimeWarning, stacklevel=2)
             status = "miss"
             seconds = _build(source, kind, key, root, lib, manifest)
-            program = _native.native_program(str(lib))
+            program = native.load_program(str(lib))
         _LOADED[key] = (program, lib)
     return program, {"cache": status, "hit": status != "miss", "key": key, "path": str(lib),
                      "compile_seconds": seconds}
@@ -290,7 +290,7 @@ def load_by_key(key: str):
     if not lib.exists() or _entry_problem(key, lib, manifest) is not None:
         return None
     try:
-        program = _native.native_program(str(lib))
+        program = native.load_program(str(lib))
     except RuntimeError:
         return None
     _LOADED[key] = (program, lib)

@@ -2,15 +2,15 @@
 
 **The program ABI.** A generated program is a shared library exporting two C symbols::
 
-    extern "C" const char* symdiff_program_abi(void);  // returns "symdiff-abi-1"
+    extern "C" const char* symdiff_program_abi(void);  // returns render.writer.ABI, "symdiff-abi-1"
     extern "C" int symdiff_program(void* const* buffers, const int64_t* dims,
                                    char* error, int64_t error_size);
 
 ``buffers`` holds the data pointers of C-contiguous arrays in the order the generator
-fixed (for :mod:`symdiff.lowering.cpp`: inputs, outputs, then the arena); ``dims`` holds
+fixed (for :mod:`symdiff.lowering.render.cpu_unit`: inputs, outputs, then the arena); ``dims`` holds
 the bound symbolic dimensions. ``symdiff_program`` returns 0 on success; otherwise it
 writes a NUL-terminated message of at most ``error_size`` bytes into ``error`` and
-returns nonzero. The loader (``_native.native_program``) refuses a library whose
+returns nonzero. The loader (:func:`~symdiff.lowering.kernels.native.load_program`) refuses a library whose
 ``symdiff_program_abi`` is missing or returns another string.
 
 The compiler runs without a shell, in a private temporary directory, with a time
@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -39,11 +40,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-ABI = "symdiff-abi-1"  # what symdiff_program_abi() returns; csrc/bind_program.cpp checks it
+from ..kernels import native
+
 KERNEL_ABI_VERSION = "symdiff-abi-1/kernels-1"  # bump when the headers or the program ABI change
 TIMEOUT_SECONDS = 300
 DIAGNOSTIC_LINES = 60
-KINDS = {"cpp": "program.cpp", "cuda": "program.cu"}  # kind -> source file name
+PACKAGE = Path(__file__).resolve().parents[1]  # lowering/ (symdiff/lowering/ when installed)
+CHECKOUT = PACKAGE.parent  # the source tree's root, in an editable install
 # the variables that decide which compiler, flags and headers are used (see toolchain_id)
 ENVIRONMENT = ("CXX", "PATH", "SYMDIFF_NVCC", "SYMDIFF_CXXFLAGS", "SYMDIFF_INCLUDE_DIR")
 
@@ -127,16 +130,10 @@ def include_dir() -> Path:
             return Path(env)
         raise CompilerNotFound(f"SYMDIFF_INCLUDE_DIR={env!r} does not hold the symdiff kernel headers "
                                "(symdiff/cpu/*.hpp)")
-    here = Path(__file__).resolve().parent
     # a source checkout (editable install) first: its headers are the ones being edited; an
     # installed wheel ships a copy next to the module
-    candidates = [here.parent / "csrc" / "include", here / "include"]
-    try:
-        from . import _native  # the built module; its folder has the installed headers
-
-        candidates.append(Path(_native.__file__).resolve().parent / "include")
-    except ImportError:
-        pass
+    candidates = [CHECKOUT / "csrc" / "include", PACKAGE / "include"]
+    candidates.append(native.module_dir() / "include")  # a wheel installs the headers beside the module
     for c in candidates:
         if (c / "symdiff" / "cpu").is_dir():
             return c
@@ -159,8 +156,7 @@ def cxx_flags() -> list[str]:
 def cuda_source_dir() -> Path | None:
     """Directory holding the CUDA kernel sources (``gemm.cu``, ``common.cuh``), which generated
     CUDA programs include; None when only the headers were installed."""
-    here = Path(__file__).resolve().parent
-    for c in (include_dir().parent / "cuda", here.parent / "csrc" / "cuda"):
+    for c in (include_dir().parent / "cuda", CHECKOUT / "csrc" / "cuda"):
         if (c / "gemm.cu").is_file():
             return c
     return None
@@ -191,15 +187,40 @@ def headers_digest(root: str) -> str:
     return h.hexdigest()
 
 
-def compiler_and_flags(kind: str) -> tuple[str, list[str]]:
-    """(compiler path, flags) for ``kind`` ("cpp" or "cuda").
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How one backend's generated source is built: the file it is written to, its compiler and flags."""
 
-    >>> compiler_and_flags("cpp")[1] == cxx_flags()
-    True
+    source_name: str
+    compiler: object  # () -> path
+    flags: object  # () -> list of flags
+
+
+# backend -> how its programs are built ("cpu" is C++ with OpenMP); the lambdas look the functions
+# up when called, so a test that patches toolchain.cxx or toolchain.nvcc_flags is obeyed
+KINDS = {"cpu": Kind("program.cpp", lambda: cxx(), lambda: cxx_flags()),
+         "cuda": Kind("program.cu", lambda: nvcc(), lambda: nvcc_flags())}
+
+
+def kind_of(kind: str) -> Kind:
+    """The build recipe for ``kind``, a backend name ("cpu" or "cuda").
+
+    >>> kind_of("cpu").source_name
+    'program.cpp'
     """
     if kind not in KINDS:
-        raise ValueError(f"kind must be 'cpp' or 'cuda', got {kind!r}")
-    return (cxx(), cxx_flags()) if kind == "cpp" else (nvcc(), nvcc_flags())
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}, got {kind!r}")
+    return KINDS[kind]
+
+
+def compiler_and_flags(kind: str) -> tuple[str, list[str]]:
+    """(compiler path, flags) for ``kind`` ("cpu" or "cuda").
+
+    >>> compiler_and_flags("cpu")[1] == cxx_flags()
+    True
+    """
+    recipe = kind_of(kind)
+    return recipe.compiler(), recipe.flags()
 
 
 def toolchain_id(kind: str) -> str:
@@ -207,8 +228,8 @@ def toolchain_id(kind: str) -> str:
 
     Memoized on the environment variables that can change it, so a warm cache hit stays cheap.
 
-    >>> toolchain_id("cpp").splitlines()[0]
-    'cpp'
+    >>> toolchain_id("cpu").splitlines()[0]
+    'cpu'
     """
     return _toolchain_id(kind, tuple(os.environ.get(v) for v in ENVIRONMENT))
 
@@ -220,7 +241,7 @@ def _toolchain_id(kind: str, environment: tuple) -> str:
                       headers_digest(str(include_dir()))])
 
 
-def compile_shared(source: str, kind: str = "cpp", workdir: str | os.PathLike | None = None) -> Path:
+def compile_shared(source: str, kind: str = "cpu", workdir: str | os.PathLike | None = None) -> Path:
     """Compile ``source`` into a shared library and return its path.
 
     The build happens in a fresh private directory (made inside ``workdir`` when given,
@@ -235,7 +256,7 @@ def compile_shared(source: str, kind: str = "cpp", workdir: str | os.PathLike | 
     compiler, flags = compiler_and_flags(kind)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=workdir))
     try:
-        src = work / KINDS[kind]
+        src = work / kind_of(kind).source_name
         lib = work / "program.so"
         src.write_text(source)
         cmd = [compiler, *flags, str(src), "-o", str(lib)]

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _native
-from .native import cuda_info
+from .native import compiled, cuda_info
 
 
 def info() -> dict:
@@ -69,7 +68,7 @@ def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, trans_a: boo
     """
     if c is not None:
         _array(c, "cuda_gemm", "c")
-    return _native.cuda_gemm(_array(a, "cuda_gemm", "a"), _array(b, "cuda_gemm", "b"), c, bool(trans_a),
+    return compiled.cuda_gemm(_array(a, "cuda_gemm", "a"), _array(b, "cuda_gemm", "b"), c, bool(trans_a),
                              bool(trans_b), float(alpha), float(beta))
 
 
@@ -80,7 +79,7 @@ def sum_axis(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
     >>> not device_available() or sum_axis(np.ones((3, 4)), 1).tolist() == [4.0, 4.0, 4.0]
     True
     """
-    return _native.cuda_sum_axis(_array(a, "cuda_sum_axis", "a"), _axis(axis, "cuda_sum_axis"), bool(keepdims))
+    return compiled.cuda_sum_axis(_array(a, "cuda_sum_axis", "a"), _axis(axis, "cuda_sum_axis"), bool(keepdims))
 
 
 def max_axis(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
@@ -91,7 +90,7 @@ def max_axis(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
     >>> not device_available() or max_axis(x, 0).tolist() == [7.0, 5.0]
     True
     """
-    return _native.cuda_max_axis(_array(a, "cuda_max_axis", "a"), _axis(axis, "cuda_max_axis"), bool(keepdims))
+    return compiled.cuda_max_axis(_array(a, "cuda_max_axis", "a"), _axis(axis, "cuda_max_axis"), bool(keepdims))
 
 
 def mean_axis(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
@@ -102,7 +101,7 @@ def mean_axis(a: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
     >>> not device_available() or mean_axis(x, 1, keepdims=True).tolist() == [[3.0], [4.5]]
     True
     """
-    return _native.cuda_mean_axis(_array(a, "cuda_mean_axis", "a"), _axis(axis, "cuda_mean_axis"),
+    return compiled.cuda_mean_axis(_array(a, "cuda_mean_axis", "a"), _axis(axis, "cuda_mean_axis"),
                                   bool(keepdims))
 
 
@@ -114,7 +113,7 @@ def softmax_rows(a: np.ndarray) -> np.ndarray:
     >>> not device_available() or softmax_rows(x).tolist() == [[0.5, 0.5], [0.5, 0.5]]
     True
     """
-    return _native.cuda_softmax_rows(_array(a, "cuda_softmax_rows", "a"))
+    return compiled.cuda_softmax_rows(_array(a, "cuda_softmax_rows", "a"))
 
 
 def log_softmax_rows(a: np.ndarray) -> np.ndarray:
@@ -125,7 +124,7 @@ def log_softmax_rows(a: np.ndarray) -> np.ndarray:
     >>> not device_available() or log_softmax_rows(x).tolist() == [[0.0, -1e4]]
     True
     """
-    return _native.cuda_log_softmax_rows(_array(a, "cuda_log_softmax_rows", "a"))
+    return compiled.cuda_log_softmax_rows(_array(a, "cuda_log_softmax_rows", "a"))
 
 
 def logsumexp_rows(a: np.ndarray) -> np.ndarray:
@@ -136,4 +135,4 @@ def logsumexp_rows(a: np.ndarray) -> np.ndarray:
     >>> not device_available() or np.allclose(logsumexp_rows(x), [1e4 + np.log(2), 0.0])
     True
     """
-    return _native.cuda_logsumexp_rows(_array(a, "cuda_logsumexp_rows", "a"))
+    return compiled.cuda_logsumexp_rows(_array(a, "cuda_logsumexp_rows", "a"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _native
+from .native import compiled
 
 ISAS = ("auto", "avx512", "avx2", "scalar")
 
@@ -30,7 +30,7 @@ def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, trans_a: boo
     >>> gemm(x, w, alpha=2.0).tolist()
     [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
     """
-    return _native.gemm(a, b, c, trans_a, trans_b, alpha, beta)  # the binding checks every argument
+    return compiled.gemm(a, b, c, trans_a, trans_b, alpha, beta)  # the binding checks every argument
 
 
 def gemm_batched(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, trans_a: bool = False,
@@ -42,16 +42,16 @@ def gemm_batched(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, tran
     >>> gemm_batched(x, w).shape
     (5, 2, 3)
     """
-    return _native.gemm_batched(a, b, c, trans_a, trans_b, alpha, beta)
+    return compiled.gemm_batched(a, b, c, trans_a, trans_b, alpha, beta)
 
 
 def current_gemm_isa() -> str:
     """The kernel family in use: ``"avx512"``, ``"avx2"`` or ``"scalar"``."""
-    return _native.current_gemm_isa()
+    return compiled.current_gemm_isa()
 
 
 def set_gemm_isa(name: str) -> None:
     """Pin the kernel family (``"auto"`` restores the best one the CPU supports)."""
     if name not in ISAS:
         raise ValueError(f"set_gemm_isa: name must be one of {ISAS}, got {name!r}")
-    _native.set_gemm_isa(name)
+    compiled.set_gemm_isa(name)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _native
 from .gemm import gemm_batched
+from .native import compiled
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -50,7 +50,7 @@ def im2col(x: np.ndarray, kernel_size, stride=1, padding=0, dilation=1) -> np.nd
     >>> im2col(x, (3, 3), padding=1).shape
     (2, 27, 25)
     """
-    return _native.im2col(
+    return compiled.im2col(
         x,
         _pair(kernel_size, "im2col(kernel_size)"),
         _pair(stride, "im2col(stride)"),
@@ -70,7 +70,7 @@ def col2im(cols: np.ndarray, input_shape, kernel_size, stride=1, padding=0, dila
     shape = tuple(input_shape)
     if len(shape) != 4 or not all(isinstance(v, (int, np.integer)) for v in shape):
         raise TypeError(f"col2im(input_shape): expected four ints (N, C, H, W), got {input_shape!r}")
-    return _native.col2im(
+    return compiled.col2im(
         cols,
         tuple(int(v) for v in shape),
         _pair(kernel_size, "col2im(kernel_size)"),

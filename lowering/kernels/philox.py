@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _native
+from .native import compiled
 
 
 def philox4x32(counter, key) -> tuple[int, int, int, int]:
@@ -27,7 +27,7 @@ def philox4x32(counter, key) -> tuple[int, int, int, int]:
     >>> [f"{w:08x}" for w in philox4x32((0, 0, 0, 0), (0, 0))]
     ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8']
     """
-    return _native.philox4x32(counter, key)
+    return compiled.philox4x32(counter, key)
 
 
 def uniform(seed: int, offset: int, shape, dtype=np.float32) -> np.ndarray:
@@ -37,7 +37,7 @@ def uniform(seed: int, offset: int, shape, dtype=np.float32) -> np.ndarray:
     >>> x.shape, x.dtype, bool(((0 <= x) & (x < 1)).all())
     ((2, 3), dtype('float64'), True)
     """
-    return _native.uniform(seed, offset, shape, dtype)
+    return compiled.uniform(seed, offset, shape, dtype)
 
 
 def normal(seed: int, offset: int, shape, dtype=np.float32) -> np.ndarray:
@@ -47,7 +47,7 @@ def normal(seed: int, offset: int, shape, dtype=np.float32) -> np.ndarray:
     >>> bool(abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02)
     True
     """
-    return _native.normal(seed, offset, shape, dtype)
+    return compiled.normal(seed, offset, shape, dtype)
 
 
 def bernoulli_mask(seed: int, offset: int, shape, p: float, dtype=np.float32) -> np.ndarray:
@@ -58,4 +58,4 @@ def bernoulli_mask(seed: int, offset: int, shape, p: float, dtype=np.float32) ->
     >>> float(bernoulli_mask(seed=3, offset=0, shape=100_000, p=0.25).mean())  # doctest: +ELLIPSIS
     0.2...
     """
-    return _native.bernoulli_mask(seed, offset, shape, float(p), dtype)
+    return compiled.bernoulli_mask(seed, offset, shape, float(p), dtype)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _native
+from .native import compiled
 
 FLOAT_DTYPES = (np.float32, np.float64)
 ISAS = ("auto", "avx2", "baseline")
@@ -51,7 +51,7 @@ def softmax_rows(x: np.ndarray) -> np.ndarray:
     >>> softmax_rows(np.array([1.0, 1.0, 1.0, 1.0], np.float32)).tolist()
     [0.25, 0.25, 0.25, 0.25]
     """
-    return _native.softmax_rows(_checked("softmax_rows", "x", x))
+    return compiled.softmax_rows(_checked("softmax_rows", "x", x))
 
 
 def log_softmax_rows(x: np.ndarray) -> np.ndarray:
@@ -61,7 +61,7 @@ def log_softmax_rows(x: np.ndarray) -> np.ndarray:
     >>> log_softmax_rows(np.array([0.0, -np.inf])).tolist()
     [0.0, -inf]
     """
-    return _native.log_softmax_rows(_checked("log_softmax_rows", "x", x))
+    return compiled.log_softmax_rows(_checked("log_softmax_rows", "x", x))
 
 
 def logsumexp_rows(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
@@ -71,7 +71,7 @@ def logsumexp_rows(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
     >>> logsumexp_rows(np.array([[1e4, 1e4], [0.0, -np.inf]]), keepdims=True).round(6).tolist()
     [[10000.693147], [0.0]]
     """
-    return _native.logsumexp_rows(_checked("logsumexp_rows", "x", x), bool(keepdims))
+    return compiled.logsumexp_rows(_checked("logsumexp_rows", "x", x), bool(keepdims))
 
 
 def softmax_rows_vjp(y: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -83,7 +83,7 @@ def softmax_rows_vjp(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     [0.5, -0.5]
     """
     _checked_pair("softmax_rows_vjp", y, g)
-    return _native.softmax_rows_vjp(y, g)
+    return compiled.softmax_rows_vjp(y, g)
 
 
 def log_softmax_rows_vjp(y: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -96,7 +96,7 @@ def log_softmax_rows_vjp(y: np.ndarray, g: np.ndarray) -> np.ndarray:
     [0.5, -0.5]
     """
     _checked_pair("log_softmax_rows_vjp", y, g)
-    return _native.log_softmax_rows_vjp(y, g)
+    return compiled.log_softmax_rows_vjp(y, g)
 
 
 def current_softmax_isa() -> str:
@@ -105,7 +105,7 @@ def current_softmax_isa() -> str:
     >>> current_softmax_isa() in ("avx2", "baseline")
     True
     """
-    return _native.current_softmax_isa()
+    return compiled.current_softmax_isa()
 
 
 def set_softmax_isa(name: str) -> None:
@@ -117,4 +117,4 @@ def set_softmax_isa(name: str) -> None:
     """
     if name not in ISAS:
         raise ValueError(f"set_softmax_isa: name must be one of {ISAS}, got {name!r}")
-    _native.set_softmax_isa(name)
+    compiled.set_softmax_isa(name)

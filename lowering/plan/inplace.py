@@ -11,7 +11,7 @@ W's array at the end of the program. Two rewrites remove the temporary and the c
 Both require that no later kernel reads W (they would see the new value).
 
 >>> import symdiff as sd
->>> from symdiff.lowering.schedule import schedule
+>>> from symdiff.lowering.plan.schedule import schedule
 >>> X, W = sd.tensor("X", (8, 4)), sd.tensor("W", (4, 3))
 >>> G = sd.tensor("G", (8, 3))
 >>> s = schedule([], [X, W, G], {W: W - 0.5 * (X.T @ G)})

@@ -6,8 +6,8 @@ are placed first-fit at 64-byte aligned offsets; two buffers share bytes only wh
 their lifetimes do not overlap.
 
 >>> import symdiff as sd
->>> from symdiff.lowering.schedule import schedule
->>> from symdiff.lowering.codegen import generate
+>>> from symdiff.lowering.plan.schedule import schedule
+>>> from symdiff.lowering.render.cpu_unit import generate
 >>> x = sd.tensor("x", (1000,))
 >>> y = sd.softmax(sd.softmax(sd.softmax(x)))   # three temporaries in a row
 >>> plan = generate(schedule([sd.sum(y)], [x])).memory

@@ -101,8 +101,8 @@ class Kernel:
     kind: str  # loop | reduce | softmax | cross_entropy | gemm | concatenate | slice_scatter | scatter_add
     node: Node
     out: View
-    fused: list = dataclasses.field(default_factory=list)  # nodes computed inside, filled by codegen
-    name: str = ""  # filled by codegen: k_<hash8>_<ops>
+    fused: list = dataclasses.field(default_factory=list)  # nodes computed inside, filled by the renderer
+    name: str = ""  # filled by the renderer: k_<hash8>_<ops>
     copy: bool = False  # copy the node's value (already stored elsewhere) instead of computing it
     alpha: float = 1.0  # gemm: out = alpha * product + beta * out
     beta: float = 0.0
@@ -197,7 +197,7 @@ def _is_scalar_constant(node):
 def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedule:
     """Decide kernels and buffers for ``outputs`` (and ``updates``) at concrete dims ``bindings``.
 
-    ``fold`` lets updates write their input arrays in place where safe (lowering.inplace)."""
+    ``fold`` lets updates write their input arrays in place where safe (plan.inplace)."""
     bindings = dict(bindings or {})
     updates = list((updates or {}).items()) if hasattr(updates, "items") else list(updates or [])
     input_pos = {id(leaf): k for k, leaf in enumerate(inputs)}

@@ -2,9 +2,10 @@
 
 The pipeline, one function per stage, each callable on its own:
 
-    optimize (symdiff.optimize) → schedule → generate (memory plan + C++) → build (compile, cache, load)
+    optimize (symdiff.optimize) → plan.schedule → render.cpu_unit.generate (memory plan + C++)
+        → compiler.cache.load_or_build (compile, cache, load)
 
-A :class:`CppProgram` specializes itself for each new signature of argument
+A :class:`CpuProgram` specializes itself for each new signature of argument
 shapes (symbolic dimensions are bound from the arrays) and keeps every
 specialization; the compiled libraries are cached on disk by content.
 
@@ -34,11 +35,13 @@ from symdiff.compile import check_signature, prepare_arguments
 from symdiff.graph import cost
 from symdiff.node import Node
 
-from . import _native, cache
-from .codegen import TranslationUnit, generate
-from .fingerprint import graph_fingerprint
-from .schedule import MOVEMENT, schedule
-from .signature import numel, program_signature
+from ..compiler import cache
+from ..compiler.fingerprint import graph_fingerprint
+from ..kernels.native import SignatureMismatch, bound_program
+from ..plan.schedule import MOVEMENT, schedule
+from ..render.cpu_unit import generate
+from ..render.signature import numel, program_signature
+from ..render.writer import TranslationUnit
 
 INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
 
@@ -50,26 +53,22 @@ class Specialization:
     signature: tuple
     bindings: dict
     unit: TranslationUnit | None  # None when loaded through the graph cache (rendered on demand)
-    native: object  # the loaded program (symdiff.lowering._native.native_program)
+    native: object  # the loaded library (kernels.native.load_program)
     arena_bytes: int  # the host scratch arena each call leases from the bound program's pool
     out_shapes: list
     out_dtypes: list
     build_info: dict
-    bound: object = None  # _native.bound_program: the checked fast path for this signature
+    bound: object = None  # kernels.native.bound_program: the checked fast path for this signature
 
 
-ProgramError = _native.ProgramError  # a program refused its values: both a ValueError and a RuntimeError
-
-
-class CppProgram:
+class CpuProgram:
     """``sd.compile(..., backend="cpu")``: generated C++/OpenMP, compiled once per shape signature.
 
     Safe to call from many threads at once (see :mod:`symdiff.compile` for calls that share an
     updated array). A program that refuses its input values (a label out of range, a negative
     integer exponent) raises :data:`ProgramError`, which is a ValueError like numpy's."""
 
-    backend = "cpu"
-    kind = "cpp"
+    backend = "cpu"  # also the build kind: compiler.toolchain.KINDS["cpu"]
 
     def __init__(self, outputs, inputs, updates=None, optimize=True):
         self.single = isinstance(outputs, Node)
@@ -103,8 +102,8 @@ class CppProgram:
         """Content hash of the graph as given (before the rewrites) and how it is compiled."""
         if self._fingerprint is None:
             self._fingerprint = graph_fingerprint(self.outputs, self.inputs, self.updates,
-                                                  f"{self.kind} optimize={self._optimize} "
-                                                  f"{cache.toolchain_id(self.kind)}")
+                                                  f"{self.backend} optimize={self._optimize} "
+                                                  f"{cache.toolchain_id(self.backend)}")
         return self._fingerprint
 
     def translate(self, bindings: dict) -> TranslationUnit:
@@ -118,7 +117,7 @@ class CppProgram:
 
         Nothing read from the cache sizes a buffer unchecked: the graph entry is checksummed, its
         output shapes and dtypes must equal the graph's, and the library's own signature
-        (:mod:`.signature`) must equal the one the graph and the arrays give; a bad entry is
+        (:mod:`~symdiff.lowering.render.signature`) must equal the one the graph and the arrays give; a bad entry is
         rebuilt with a warning."""
         graph_key = hashlib.sha256(f"{self.fingerprint()}|{signature}".encode()).hexdigest()
         out_shapes = [shapes.substitute(o.shape, bindings) for o in self.outputs]
@@ -138,13 +137,13 @@ class CppProgram:
         unit = self.translate(bindings)
         arena_bytes = self.host_arena_bytes(unit)
         expected = self._signature(signature, out_shapes, out_dtypes, arena_bytes)
-        native, info = cache.load_or_build(unit.source, self.kind)
+        native, info = cache.load_or_build(unit.source, self.backend)
         if native.signature != expected:  # a library that is not what its source says: never run it
             warnings.warn(f"symdiff program cache: entry {info['key'][:12]} expects '{native.signature}', its "
                           f"source '{expected}'; rebuilding it", RuntimeWarning, stacklevel=3)
             cache.discard(info["key"])
             native = None  # unloaded, so the rebuilt library of the same name is loaded afresh
-            native, info = cache.load_or_build(unit.source, self.kind)
+            native, info = cache.load_or_build(unit.source, self.backend)
             if native.signature != expected:
                 raise RuntimeError(f"the program built from this graph says it expects '{native.signature}', "
                                    f"but the graph gives '{expected}' (a symdiff bug: please report it)")
@@ -179,7 +178,7 @@ class CppProgram:
             try:  # the fast path: signature checks and output allocation in C++
                 outs = spec.bound(*arrays)
                 return outs[0] if self.single else outs
-            except _native.SignatureMismatch:
+            except SignatureMismatch:
                 pass
         try:
             spec = self._specs.get(tuple(a.shape for a in arrays))
@@ -190,7 +189,7 @@ class CppProgram:
                 outs = spec.bound(*arrays)
                 self._last = spec
                 return outs[0] if self.single else outs
-            except _native.SignatureMismatch:
+            except SignatureMismatch:
                 pass
         # the slow path: conversions, dimension binding, clear errors, specialization
         arrays, bindings = prepare_arguments(self.inputs, arrays, self._targets)
@@ -202,7 +201,7 @@ class CppProgram:
         return outs[0] if self.single else outs
 
     def _bind(self, spec: Specialization) -> Specialization:
-        spec.bound = _native.bound_program(
+        spec.bound = bound_program(
             spec.native, [np.dtype(leaf.dtype) for leaf in self.inputs], [list(s) for s in spec.signature],
             [id(leaf) in self._targets for leaf in self.inputs], [np.dtype(d) for d in spec.out_dtypes],
             [list(s) for s in spec.out_shapes], spec.arena_bytes)

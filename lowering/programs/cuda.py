@@ -1,6 +1,6 @@
 """``sd.compile(..., backend="cuda")``: the schedule rendered as CUDA, built with nvcc.
 
-Everything but the rendering is the C++ backend's (:class:`~.program.CppProgram`): argument
+Everything but the rendering is the C++ backend's (:class:`~.cpu.CpuProgram`): argument
 checks, specialization per shape signature, the on-disk cache (keyed by nvcc, its flags and the
 source), ``explain`` and ``stats``. Arrays go in and come out as numpy arrays; the program
 copies them to and from the device itself.
@@ -15,17 +15,16 @@ True
 
 from __future__ import annotations
 
-from . import toolchain
-from .cuda_codegen import generate
-from .program import CppProgram, Specialization
-from .schedule import schedule
+from ..compiler import toolchain
+from ..plan.schedule import schedule
+from ..render.cuda_unit import generate
+from .cpu import CpuProgram, Specialization
 
 
-class CudaProgram(CppProgram):
+class CudaProgram(CpuProgram):
     """Generated CUDA, compiled once per shape signature; runs on the current CUDA device."""
 
     backend = "cuda"
-    kind = "cuda"
 
     def translate(self, bindings: dict):
         """Optimize, schedule and render the CUDA program for concrete dimensions ``bindings``."""

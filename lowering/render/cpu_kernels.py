@@ -1,4 +1,4 @@
-"""The C++ body of each kernel kind (see :mod:`symdiff.lowering.cpp` for the shared machinery).
+"""The C++ body of each kernel kind (see :mod:`.writer` for the machinery both backends share).
 
 ``RENDER[kind](writer) -> lines`` writes the kernel's statements; values of the node's
 inputs come from ``writer.value`` so fused producers are computed in place.
@@ -6,16 +6,28 @@ inputs come from ``writer.value`` so fused producers are computed in place.
 
 from __future__ import annotations
 
-from .cpp import PARALLEL_MIN_ELEMENTS, Body, KernelWriter, _concrete, _prod, flat_loop, loop_nest, unravel
-from .scalar_printer import C_TYPE, literal
-from .schedule import contiguous_strides
+from ..plan.schedule import contiguous_strides
+from .scalar import C_TYPE, literal
+from .writer import (
+    ACC_TYPE,
+    PARALLEL_MIN_ELEMENTS,
+    Body,
+    KernelWriter,
+    _concrete,
+    _prod,
+    aligned_batch,
+    batch_strides,
+    flat_loop,
+    gemm_operand,
+    loop_nest,
+    unravel,
+)
 
 NARROW_MAX_N = 12  # kNarrowMaxN in csrc/include/symdiff/cpu/gemm_narrow.hpp
 
 HEADER_MIN_ROW = 64  # shorter rows (10 classes) run faster as generated loops: the header blocks per row
 SHORT_ROW = 32  # rows up to this long are done a block of rows at a time (see _short_rows)
 ROW_BLOCK = 64
-ACC_TYPE = {"float32": "double", "float64": "double", "int64": "int64_t", "bool": "int64_t"}
 
 
 def _store(w: KernelWriter, idx, value, dtype) -> str:
@@ -329,21 +341,6 @@ def render_cross_entropy(w: KernelWriter) -> list[str]:
     return lines
 
 
-def _matrix(shape, strides):
-    """(rows, cols, transposed, ld) for a strided 2-D operand, or None if GEMM cannot read it."""
-    rows, cols = shape
-    s0, s1 = strides
-    if s1 == 1 or cols == 1:
-        ld = s0 if rows > 1 else cols
-        if ld >= cols or rows == 1:
-            return rows, cols, False, max(ld, cols)
-    if s0 == 1 or rows == 1:
-        ld = s1 if cols > 1 else rows
-        if ld >= rows or cols == 1:
-            return rows, cols, True, max(ld, rows)
-    return None
-
-
 def render_gemm(w: KernelWriter) -> list[str]:
     node = w.k.node
     a, b = node.inputs
@@ -357,13 +354,13 @@ def render_gemm(w: KernelWriter) -> list[str]:
     if len(b_shape) == 1:
         b_shape, b_str = b_shape + [1], b_str + [0]
     m, kk, n = a_shape[-2], a_shape[-1], b_shape[-1]
-    batch = [max(x, y) for x, y in _align(a_shape[:-2], b_shape[:-2])]
+    batch = [max(x, y) for x, y in aligned_batch(a_shape[:-2], b_shape[:-2])]
     nb = len(batch)
-    a_bs = _batch_strides(a_shape[:-2], a_str[:-2], nb)
-    b_bs = _batch_strides(b_shape[:-2], b_str[:-2], nb)
-    c_bs = list(_contig(batch + [m, n]))[:nb]
-    ma = _matrix((m, kk), a_str[-2:])
-    mb = _matrix((kk, n), b_str[-2:])
+    a_bs = batch_strides(a_shape[:-2], a_str[:-2], nb)
+    b_bs = batch_strides(b_shape[:-2], b_str[:-2], nb)
+    c_bs = list(contiguous_strides(batch + [m, n]))[:nb]
+    ma = gemm_operand((m, kk), a_str[-2:])
+    mb = gemm_operand((kk, n), b_str[-2:])
     t = C_TYPE[node.dtype]
     A, B, C = va.buffer.name, vb.buffer.name, vc.buffer.name
     bvars = [f"b{d}" for d in range(nb)]
@@ -397,25 +394,6 @@ def render_gemm(w: KernelWriter) -> list[str]:
     lines += ["  " * nb + x for x in call]
     lines += ["  " * d + "}" for d in reversed(range(nb))]
     return lines
-
-
-def _align(x, y):
-    n = max(len(x), len(y))
-    x = [1] * (n - len(x)) + list(x)
-    y = [1] * (n - len(y)) + list(y)
-    return list(zip(x, y))
-
-
-def _batch_strides(shape, strides, nb):
-    shape = [1] * (nb - len(shape)) + list(shape)
-    strides = [0] * (nb - len(strides)) + list(strides)
-    return [0 if d == 1 else s for d, s in zip(shape, strides)]
-
-
-def _contig(shape):
-    from .schedule import contiguous_strides
-
-    return contiguous_strides(shape)
 
 
 def render_concatenate(w: KernelWriter) -> list[str]:

@@ -1,6 +1,6 @@
-"""The CUDA body of each kernel kind (the translation unit is put together in :mod:`.cuda_codegen`).
+"""The CUDA body of each kernel kind (the translation unit is put together in :mod:`.cuda_unit`).
 
-Fused values come from the same :class:`~symdiff.lowering.cpp.KernelWriter` as on the C++
+Fused values come from the same :class:`~.writer.KernelWriter` as on the C++
 side, so a fused producer prints the same statements inside a thread as inside an OpenMP
 loop. ``RENDER[kind](writer) -> Launch`` says what runs on the device:
 
@@ -23,9 +23,9 @@ import dataclasses
 
 from symdiff import dtypes
 
-from .cpp import Body, KernelWriter, _concrete, _prod
-from .cpp_kernels import ACC_TYPE, _align, _batch_strides, _contig, _matrix
-from .scalar_printer import C_TYPE, literal
+from ..plan.schedule import contiguous_strides
+from .scalar import C_TYPE, literal
+from .writer import ACC_TYPE, Body, KernelWriter, _concrete, _prod, aligned_batch, batch_strides, gemm_operand
 
 THREADS = 256  # per block for grid-stride loops, and the most for one row's reduction
 MAX_BLOCKS = 65535  # grid-stride loops cover the rest
@@ -67,7 +67,7 @@ class CudaKernelWriter(KernelWriter):
 
     def unravel(self, var, shape, names) -> list[str]:
         lines = []
-        for d, (size, stride) in enumerate(zip(shape, _contig(shape))):
+        for d, (size, stride) in enumerate(zip(shape, contiguous_strides(shape))):
             expr = var if stride == 1 else f"{var} / {stride}"
             if d > 0:
                 expr = f"({expr}) % {size}"
@@ -356,12 +356,12 @@ def render_gemm(w: CudaKernelWriter) -> Launch:
     if len(b_shape) == 1:
         b_shape, b_str = b_shape + [1], b_str + [0]
     m, kk, n = a_shape[-2], a_shape[-1], b_shape[-1]
-    batch = [max(x, y) for x, y in _align(a_shape[:-2], b_shape[:-2])]
+    batch = [max(x, y) for x, y in aligned_batch(a_shape[:-2], b_shape[:-2])]
     nb = len(batch)
-    a_bs = _batch_strides(a_shape[:-2], a_str[:-2], nb)
-    b_bs = _batch_strides(b_shape[:-2], b_str[:-2], nb)
-    c_bs = list(_contig(batch + [m, n]))[:nb]
-    ma, mb = _matrix((m, kk), a_str[-2:]), _matrix((kk, n), b_str[-2:])
+    a_bs = batch_strides(a_shape[:-2], a_str[:-2], nb)
+    b_bs = batch_strides(b_shape[:-2], b_str[:-2], nb)
+    c_bs = list(contiguous_strides(batch + [m, n]))[:nb]
+    ma, mb = gemm_operand((m, kk), a_str[-2:]), gemm_operand((kk, n), b_str[-2:])
     t = C_TYPE[node.dtype]
     A, B, C = va.buffer.name, vb.buffer.name, vc.buffer.name
     bvars = [f"b{d}" for d in range(nb)]

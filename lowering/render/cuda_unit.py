@@ -1,6 +1,6 @@
 """Render a schedule as one CUDA translation unit (the program), deterministically.
 
-The schedule, memory plan and program ABI are the C++ backend's (:mod:`.codegen`); only the
+The schedule, memory plan and program ABI are the C++ backend's (:mod:`.cpu_unit`); only the
 kernels and the launcher differ. Each kernel is a ``__global__`` function
 ``k_<hash8>_<ops>_kernel`` (the hash is of its text) launched in schedule order on the default
 stream. ``symdiff_program`` takes host pointers, as every program does:
@@ -15,7 +15,7 @@ is a nonzero return with the reason in ``error``. Calls are serialized (the devi
 shared).
 
 >>> import symdiff as sd
->>> from symdiff.lowering.schedule import schedule
+>>> from symdiff.lowering.plan.schedule import schedule
 >>> x = sd.tensor("x", (8,), "float32")
 >>> unit = generate(schedule([sd.exp(x) * 2.0], [x]))
 >>> name = unit.kernels[0].name
@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codegen import TranslationUnit, _summary
-from .cpp import ABI, kernel_hash
+from ..plan.memory import plan_memory
+from ..plan.schedule import Schedule
 from .cuda_kernels import RENDER, CudaKernelWriter
-from .memory_plan import plan_memory
-from .scalar_printer import C_TYPE, literal
-from .schedule import Schedule
+from .scalar import C_TYPE, literal
 from .signature import program_signature, signature_function
+from .writer import ABI, TranslationUnit, kernel_hash, renderer, summary
 
 ALIGN = 256  # cudaMalloc's alignment, kept for every buffer in the pool
 INT32_SAFE = 1 << 30  # below this many elements, index math is 32-bit (a grid stride cannot overflow)
@@ -188,7 +187,7 @@ def _render(sched, kernel, index_type, position):
     """(kernel's name, its __global__ functions, launcher lines, buffer names read, buffers read);
     records the kernel's fused nodes (in graph order, as the C++ backend does)."""
     w = CudaKernelWriter(sched, kernel, index_type)
-    launch = RENDER[kernel.kind](w)
+    launch = renderer(RENDER, kernel, "cuda")(w)
     kernel.fused = sorted((n for n in w.fused if n is not kernel.node), key=lambda n: position[id(n)])
     out = kernel.out.buffer
     read_bufs = [b for name, b in sorted(w.reads.items()) if name != out.name]
@@ -205,7 +204,7 @@ def _render(sched, kernel, index_type, position):
         texts.append(("_kernel", f"{bounds}({', '.join(params)}) {{\n{_indent(launch.body)}\n}}"))
     # the name hashes everything the kernel does, host calls included
     name = f"k_{kernel_hash(''.join(t for _, t in texts) + chr(10).join(launch.before + launch.host))}_" \
-           f"{_summary(kernel)}"
+           f"{summary(kernel)}"
     functions = []
     for suffix, text in texts:
         if text.startswith("__launch_bounds__"):

@@ -1,30 +1,73 @@
-"""C++ code generation: one translation unit per specialized program.
+"""The kernel writer both backends share, and what each translation unit is made of.
 
-Each :class:`~symdiff.lowering.schedule.Kernel` becomes one ``static`` function
-``k_<hash8>_<ops>`` (the hash is of its body, so the same computation always gets
-the same name), whose loops are OpenMP-parallel over the output and vectorizable
-along the last axis; fused producers are computed inside the loop. Matmuls call
-``symdiff::cpu::gemm`` from the kernel headers. The entry point follows the
-program ABI of :mod:`symdiff.lowering.toolchain`:
+A :class:`KernelWriter` renders one :class:`~symdiff.lowering.plan.schedule.Kernel`: it loads
+buffers through their strided views, computes fused producers in place (elementwise ops by
+:mod:`.scalar`, movement ops as index arithmetic), emits index and exponent checks, and
+records what it read and fused. The per-kind bodies are tables of renderers
+(:mod:`.cpu_kernels`, :mod:`.cuda_kernels`; :func:`renderer` looks an entry up); the units
+(:mod:`.cpu_unit`, :mod:`.cuda_unit`) name each kernel ``k_<hash8>_<ops>`` (the hash is of its
+text, so the same computation always gets the same name) and add the entry point of the
+program ABI (:mod:`symdiff.lowering.compiler.toolchain`):
 
     extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, int64_t error_size)
 
-with ``buffers`` = inputs, outputs, then the arena. Names are deterministic
-(``in0``, ``out0``, ``t0``, ``c0``, locals ``v0``…): a user's names never appear.
+Names are deterministic (``in0``, ``out0``, ``t0``, ``c0``, locals ``v0``…): a user's names
+never appear.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
 import sympy
 
-from .scalar_printer import C_TYPE, c_expression
-from .schedule import MOVEMENT, Kernel, Schedule, contiguous_strides
+from ..plan.memory import MemoryPlan
+from ..plan.schedule import MOVEMENT, Kernel, LoweringError, Schedule, contiguous_strides
+from .scalar import C_TYPE, c_expression
 
-ABI = "symdiff-abi-1"
+ABI = "symdiff-abi-1"  # what symdiff_program_abi() returns; csrc/bind_program.cpp checks it
 PARALLEL_MIN_ELEMENTS = 32768  # below this an OpenMP fork/join costs more than the loop
+ACC_TYPE = {"float32": "double", "float64": "double", "int64": "int64_t", "bool": "int64_t"}
+
+
+@dataclasses.dataclass
+class TranslationUnit:
+    """A rendered program: its source, and what the renderer learned on the way."""
+
+    source: str
+    kernels: list  # the schedule's kernels, named, with their fused nodes
+    reads: list  # per kernel: buffer names read
+    memory: MemoryPlan
+    schedule: Schedule
+
+
+def renderer(table: dict, kernel: Kernel, backend: str):
+    """The render entry of ``kernel``'s kind in a backend's ``RENDER`` table.
+
+    >>> renderer({}, Kernel(kind="conv", node=None, out=None), "cpu")
+    Traceback (most recent call last):
+    ...
+    symdiff.lowering.plan.schedule.LoweringError: the cpu backend has no renderer for kernel kind 'conv' ...
+    """
+    try:
+        return table[kernel.kind]
+    except KeyError:
+        op = getattr(getattr(kernel.node, "op", None), "name", "?")
+        raise LoweringError(f"the {backend} backend has no renderer for kernel kind {kernel.kind!r} (op {op}); "
+                            f"it renders {', '.join(sorted(table))}") from None
+
+
+def summary(kernel) -> str:
+    """The op names a kernel's name ends with (``k_<hash8>_exp_multiply``)."""
+    names = []
+    for n in kernel.fused + [kernel.node]:
+        if n.op.name not in names and n.op.name not in ("broadcast_to", "astype", "reshape"):
+            names.append(n.op.name)
+    if kernel.copy:
+        names = ["copy"]
+    return "_".join(names[:3]) or kernel.node.op.name
 
 
 def _prod(xs):
@@ -301,3 +344,35 @@ def unravel(var, shape, names) -> list[str]:
 
 def kernel_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+# -- GEMM operands (both backends) ----------------------------------------------------------
+
+
+def gemm_operand(shape, strides):
+    """(rows, cols, transposed, ld) for a strided 2-D operand, or None if GEMM cannot read it."""
+    rows, cols = shape
+    s0, s1 = strides
+    if s1 == 1 or cols == 1:
+        ld = s0 if rows > 1 else cols
+        if ld >= cols or rows == 1:
+            return rows, cols, False, max(ld, cols)
+    if s0 == 1 or rows == 1:
+        ld = s1 if cols > 1 else rows
+        if ld >= rows or cols == 1:
+            return rows, cols, True, max(ld, rows)
+    return None
+
+
+def aligned_batch(x, y):
+    """Pairs of batch dimensions of two operands, the shorter padded with leading 1s."""
+    n = max(len(x), len(y))
+    x = [1] * (n - len(x)) + list(x)
+    y = [1] * (n - len(y)) + list(y)
+    return list(zip(x, y))
+
+
+def batch_strides(shape, strides, nb):
+    shape = [1] * (nb - len(shape)) + list(shape)
+    strides = [0] * (nb - len(strides)) + list(strides)
+    return [0 if d == 1 else s for d, s in zip(shape, strides)]

@@ -293,7 +293,7 @@ def test_asan_catches_a_kernel_reading_past_a_buffer(tmp_path):
 
 
 def _has_nvcc():
-    from symdiff.lowering import toolchain
+    from symdiff.lowering.compiler import toolchain
 
     try:
         toolchain.nvcc()  # part of the program cache's key, so the cache needs it even here
@@ -308,13 +308,13 @@ def emulated_programs(tmp_path_factory):
     (an emulated library must never sit where a real nvcc build is looked up)."""
     if not _has_nvcc():
         pytest.skip("the program cache keys CUDA builds by nvcc, which is not installed")
-    from symdiff.lowering import cache
+    from symdiff.lowering.compiler import cache
 
     include = tmp_path_factory.mktemp("cuda_sources")
     rewritten_sources(include)
     real_compile = cache.compile_shared
 
-    def compile_on_emulation(source, kind="cpp", workdir=None):
+    def compile_on_emulation(source, kind="cpu", workdir=None):
         if kind != "cuda":
             return real_compile(source, kind, workdir)
         work = Path(tempfile.mkdtemp(prefix="emulated-", dir=workdir))
@@ -338,7 +338,7 @@ PROGRAM_GRAPHS = ["every_op_float64", "every_op_float32", "softmax_regression_sg
 @pytest.mark.parametrize("graph", PROGRAM_GRAPHS)
 def test_generated_programs_equal_the_reference_evaluator(emulated_programs, graph):
     # the graphs and tolerances of test_cuda_program.py's on-device test, run on the emulation
-    from symdiff.lowering.cuda_program import CudaProgram
+    from symdiff.lowering.programs.cuda import CudaProgram
     from test_cuda_program import GRAPHS, TOL, TRAIN_TOL
 
     import symdiff as sd
@@ -359,7 +359,7 @@ def test_generated_programs_equal_the_reference_evaluator(emulated_programs, gra
 
 
 def test_out_of_range_labels_are_an_error_in_a_generated_program(emulated_programs):
-    from symdiff.lowering.cuda_program import CudaProgram
+    from symdiff.lowering.programs.cuda import CudaProgram
     from test_cuda_program import softmax_regression_sgd
 
     outputs, inputs, updates, env, _ = softmax_regression_sgd()
@@ -371,7 +371,7 @@ def test_out_of_range_labels_are_an_error_in_a_generated_program(emulated_progra
 
 
 def test_negative_integer_exponents_are_an_error_in_a_generated_program(emulated_programs):
-    from symdiff.lowering.cuda_program import CudaProgram
+    from symdiff.lowering.programs.cuda import CudaProgram
 
     import symdiff as sd
 

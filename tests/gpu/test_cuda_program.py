@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from symdiff.lowering import cache, cuda_info, toolchain
-from symdiff.lowering.cuda_program import CudaProgram
+from symdiff.lowering import cuda_info
+from symdiff.lowering.compiler import cache, toolchain
+from symdiff.lowering.programs.cuda import CudaProgram
 
 import symdiff as sd
 from symdiff.testing import cases

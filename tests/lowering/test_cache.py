@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from symdiff.lowering import cache, toolchain
+from symdiff.lowering.compiler import cache, toolchain
 
 SOURCE = """#include <cstdint>
 extern "C" const char* symdiff_program_abi(void) { return "symdiff-abi-1"; }
@@ -73,7 +73,7 @@ def test_miss_then_memory_hit_then_disk_hit(private_cache, monkeypatch):
 
 def test_the_key_covers_source_kind_flags_compiler_and_abi(monkeypatch):
     key = cache.cache_key(SOURCE)
-    assert key == cache.cache_key(SOURCE, "cpp") and len(key) == 64
+    assert key == cache.cache_key(SOURCE, "cpu") and len(key) == 64
     assert cache.cache_key(SOURCE + " ") != key
     with monkeypatch.context() as mp:
         mp.setenv("SYMDIFF_CXXFLAGS", "-DEXTRA=1")
@@ -93,7 +93,7 @@ def test_the_key_covers_the_kind():
         toolchain.nvcc()
     except toolchain.CompilerNotFound:
         pytest.skip("nvcc not found")
-    assert cache.cache_key(SOURCE, "cuda") != cache.cache_key(SOURCE, "cpp")
+    assert cache.cache_key(SOURCE, "cuda") != cache.cache_key(SOURCE, "cpu")
 
 
 def test_cache_dir_defaults(monkeypatch, tmp_path):
@@ -204,7 +204,7 @@ def test_threads_of_one_process_compile_once():
 def _load_in_child(cache_dir, barrier, queue):
     os.environ["SYMDIFF_CACHE_DIR"] = cache_dir
     import numpy as np
-    from symdiff.lowering import cache
+    from symdiff.lowering.compiler import cache
 
     barrier.wait()  # both processes ask for the program at the same moment
     program, info = cache.load_or_build(SOURCE)

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from symdiff.lowering import cache
+from symdiff.lowering.compiler import cache
 
 import symdiff as sd
 

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from symdiff.lowering.codegen import generate
-from symdiff.lowering.schedule import schedule
+from symdiff.lowering.plan.schedule import schedule
+from symdiff.lowering.render.cpu_unit import generate
 
 import symdiff as sd
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from symdiff.lowering import cache
-from symdiff.lowering.schedule import LoweringError
+from symdiff.lowering.compiler import cache
+from symdiff.lowering.plan.schedule import LoweringError, schedule
+from symdiff.lowering.render import cpu_unit, cuda_unit
 
 import symdiff as sd
 from symdiff.evaluate import bind_dims
@@ -190,7 +191,7 @@ def test_a_graph_compiled_before_skips_rewriting_and_rendering():
     assert spec.unit is None and spec.build_info.get("graph_cache") and not prog._optimized
     np.testing.assert_allclose(out, np.full((3, 4), 0.25))
     assert "k_" in prog.source  # rendered on demand, and it is the program that was loaded
-    from symdiff.lowering.cache import cache_key
+    from symdiff.lowering.compiler.cache import cache_key
 
     assert cache_key(prog.source) == spec.build_info["key"]
 
@@ -291,7 +292,7 @@ def test_bind_dims_is_reused():
 
 
 def test_graph_cache_entries_depend_on_the_code_generator(monkeypatch):
-    from symdiff.lowering import fingerprint
+    from symdiff.lowering.compiler import fingerprint
 
     a = sd.tensor("a", (3,))
     before = fingerprint.graph_fingerprint([sd.exp(a)], [a], [])
@@ -449,3 +450,13 @@ def test_short_rows_softmax_family_every_width(dtype):
         np.testing.assert_allclose(logsoft, z64 - lse, **TOL[dtype], err_msg=f"log_softmax n={n} rows={rows}")
         want = np.mean(lse[:, 0] - z64[np.arange(rows), labels])
         np.testing.assert_allclose(ce, want, **TOL[dtype], err_msg=f"cross-entropy n={n} rows={rows}")
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cuda"])
+def test_a_kernel_kind_without_a_renderer_is_a_lowering_error(backend):
+    x = sd.tensor("x", (8,), "float32")
+    sched = schedule([sd.exp(x)], [x])
+    sched.kernels[0].kind = "conv"  # a kind the schedule could name before its renderers exist
+    generate = {"cpu": cpu_unit.generate, "cuda": cuda_unit.generate}[backend]
+    with pytest.raises(LoweringError, match=f"the {backend} backend has no renderer for kernel kind 'conv'"):
+        generate(sched)

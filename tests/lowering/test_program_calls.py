@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 import pytest
-from symdiff.lowering import cache
+from symdiff.lowering.compiler import cache
 
 import symdiff as sd
 

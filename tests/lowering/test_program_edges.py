@@ -5,7 +5,8 @@ error of the same kind."""
 
 import numpy as np
 import pytest
-from symdiff.lowering import ProgramError, cache
+from symdiff.lowering import ProgramError
+from symdiff.lowering.compiler import cache
 
 import symdiff as sd
 

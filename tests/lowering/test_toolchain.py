@@ -6,8 +6,9 @@ import time
 
 import numpy as np
 import pytest
-from symdiff.lowering import _native, toolchain
-from symdiff.lowering.toolchain import CompileError, CompilerNotFound, compile_shared
+from symdiff.lowering import _native
+from symdiff.lowering.compiler import toolchain
+from symdiff.lowering.compiler.toolchain import CompileError, CompilerNotFound, compile_shared
 
 ABI = """#include <cstdint>
 #include <cstdio>
@@ -43,12 +44,12 @@ CHECKED = ABI + "#include <unistd.h>\n" + ENTRY + """ {
 
 @pytest.fixture(scope="module")
 def twice_plus(tmp_path_factory):
-    return _native.native_program(str(compile_shared(TWICE_PLUS, "cpp", tmp_path_factory.mktemp("build"))))
+    return _native.native_program(str(compile_shared(TWICE_PLUS, "cpu", tmp_path_factory.mktemp("build"))))
 
 
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory):
-    return _native.native_program(str(compile_shared(CHECKED, "cpp", tmp_path_factory.mktemp("build"))))
+    return _native.native_program(str(compile_shared(CHECKED, "cpu", tmp_path_factory.mktemp("build"))))
 
 
 @pytest.mark.parametrize("n", [0, 1, 7, 100_003])
@@ -72,7 +73,7 @@ def test_compile_shared_builds_in_a_fresh_private_directory():
 def test_compile_error_shows_the_command_and_the_diagnostic(tmp_path):
     bad = ABI + ENTRY + " { return undeclared_thing; }\n"
     with pytest.raises(CompileError) as info:
-        compile_shared(bad, "cpp", tmp_path)
+        compile_shared(bad, "cpu", tmp_path)
     message = str(info.value)
     assert "command: " in message and "-fopenmp" in message and "program.cpp" in message
     assert "undeclared_thing" in message and "error" in message
@@ -82,7 +83,7 @@ def test_compile_error_shows_the_command_and_the_diagnostic(tmp_path):
 def test_long_diagnostics_are_cut_to_the_first_lines(tmp_path):
     bad = "\n".join(f"int f{i}() {{ return missing{i}; }}" for i in range(200))
     with pytest.raises(CompileError) as info:
-        compile_shared(bad, "cpp", tmp_path)
+        compile_shared(bad, "cpu", tmp_path)
     message = str(info.value)
     assert "missing0" in message and "missing199" not in message
     assert "more lines]" in message
@@ -90,7 +91,7 @@ def test_long_diagnostics_are_cut_to_the_first_lines(tmp_path):
 
 
 def test_unknown_kind_is_a_value_error():
-    with pytest.raises(ValueError, match="kind must be 'cpp' or 'cuda'"):
+    with pytest.raises(ValueError, match="kind must be one of 'cpu', 'cuda'"):
         compile_shared("int x;", "fortran")
 
 
@@ -110,7 +111,7 @@ def test_no_compiler_is_compiler_not_found_suggesting_numpy(monkeypatch, tmp_pat
 def test_explicit_cxx_is_used(monkeypatch):
     real = toolchain.cxx()
     monkeypatch.setenv("CXX", real)
-    assert toolchain.cxx() == real and toolchain.toolchain_id("cpp").splitlines()[1] == real
+    assert toolchain.cxx() == real and toolchain.toolchain_id("cpu").splitlines()[1] == real
 
 
 def test_missing_nvcc_is_compiler_not_found(monkeypatch, tmp_path):
@@ -143,9 +144,9 @@ def test_include_dir_override(monkeypatch, tmp_path):
 
 
 def test_extra_flags_change_the_toolchain_id(monkeypatch):
-    before = toolchain.toolchain_id("cpp")
+    before = toolchain.toolchain_id("cpu")
     monkeypatch.setenv("SYMDIFF_CXXFLAGS", "-DSYMDIFF_TEST_FLAG=1")
-    after = toolchain.toolchain_id("cpp")
+    after = toolchain.toolchain_id("cpu")
     assert before != after and "-DSYMDIFF_TEST_FLAG=1" in after
 
 
@@ -188,14 +189,14 @@ def test_arguments_are_checked(twice_plus):
 def test_loading_checks_the_library(tmp_path):
     with pytest.raises(RuntimeError, match="cannot load .*nothing.so"):
         _native.native_program(str(tmp_path / "nothing.so"))
-    no_abi = compile_shared("#include <cstdint>\n" + ENTRY + " { return 0; }\n", "cpp", tmp_path)
+    no_abi = compile_shared("#include <cstdint>\n" + ENTRY + " { return 0; }\n", "cpu", tmp_path)
     with pytest.raises(RuntimeError, match="exports no symdiff_program_abi"):
         _native.native_program(str(no_abi))
     other_abi = compile_shared(ABI.replace("symdiff-abi-1", "symdiff-abi-0") + ENTRY + " { return 0; }\n",
-                               "cpp", tmp_path)
+                               "cpu", tmp_path)
     with pytest.raises(RuntimeError, match="ABI 'symdiff-abi-0', expected 'symdiff-abi-1'"):
         _native.native_program(str(other_abi))
-    good = compile_shared(TWICE_PLUS, "cpp", tmp_path)
+    good = compile_shared(TWICE_PLUS, "cpu", tmp_path)
     with pytest.raises(RuntimeError, match="exports no symbol other_entry"):
         _native.native_program(str(good), "other_entry")
     assert _native.native_program(str(good)).path == str(good)

@@ -1,0 +1,10 @@
+"""Stage 2, rendering: a schedule becomes one program's source text, deterministically.
+
+:mod:`.writer` is the kernel writer both backends share (loads, fused values, loops, index
+checks, GEMM operand layouts); :mod:`.scalar` prints one elementwise op as a C expression.
+Each backend is a table of renderers, one entry per kernel kind (:mod:`.cpu_kernels`,
+:mod:`.cuda_kernels`), and a unit writer that puts the kernels into one translation unit with
+the program ABI's entry points (:mod:`.cpu_unit`, :mod:`.cuda_unit`); :mod:`.signature` is the
+signature text every program carries. The C++ helpers the programs call live in
+``csrc/include/symdiff/cpu/program.hpp``.
+"""
