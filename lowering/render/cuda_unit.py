@@ -63,9 +63,12 @@ HELPERS = r"""
 
 namespace {
 
-// the scalar printer writes exp as symdiff_exp (a vectorizable exp on the CPU); CUDA's own is fast
+// the scalar printer writes exp and tanh as symdiff_exp/symdiff_tanh (vectorizable on the CPU);
+// CUDA's own are fast
 __device__ __forceinline__ float symdiff_exp(float x) { return expf(x); }
 __device__ __forceinline__ double symdiff_exp(double x) { return exp(x); }
+__device__ __forceinline__ float symdiff_tanh(float x) { return tanhf(x); }
+__device__ __forceinline__ double symdiff_tanh(double x) { return tanh(x); }
 
 __host__ __device__ inline int64_t symdiff_ipow(int64_t base, int64_t exp) {
   int64_t r = 1;
