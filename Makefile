@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.symdiff-installed
 NATIVE_SOURCES := $(shell find csrc -type f) CMakeLists.txt pyproject.toml
+# the editable install maps each Python module it found: a module added or removed (a folder's
+# mtime changes) needs a reinstall, or its import fails
+PACKAGE_DIRS := $(shell find symdiff lowering nn -type d -not -name __pycache__)
 PYTEST_ARGS ?=
 
 .PHONY: test demo lint bench-quick clean asan
@@ -13,11 +16,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Rebuilds the extension when C++ or the build configuration changed; Python edits need nothing.
-$(STAMP): $(BIN)/python $(NATIVE_SOURCES)
+# Rebuilds the extension when C++ or the build configuration changed, reinstalls when modules
+# were added or removed; other Python edits need nothing.
+$(STAMP): $(BIN)/python $(NATIVE_SOURCES) $(PACKAGE_DIRS)
 	$(BIN)/python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" ninja \
 		$$(command -v cmake >/dev/null 2>&1 || echo cmake)
 	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[test]'
+	$(BIN)/python -m compileall -q symdiff lowering nn  # __pycache__ folders now, not newer than the stamp
 	touch $(STAMP)
 
 test: $(STAMP)
