@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from symdiff.lowering import cuda_info
-from symdiff.lowering.compiler import cache, toolchain
+from symdiff.lowering.compiler import toolchain
 from symdiff.lowering.programs.cuda import CudaProgram
 
 import symdiff as sd
@@ -34,17 +34,10 @@ def _has_nvcc() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not _has_nvcc(), reason="nvcc not found")
+pytestmark = [pytest.mark.skipif(not _has_nvcc(), reason="nvcc not found"),
+              pytest.mark.usefixtures("module_program_cache")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SYMDIFF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    cache.forget_loaded()
-    yield
-    mp.undo()
-    cache.forget_loaded()
 
 
 # Each builder makes fresh leaves: (outputs, inputs, updates, {leaf: value}, dtype).

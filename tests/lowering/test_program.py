@@ -14,14 +14,7 @@ from symdiff.testing import cases, random_graphs
 TOL = {"float32": dict(rtol=2e-5, atol=2e-5), "float64": dict(rtol=1e-11, atol=1e-12)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SYMDIFF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    cache.forget_loaded()
-    yield
-    mp.undo()
-    cache.forget_loaded()
+pytestmark = pytest.mark.usefixtures("module_program_cache")  # tests/conftest.py
 
 
 def _concrete_case(case, k, dtype, rng):

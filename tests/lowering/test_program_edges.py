@@ -6,21 +6,13 @@ error of the same kind."""
 import numpy as np
 import pytest
 from symdiff.lowering import ProgramError
-from symdiff.lowering.compiler import cache
 
 import symdiff as sd
 
 BACKENDS = ["numpy", "cpu"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SYMDIFF_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-    cache.forget_loaded()
-    yield
-    mp.undo()
-    cache.forget_loaded()
+pytestmark = pytest.mark.usefixtures("module_program_cache")  # tests/conftest.py
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
