@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sympy
 
-from .schedule import MOVEMENT, View
+from .schedule import View
 
 
 def kernel_buffers(kernel, views) -> set:
@@ -94,7 +94,7 @@ def _aligned_reads_only(value, leaf, views) -> bool:
             if view.buffer is target:
                 return False  # a transposed/broadcast/sliced view of the leaf
             continue
-        if n.op.name in MOVEMENT or getattr(n.op, "kind", "") != "elementwise":
+        if n.op.view or getattr(n.op, "kind", "") != "elementwise":
             if not (n.is_constant and n.shape == ()):
                 # index maps change which element is read: leaf must not be reachable below
                 if _reaches(n, target, views):

@@ -33,26 +33,17 @@ from symdiff import dtypes, shapes
 from symdiff.graph import toposort
 from symdiff.node import Node
 
-MOVEMENT = frozenset({"broadcast_to", "transpose", "reshape", "getitem"})
-INDEX_FUNCTIONS = frozenset({"one_hot", "eye", "take"})
-# Consumers that read an elementwise input inside their own loops (producers fuse into them).
-FUSING_CONSUMERS = frozenset({"sum", "max", "argmax", "logsumexp", "softmax", "log_softmax",
-                              "softmax_cross_entropy"})
-KERNEL_KIND = {
-    "matmul": "gemm", "sum": "reduce", "max": "reduce", "argmax": "reduce", "logsumexp": "reduce",
-    "softmax": "softmax", "log_softmax": "softmax", "softmax_cross_entropy": "cross_entropy",
-    "concatenate": "concatenate", "slice_scatter": "slice_scatter", "scatter_add": "scatter_add",
-}
+# What each op is to the schedule comes from its declaration (symdiff.ops.registry): op.kernel
+# (the kernel kind that materializes it; None: a loop), op.view (strides, never a copy),
+# op.fuses_inputs (elementwise producers fuse into its loops), op.index_function (no buffer to
+# read), op.has_identity (a reduction of nothing has a value).
 
 
 class LoweringError(ValueError):
     """A graph that cannot be lowered as asked (bad inputs, updates or arguments)."""
 
 
-NO_IDENTITY = {"max", "argmax"}  # reductions with no value for an empty set: numpy raises, so do we
-
-
-def _check_reduction_is_not_empty(node, shape):
+def _check_reduction_is_not_empty(node, shape):  # ops with has_identity=False: numpy raises, so do we
     into, out = np.prod(shape[id(node.inputs[0])], dtype=np.int64), np.prod(shape[id(node)], dtype=np.int64)
     if into == 0 and out > 0:
         raise LoweringError(f"{node.op.name}: the reduced axes {node.attr('axis')} of an array of shape "
@@ -230,7 +221,7 @@ def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedul
             buffer = Buffer(f"t{len(temps)}", "temp", node.dtype, int(np.prod(shape[id(node)], dtype=np.int64)))
             temps.append(buffer)
         view = View.contiguous(buffer, shape[id(node)])
-        kind = KERNEL_KIND.get(node.op.name, "loop")
+        kind = node.op.kernel or "loop"
         kernels.append(Kernel(kind, node, view))
         views[id(node)] = view
         return view
@@ -240,7 +231,7 @@ def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedul
         if id(node) in output_ids or len(users) != 1:
             return False
         user = users[0]
-        return getattr(user.op, "kind", "") == "elementwise" or user.op.name in FUSING_CONSUMERS
+        return getattr(user.op, "kind", "") == "elementwise" or user.op.fuses_inputs
 
     gemm_copies = _gemm_operands_needing_copies(order, shape_of, views, input_pos)
     for n in order:
@@ -257,19 +248,19 @@ def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedul
         if id(n) in gemm_copies:
             materialize(n)
             continue
-        if name in MOVEMENT:
+        if n.op.view:
             base = views.get(id(n.inputs[0]))
             view = movement_view(n, base, shape_of) if base is not None else None
             if view is not None:
                 views[id(n)] = view
             continue
-        if name in INDEX_FUNCTIONS:
+        if n.op.index_function:
             continue
         if getattr(n.op, "kind", "") == "elementwise" and fused_into_consumer(n):
             continue
-        if name in NO_IDENTITY:
+        if not n.op.has_identity:
             _check_reduction_is_not_empty(n, shape)
-        if getattr(n.op, "kind", "") == "elementwise" or name in KERNEL_KIND:
+        if getattr(n.op, "kind", "") == "elementwise" or n.op.kernel:
             materialize(n)
             continue
         raise LoweringError(f"compile: no lowering for op {name!r}")
@@ -334,10 +325,10 @@ def _gemm_operands_needing_copies(order, shape_of, views, input_pos) -> set:
 def _strided_chain(node, shape_of) -> bool:
     """Whether ``node`` will be a strided view with a unit stride in one of its last two axes."""
     chain = []
-    while node.op.name in MOVEMENT:
+    while node.op.view:
         chain.append(node)
         node = node.inputs[0]
-    if node.op.name in INDEX_FUNCTIONS or (node.is_constant and node.shape == ()):
+    if node.op.index_function or (node.is_constant and node.shape == ()):
         return False
     # anything else at the root is a buffer: an input, a constant array, or a node that is
     # materialized (an elementwise node read through a movement op or by the matmul is)

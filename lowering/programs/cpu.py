@@ -34,16 +34,19 @@ from symdiff import shapes
 from symdiff.compile import check_signature, prepare_arguments
 from symdiff.graph import cost
 from symdiff.node import Node
+from symdiff.ops.registry import PRODUCT, SUM, ops_with
 
 from ..compiler import cache
 from ..compiler.fingerprint import graph_fingerprint
 from ..kernels.native import SignatureMismatch, bound_program
-from ..plan.schedule import MOVEMENT, schedule
+from ..plan.schedule import schedule
 from ..render.cpu_unit import generate
 from ..render.signature import numel, program_signature
 from ..render.writer import TranslationUnit
 
-INFIX = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+# the arithmetic infix operators as the ops declare them (comparisons print as calls here)
+INFIX = {op.name: op.infix.symbol.strip() for op in ops_with(kind="elementwise")
+         if op.infix is not None and op.infix.precedence in (SUM, PRODUCT)}
 
 
 @dataclasses.dataclass(eq=False)
@@ -282,7 +285,7 @@ def _formula(node, sched, root=False) -> str:
         return str(v if not isinstance(v, float) or not v.is_integer() else int(v))
     view = sched.views.get(id(node))
     name = node.op.name
-    if view is not None and not root and name not in MOVEMENT:
+    if view is not None and not root and not node.op.view:
         return view.buffer.name
     args = [_formula(i, sched) for i in node.inputs]
     if name in ("broadcast_to", "astype", "reshape"):

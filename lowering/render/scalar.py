@@ -20,16 +20,10 @@ import math
 
 import sympy
 from sympy.codegen.ast import float32, real
-from sympy.codegen.cfunctions import log1p
 from sympy.printing.c import C99CodePrinter
 
 C_TYPE = {"float32": "float", "float64": "double", "int64": "int64_t", "bool": "bool"}
 
-_x = sympy.Symbol("x", real=True)
-# Forms that overflow where the op does not: softplus(x) = max(x, 0) + log1p(exp(-|x|)).
-STABLE_FORMS = {
-    "softplus": sympy.Max(_x, 0) + log1p(sympy.exp(-sympy.Abs(_x))),
-}
 
 
 class ScalarPrinter(C99CodePrinter):
@@ -142,7 +136,7 @@ def as_sympy(arg, dtype: str):
 def c_expression(op, args, dtype: str):
     """``op``'s scalar form applied to ``args`` (C variable names or numbers), printed for ``dtype``
     (the dtype the op computes in). A result that is a plain number is returned as a number."""
-    scalar = STABLE_FORMS.get(op.name, op.scalar)
+    scalar = op.stable  # the form that does not overflow where the op does not (softplus's), else its scalar
     subs = {p: as_sympy(a, "bool" if str(p) == "c" else dtype) for p, a in zip(op.params, args)}
     expr = scalar.xreplace(subs)
     if expr is sympy.true or expr is sympy.false:

@@ -24,7 +24,7 @@ import numpy as np
 import sympy
 
 from ..plan.memory import MemoryPlan
-from ..plan.schedule import MOVEMENT, Kernel, LoweringError, Schedule, contiguous_strides
+from ..plan.schedule import Kernel, LoweringError, Schedule, contiguous_strides
 from .scalar import C_TYPE, c_expression
 
 ABI = "symdiff-abi-1"  # what symdiff_program_abi() returns; csrc/bind_program.cpp checks it
@@ -163,7 +163,7 @@ class KernelWriter:
         """``node`` at ``idx`` from its inputs (the node is not stored in a buffer)."""
         name = node.op.name
         shape_of = self.s.shape_of
-        if name in MOVEMENT:
+        if node.op.view:
             self._mark_fused(node)
             return self.value(node.inputs[0], self._movement_index(node, idx, body), body)
         if name == "eye":
