@@ -53,6 +53,11 @@ class TooLarge(ValueError):
     """The scalarized function, or its derivatives, would be too large for sympy to be sensible."""
 
 
+class NotScalarizable(ValueError):
+    """An op with no formula in its inputs' elements (argmax: piecewise constant, its value a
+    choice rather than an expression), so symbolic mode cannot take the graph."""
+
+
 def _check_size(size: int, limit: int, what: str):
     if size > limit:
         raise TooLarge(f"symbolic mode would build about {size:,} scalar operations (limit {limit:,}): {what}; "
@@ -207,7 +212,8 @@ def _scalarize_node(node, inputs, bindings, arrays):
     if isinstance(node.op, ElementwiseOp):
         return _elementwise(node.op, inputs, from_bool=name == "astype" and node.inputs[0].dtype == "bool")
     if node.op.symbolic is None:
-        raise NotImplementedError(f"symbolic mode does not support op {name}")
+        raise NotScalarizable(f"symbolic mode cannot write {name} as a formula in its inputs' elements (it is "
+                              "piecewise constant); use mode='reverse' or 'forward'")
     if node.op.symbolic is node.op.evaluate:  # numpy's own functions on object arrays
         values = [_as_indices(v) if i.dtype == "int64" else v for i, v in zip(node.inputs, inputs)]
         return _sympified(node.op.evaluate(values, attrs, shape, bindings))

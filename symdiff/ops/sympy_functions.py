@@ -36,8 +36,8 @@ from sympy.core.logic import fuzzy_and
 class StableFunction(sympy.Function):
     """A function whose graph op is evaluated stably; ``naive()`` is its exp/log form."""
 
-    def naive(self):
-        raise NotImplementedError
+    def naive(self):  # each subclass gives its exp/log form
+        raise NotImplementedError(f"{type(self).__name__} does not define its exp/log form (naive)")
 
     def _eval_rewrite_as_exp(self, *args, **hints):
         return self.naive()

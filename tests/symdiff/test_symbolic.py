@@ -194,3 +194,11 @@ def test_an_integer_power_beyond_int64_is_refused_before_sympy_computes_it():
     with pytest.raises(OverflowError, match="overflows int64"):
         sd.grad(sd.constant(9) ** sd.constant(9**9) * x, x, mode="symbolic")
     assert str(sd.grad(sd.constant(3) ** sd.constant(4) * x, x, mode="symbolic")) == "81"
+
+
+def test_an_op_without_a_formula_is_a_clear_error_in_symbolic_mode():
+    X = sd.tensor("X", (1, 3))
+    f = sd.sum(X * sd.one_hot(sd.argmax(X, axis=1), 3))
+    with pytest.raises(ValueError, match="cannot write argmax as a formula.*mode='reverse'"):
+        sd.grad(f, [X], mode="symbolic", at={X: [[1.0, 2.0, 3.0]]})
+    assert sd.evaluate(sd.grad(f, [X]), {X: np.array([[1.0, 2.0, 3.0]])})[0].tolist() == [[0.0, 0.0, 1.0]]
