@@ -15,10 +15,8 @@ from .writer import (
     KernelWriter,
     _concrete,
     _prod,
-    aligned_batch,
-    batch_strides,
     flat_loop,
-    gemm_operand,
+    gemm_layout,
     loop_nest,
     unravel,
 )
@@ -343,30 +341,9 @@ def render_cross_entropy(w: KernelWriter) -> list[str]:
 
 def render_gemm(w: KernelWriter) -> list[str]:
     node = w.k.node
-    a, b = node.inputs
-    va, vb, vc = w.s.views[id(a)], w.s.views[id(b)], w.k.out
-    w.reads[va.buffer.name] = va.buffer
-    w.reads[vb.buffer.name] = vb.buffer
-    a_shape, a_str = list(va.shape), list(va.strides)
-    b_shape, b_str = list(vb.shape), list(vb.strides)
-    if len(a_shape) == 1:
-        a_shape, a_str = [1] + a_shape, [0] + a_str
-    if len(b_shape) == 1:
-        b_shape, b_str = b_shape + [1], b_str + [0]
-    m, kk, n = a_shape[-2], a_shape[-1], b_shape[-1]
-    batch = [max(x, y) for x, y in aligned_batch(a_shape[:-2], b_shape[:-2])]
-    nb = len(batch)
-    a_bs = batch_strides(a_shape[:-2], a_str[:-2], nb)
-    b_bs = batch_strides(b_shape[:-2], b_str[:-2], nb)
-    c_bs = list(contiguous_strides(batch + [m, n]))[:nb]
-    ma = gemm_operand((m, kk), a_str[-2:])
-    mb = gemm_operand((kk, n), b_str[-2:])
+    g = gemm_layout(w)
+    m, kk, n, ma, mb = g.m, g.k, g.n, g.a_op, g.b_op
     t = C_TYPE[node.dtype]
-    A, B, C = va.buffer.name, vb.buffer.name, vc.buffer.name
-    bvars = [f"b{d}" for d in range(nb)]
-    off_a = " + ".join([str(va.offset)] + [f"{v} * {s}" for v, s in zip(bvars, a_bs) if s])
-    off_b = " + ".join([str(vb.offset)] + [f"{v} * {s}" for v, s in zip(bvars, b_bs) if s])
-    off_c = " + ".join([str(vc.offset)] + [f"{v} * {s}" for v, s in zip(bvars, c_bs) if s])
     if node.dtype in ("float32", "float64") and ma and mb:
         lanes = 16 if node.dtype == "float32" else 8
         rest = int(n) % lanes
@@ -378,19 +355,19 @@ def render_gemm(w: KernelWriter) -> list[str]:
             w.gemm_widths.add(int(m))  # few rows against a transposed B: Cᵀ through the narrow kernels
         w.gemm_few_rows |= int(m) <= 4 or int(m) % 8 == 1
         call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
-                f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, {t}({w.k.beta!r}), "
-                f"{C} + {off_c}, {n});"]
+                f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {g.A} + {g.off_a}, {ma[3]}, {g.B} + {g.off_b}, {mb[3]}, "
+                f"{t}({w.k.beta!r}), {g.C} + {g.off_c}, {n});"]
     else:  # integers, or operands no GEMM layout can read: a plain triple loop
         acc = ACC_TYPE.get(node.dtype, t)
+        at_c = f"{g.C}[{g.off_c} + i * {n} + j]"
         call = [f"for (int64_t i = 0; i < {m}; ++i)", f"  for (int64_t j = 0; j < {n}; ++j) {{",
                 f"    {acc} acc = 0;",
-                f"    for (int64_t p = 0; p < {kk}; ++p) acc += {A}[{off_a} + i * {a_str[-2]} + p * {a_str[-1]}] * "
-                f"{B}[{off_b} + p * {b_str[-2]} + j * {b_str[-1]}];",
-                f"    {C}[{off_c} + i * {n} + j] = static_cast<{t}>({w.k.alpha!r} * acc"
-                + (f" + {w.k.beta!r} * {C}[{off_c} + i * {n} + j]);" if w.k.beta else ");"), "  }"]
-    lines = []
-    for d, size in enumerate(batch):
-        lines.append("  " * d + f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d}) {{")
+                f"    for (int64_t p = 0; p < {kk}; ++p) acc += {g.A}[{g.off_a} + i * {g.a_strides[0]} + p * "
+                f"{g.a_strides[1]}] * {g.B}[{g.off_b} + p * {g.b_strides[0]} + j * {g.b_strides[1]}];",
+                f"    {at_c} = static_cast<{t}>({w.k.alpha!r} * acc"
+                + (f" + {w.k.beta!r} * {at_c});" if w.k.beta else ");"), "  }"]
+    nb = len(g.batch)
+    lines = ["  " * d + f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d}) {{" for d, size in enumerate(g.batch)]
     lines += ["  " * nb + x for x in call]
     lines += ["  " * d + "}" for d in reversed(range(nb))]
     return lines

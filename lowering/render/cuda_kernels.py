@@ -25,7 +25,7 @@ from symdiff import dtypes
 
 from ..plan.schedule import contiguous_strides
 from .scalar import C_TYPE, literal
-from .writer import ACC_TYPE, Body, KernelWriter, _concrete, _prod, aligned_batch, batch_strides, gemm_operand
+from .writer import ACC_TYPE, Body, KernelWriter, _concrete, _prod, gemm_layout
 
 THREADS = 256  # per block for grid-stride loops, and the most for one row's reduction
 MAX_BLOCKS = 65535  # grid-stride loops cover the rest
@@ -345,48 +345,27 @@ def render_cross_entropy(w: CudaKernelWriter) -> Launch:
 
 def render_gemm(w: CudaKernelWriter) -> Launch:
     node = w.k.node
-    a, b = node.inputs
-    va, vb, vc = w.s.views[id(a)], w.s.views[id(b)], w.k.out
-    w.reads[va.buffer.name] = va.buffer
-    w.reads[vb.buffer.name] = vb.buffer
-    a_shape, a_str = list(va.shape), list(va.strides)
-    b_shape, b_str = list(vb.shape), list(vb.strides)
-    if len(a_shape) == 1:
-        a_shape, a_str = [1] + a_shape, [0] + a_str
-    if len(b_shape) == 1:
-        b_shape, b_str = b_shape + [1], b_str + [0]
-    m, kk, n = a_shape[-2], a_shape[-1], b_shape[-1]
-    batch = [max(x, y) for x, y in aligned_batch(a_shape[:-2], b_shape[:-2])]
-    nb = len(batch)
-    a_bs = batch_strides(a_shape[:-2], a_str[:-2], nb)
-    b_bs = batch_strides(b_shape[:-2], b_str[:-2], nb)
-    c_bs = list(contiguous_strides(batch + [m, n]))[:nb]
-    ma, mb = gemm_operand((m, kk), a_str[-2:]), gemm_operand((kk, n), b_str[-2:])
+    g = gemm_layout(w)
+    m, kk, n, ma, mb = g.m, g.k, g.n, g.a_op, g.b_op
     t = C_TYPE[node.dtype]
-    A, B, C = va.buffer.name, vb.buffer.name, vc.buffer.name
-    bvars = [f"b{d}" for d in range(nb)]
-
-    def offset(view_offset, strides):
-        return " + ".join([str(view_offset)] + [f"{v} * {s}" for v, s in zip(bvars, strides) if s])
-
-    off_a, off_b, off_c = offset(va.offset, a_bs), offset(vb.offset, b_bs), offset(vc.offset, c_bs)
+    nb = len(g.batch)
     if node.dtype in ("float32", "float64") and ma and mb:
         call = (f"symdiff::cuda::gemm_device({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
-                f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {A} + {off_a}, {ma[3]}, {B} + {off_b}, {mb[3]}, "
-                f"{t}({w.k.beta!r}), {C} + {off_c}, {n});")
-        host = [f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d})" for d, size in enumerate(batch)]
+                f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {g.A} + {g.off_a}, {ma[3]}, {g.B} + {g.off_b}, {mb[3]}, "
+                f"{t}({w.k.beta!r}), {g.C} + {g.off_c}, {n});")
+        host = [f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d})" for d, size in enumerate(g.batch)]
         host = ["  " * d + x for d, x in enumerate(host)] + ["  " * nb + call]
         return Launch(None, host=host)
     # integers, or operands no GEMM layout can read: one thread per element of C
     acc = ACC_TYPE.get(node.dtype, t)
-    names = bvars + ["i", "j"]
-    at_c = f"{C}[{off_c} + i * {n} + j]"
+    names = [f"b{d}" for d in range(nb)] + ["i", "j"]
+    at_c = f"{g.C}[{g.off_c} + i * {n} + j]"
     inner = [f"{acc} acc = 0;",
-             (f"for (int64_t p = 0; p < {kk}; ++p) acc += {A}[{off_a} + i * {a_str[-2]} + p * {a_str[-1]}] * "
-              f"{B}[{off_b} + p * {b_str[-2]} + j * {b_str[-1]}];"),
+             (f"for (int64_t p = 0; p < {kk}; ++p) acc += {g.A}[{g.off_a} + i * {g.a_strides[0]} + p * "
+              f"{g.a_strides[1]}] * {g.B}[{g.off_b} + p * {g.b_strides[0]} + j * {g.b_strides[1]}];"),
              f"{at_c} = static_cast<{t}>({w.k.alpha!r} * acc" + (f" + {w.k.beta!r} * {at_c});" if w.k.beta else ");")]
-    count = _prod(batch + [m, n])
-    return Launch(w.grid_stride(count, w.unravel("o", batch + [m, n], names) + inner), blocks(count))
+    count = _prod(g.batch + [m, n])
+    return Launch(w.grid_stride(count, w.unravel("o", g.batch + [m, n], names) + inner), blocks(count))
 
 
 # -- concatenate and scatters -------------------------------------------------------------------

@@ -376,3 +376,50 @@ def batch_strides(shape, strides, nb):
     shape = [1] * (nb - len(shape)) + list(shape)
     strides = [0] * (nb - len(strides)) + list(strides)
     return [0 if d == 1 else s for d, s in zip(shape, strides)]
+
+
+@dataclasses.dataclass
+class GemmLayout:
+    """A (batched) matmul kernel's operands as both renderers need them: C[b] = A[b]·B[b], m×k by k×n."""
+
+    m: int
+    k: int
+    n: int
+    batch: list  # the broadcast batch dimensions, loop variables b0, b1, ...
+    a_strides: list  # the 2-D strides of A and B (after 1-D operands became a row and a column)
+    b_strides: list
+    a_op: tuple | None  # gemm_operand of A and B: None where no GEMM layout can read it
+    b_op: tuple | None
+    A: str  # buffer names
+    B: str
+    C: str
+    off_a: str  # element offsets of batch b (C++ expressions in b0, b1, ...)
+    off_b: str
+    off_c: str
+
+
+def gemm_layout(w) -> GemmLayout:
+    """The layout of kernel writer ``w``'s matmul, recording the buffers it reads."""
+    a, b = w.k.node.inputs
+    va, vb, vc = w.s.views[id(a)], w.s.views[id(b)], w.k.out
+    w.reads[va.buffer.name] = va.buffer
+    w.reads[vb.buffer.name] = vb.buffer
+    a_shape, a_str = list(va.shape), list(va.strides)
+    b_shape, b_str = list(vb.shape), list(vb.strides)
+    if len(a_shape) == 1:
+        a_shape, a_str = [1] + a_shape, [0] + a_str
+    if len(b_shape) == 1:
+        b_shape, b_str = b_shape + [1], b_str + [0]
+    m, kk, n = a_shape[-2], a_shape[-1], b_shape[-1]
+    batch = [max(x, y) for x, y in aligned_batch(a_shape[:-2], b_shape[:-2])]
+    nb = len(batch)
+    bvars = [f"b{d}" for d in range(nb)]
+
+    def offset(view, strides):
+        return " + ".join([str(view.offset)] + [f"{v} * {s}" for v, s in zip(bvars, strides) if s])
+
+    c_bs = list(contiguous_strides(batch + [m, n]))[:nb]
+    return GemmLayout(m, kk, n, batch, a_str[-2:], b_str[-2:], gemm_operand((m, kk), a_str[-2:]),
+                      gemm_operand((kk, n), b_str[-2:]), va.buffer.name, vb.buffer.name, vc.buffer.name,
+                      offset(va, batch_strides(a_shape[:-2], a_str[:-2], nb)),
+                      offset(vb, batch_strides(b_shape[:-2], b_str[:-2], nb)), offset(vc, c_bs))
