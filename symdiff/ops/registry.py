@@ -44,7 +44,10 @@ class Infix:
     assoc: str = "left"
 
 
-COMPARISON, SUM, PRODUCT, POWER = 1, 2, 3, 5  # the text printer's precedence levels of infix ops
+# How tightly each printed construct binds, loosest first: the one precedence ladder of every
+# printer (symdiff.printing). An Infix names COMPARISON, SUM, PRODUCT or POWER; ⊙ binds looser
+# than a product, so (A ⊙ B)·C keeps its parentheses, and unary minus looser than ** : (-x)**2.
+COMPARISON, SUM, HADAMARD, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(1, 9)
 
 
 NO_DEFAULT = object()
