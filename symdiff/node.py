@@ -6,6 +6,14 @@ node when the same ``(op, inputs, attributes)`` was built before: identical
 subexpressions are one object, so common subexpressions are shared by
 construction.
 
+This module is the bottom of the core: it imports only :mod:`~symdiff.dtypes`,
+:mod:`~symdiff.shapes` and the two source ops (:mod:`symdiff.ops.sources`: leaves and
+constants). Every op family imports it to build its nodes, so it can import none of them;
+what makes a node an expression in Python (``x + y``, ``X.T``, ``X[1:]``, ``X.sum()``,
+``print(X)``) needs the families and the printers, and is defined above them all, in
+:mod:`symdiff.expr`, which installs those methods on :class:`Node` when ``symdiff`` is
+imported.
+
 >>> import symdiff as sd
 >>> x, y = sd.symbols("x y")
 >>> (x * y) is (x * y)
@@ -24,6 +32,8 @@ import numpy as np
 import sympy
 
 from . import dtypes, shapes
+from .ops import sources
+from .ops.registry import Op
 
 _interned: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
 
@@ -35,7 +45,7 @@ class Node:
     __slots__ = ("op", "inputs", "_attrs", "shape", "dtype", "_structure_key", "__weakref__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators
 
-    op: "Op"
+    op: Op
     inputs: tuple
     shape: tuple
     dtype: str
@@ -93,139 +103,10 @@ class Node:
         """A leaf's name (``None`` for other nodes)."""
         return self.attr("name")
 
-    @property
-    def T(self):
-        from .ops.movement import transpose
-
-        return transpose(self)
-
-    # -- Python operators build graph nodes -------------------------------------------------
-    def __add__(self, other):
-        return _call("add", self, other)
-
-    def __radd__(self, other):
-        return _call("add", other, self)
-
-    def __sub__(self, other):
-        return _call("subtract", self, other)
-
-    def __rsub__(self, other):
-        return _call("subtract", other, self)
-
-    def __mul__(self, other):
-        return _call("multiply", self, other)
-
-    def __rmul__(self, other):
-        return _call("multiply", other, self)
-
-    def __truediv__(self, other):
-        return _call("divide", self, other)
-
-    def __rtruediv__(self, other):
-        return _call("divide", other, self)
-
-    def __pow__(self, other):
-        return _call("power", self, other)
-
-    def __rpow__(self, other):
-        return _call("power", other, self)
-
-    def __matmul__(self, other):
-        return _call("matmul", self, other)
-
-    def __rmatmul__(self, other):
-        return _call("matmul", other, self)
-
-    def __neg__(self):
-        return _call("negative", self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return _call("abs", self)
-
-    def __lt__(self, other):
-        return _call("less", self, other)
-
-    def __le__(self, other):
-        return _call("less_equal", self, other)
-
-    def __gt__(self, other):
-        return _call("greater", self, other)
-
-    def __ge__(self, other):
-        return _call("greater_equal", self, other)
-
-    def __eq__(self, other):  # builds a node, as in numpy; identity is `is`
-        return _call("equal", self, other)
-
-    def __ne__(self, other):
-        return _call("not_equal", self, other)
-
-    def __getitem__(self, index):
-        from .ops.movement import getitem
-
-        return getitem(self, index)
-
-    def __iter__(self):
-        # without this, Python iterates X[0], X[1], ... until an IndexError: forever when the
-        # first dimension is symbolic. Like a numpy array: along the first axis, if it is known.
-        if not self.shape:
-            raise TypeError("iteration over a 0-d expression")
-        if not isinstance(self.shape[0], int):
-            raise TypeError(f"cannot iterate over an expression whose first dimension {self.shape[0]} is "
-                            "symbolic; index it (X[i]) or give the dimension a size")
-        return (self[i] for i in range(self.shape[0]))
-
-    def sum(self, axis=None, keepdims=False):
-        return _call("sum", self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return _call("mean", self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return _call("max", self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = shape[0]
-        return _call("reshape", self, shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = axes[0]
-        return _call("transpose", self, axes or None)
-
-    def astype(self, dtype):
-        return _call("astype", self, dtype)
-
-    # -- printing ---------------------------------------------------------------------------
-    def __str__(self):
-        from .printing import to_str
-
-        return to_str([self])
-
-    def _repr_latex_(self):
-        from .pretty import latex
-
-        return f"$\\displaystyle {latex(self)}$"
-
-    def __repr__(self):
-        from .printing import to_str
-
-        text = to_str([self])
-        dims = ", ".join(str(d) for d in self.shape)
-        return f"Expr({text}, shape=({dims}{',' if self.ndim == 1 else ''}), dtype={self.dtype})"
+    # operators (x + y, X.T, X[1:], X.sum()) and printing: installed by symdiff.expr
 
 
 Expr = Node
-
-
-def _call(name, *args, **kwargs):
-    from .ops.registry import FUNCTIONS
-
-    return FUNCTIONS[name](*args, **kwargs)
 
 
 def _freeze(value):
@@ -299,10 +180,8 @@ def tensor(name: str, shape=(), dtype: str = "float64") -> Node:
     >>> X.shape, X.dtype
     ((m, n), 'float64')
     """
-    from .ops.registry import OPS
-
     return make(
-        OPS["leaf"], (), name=check_name(name), shape=shapes.shape(shape), dtype=dtypes.check_dtype(dtype)
+        sources.leaf, (), name=check_name(name), shape=shapes.shape(shape), dtype=dtypes.check_dtype(dtype)
     )
 
 
@@ -328,8 +207,6 @@ def constant(value, dtype: str | None = None) -> Node:
     >>> sd.constant(2.0).dtype
     'float64'
     """
-    from .ops.registry import OPS
-
     if isinstance(value, Node):
         raise TypeError("constant() takes a number or an array, not an expression")
     if isinstance(value, sympy.Basic):
@@ -340,15 +217,15 @@ def constant(value, dtype: str | None = None) -> Node:
             bad = [s for s in value.free_symbols if not (s.is_integer and s.is_positive)]
             if bad:
                 raise ValueError(f"constant {value} uses symbols that are not dimensions: {bad}")
-            return make(OPS["constant"], (), value=value, shape=(), dtype=dtypes.check_dtype(dtype or "float64"))
+            return make(sources.constant, (), value=value, shape=(), dtype=dtypes.check_dtype(dtype or "float64"))
     if isinstance(value, (bool, np.bool_)):
-        return make(OPS["constant"], (), value=bool(value), shape=(), dtype=dtype and dtypes.check_dtype(dtype) or "bool")
+        return make(sources.constant, (), value=bool(value), shape=(), dtype=dtype and dtypes.check_dtype(dtype) or "bool")
     if isinstance(value, numbers.Integral):
         d = dtypes.check_dtype(dtype or "int64")
-        return make(OPS["constant"], (), value=_cast_scalar(int(value), d), shape=(), dtype=d)
+        return make(sources.constant, (), value=_cast_scalar(int(value), d), shape=(), dtype=d)
     if isinstance(value, numbers.Real):
         d = dtypes.check_dtype(dtype or "float64")
-        return make(OPS["constant"], (), value=_cast_scalar(float(value), d), shape=(), dtype=d)
+        return make(sources.constant, (), value=_cast_scalar(float(value), d), shape=(), dtype=d)
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"constant() cannot hold values of dtype {array.dtype}")
@@ -359,7 +236,7 @@ def constant(value, dtype: str | None = None) -> Node:
         raise OverflowError(f"constant {int(array.max())} does not fit int64 (from -2**63 to 2**63 - 1)")
     array = np.ascontiguousarray(array, dtype=d)
     array.setflags(write=False)
-    return make(OPS["constant"], (), value=array, shape=array.shape, dtype=d)
+    return make(sources.constant, (), value=array, shape=array.shape, dtype=d)
 
 
 INT64_MIN, INT64_MAX = -2**63, 2**63 - 1
