@@ -17,13 +17,16 @@ nodes, so every elementwise node's inputs share one shape and dtype:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import sympy
 from sympy.codegen.cfunctions import log1p as _sym_log1p
 
 from .. import dtypes, shapes
-from ..node import Node, as_node, make
-from . import registry
+from ..node import Node, as_node, constant, make
+from . import registry, sympy_functions
+from .movement import broadcast_to  # above movement: apply makes broadcasting explicit
 from .registry import OPS, Infix, Op, Shown, function
 
 x, y = sympy.symbols("x y", real=True)
@@ -100,8 +103,6 @@ def elementwise(name, scalar, numpy_fn, **kw) -> ElementwiseOp:
 
 def apply(op: ElementwiseOp, *args) -> Node:
     """Build ``op(*args)`` with numpy promotion and broadcasting made explicit."""
-    from .movement import broadcast_to
-
     like = next((a for a in args if isinstance(a, Node)), None)
     if like is None:
         raise TypeError(f"{op.name}: at least one argument must be an expression")
@@ -291,8 +292,6 @@ def astype(a, dtype) -> Node:
     if a.dtype == dtype:
         return a
     if a.is_constant and a.shape == ():
-        from ..node import constant
-
         return constant(a.attr("value"), dtype)
     return make(astype_, (a,), dtype=dtype)
 
@@ -311,10 +310,136 @@ def scalar_value(node):
     return None
 
 
+# -- sympy scalar forms back to graphs -----------------------------------------------------
+# The partial derivatives (below) are sympy expressions in the params and ``out``; scalar_graph
+# builds them as elementwise nodes. symdiff.ops.from_sympy extends it to the stable functions of
+# vectors (logsumexp, softmax) for symbolic mode: their ops belong to families above this one.
+
+
+class UnsupportedSympy(TypeError):
+    pass
+
+
+@functools.cache
+def _functions() -> dict:
+    """sympy function -> elementwise op. A unary stable function maps to the registered op whose
+    scalar form is its exp/log form: found in the registry, not listed here by name."""
+    table = {
+        sympy.exp: exp, sympy.log: log, sympy.sin: sin, sympy.cos: cos, sympy.tan: tan,
+        sympy.tanh: tanh, sympy.Abs: abs_, sympy.sign: sign, _sym_log1p: log1p,
+    }
+    for fn in sympy_functions.UNARY:
+        table[fn] = next(op for op in OPS.values() if isinstance(op, ElementwiseOp) and op.arity == 1
+                         and op.scalar == fn(op.params[0]).naive())
+    return table
+
+
+_RELATIONS = {sympy.StrictLessThan: less, sympy.LessThan: less_equal, sympy.StrictGreaterThan: greater,
+              sympy.GreaterThan: greater_equal, sympy.Equality: equal, sympy.Unequality: not_equal}
+
+
+def scalar_graph(expr, mapping: dict, like: Node | None = None, memo: dict | None = None, extra=None) -> Node:
+    """The graph of sympy ``expr`` with symbols replaced by ``mapping``'s nodes.
+
+    ``memo`` (sympy expression -> node) may be shared by calls over expressions with common
+    parts, such as the derivatives of one function: each part is then built once. ``extra(x,
+    conv)`` may build a sympy function this family does not know (``conv`` builds its
+    arguments), or return None.
+    """
+    like = like if like is not None else next(iter(mapping.values()), None)
+    memo = {} if memo is None else memo
+
+    def number(v):
+        return as_node(int(v) if v.is_Integer else float(v), like=like)
+
+    def conv(x):
+        if x in memo:
+            return memo[x]
+        memo[x] = node = build(x)
+        return node
+
+    def product(factors):
+        nodes = [conv(f) for f in factors]
+        result = nodes[0]
+        for n in nodes[1:]:
+            result = result * n
+        return result
+
+    def build(x):
+        if extra is not None:
+            built = extra(x, conv)
+            if built is not None:
+                return built
+        if x.is_Symbol:
+            if x in mapping:
+                return as_node(mapping[x])
+            if x.is_integer and x.is_positive:  # a dimension such as m: a dimension constant
+                return constant(x, like.dtype if like is not None and like.dtype.startswith("float") else "float64")
+            raise UnsupportedSympy(f"no node for symbol {x}")
+        if x.is_Number:
+            return number(x)
+        if x in (sympy.true, sympy.false):
+            return as_node(bool(x))
+        if x.is_Add:
+            terms = sorted(x.args, key=lambda t: (t.could_extract_minus_sign(), sympy.default_sort_key(t)))
+            result = None
+            for t in terms:
+                minus = t.could_extract_minus_sign()
+                node = conv(-t if minus else t)
+                if result is None:
+                    result = -node if minus else node
+                else:
+                    result = result - node if minus else result + node
+            return result
+        if x.is_Mul or (x.is_Pow and x.exp.is_negative):
+            if x.could_extract_minus_sign():
+                return -conv(-x)
+            num, den = sympy.fraction(x)
+            if den == 1:
+                return product(sorted(sympy.Mul.make_args(num), key=lambda f: not f.is_Number))
+            bottom = product(sympy.Mul.make_args(den))
+            if num == 1:
+                return apply(reciprocal, bottom)
+            return conv(num) / bottom
+        if x.is_Pow:
+            base, exponent = x.args
+            if exponent == 2:
+                return apply(square, conv(base))
+            if exponent == sympy.Rational(1, 2):
+                return apply(sqrt, conv(base))
+            if exponent.is_Integer and 2 < exponent <= 4:
+                b = conv(base)
+                result = b
+                for _ in range(int(exponent) - 1):
+                    result = result * b
+                return result
+            return conv(base) ** conv(exponent)
+        if isinstance(x, sympy.Piecewise):
+            (a, cond), rest = x.args[0], x.args[1:]
+            other = sympy.Piecewise(*rest) if len(rest) > 1 or rest[0][1] != sympy.true else rest[0][0]
+            return where(conv(cond), conv(a), conv(other))
+        if isinstance(x, (sympy.Max, sympy.Min)):
+            op = maximum if isinstance(x, sympy.Max) else minimum
+            args = [conv(a) for a in x.args]
+            result = args[0]
+            for a in args[1:]:
+                result = apply(op, result, a)
+            return result
+        if isinstance(x, sympy.core.relational.Relational):
+            return apply(_RELATIONS[type(x)], conv(x.lhs), conv(x.rhs))
+        if isinstance(x, sympy.Heaviside):
+            arg = conv(x.args[0])
+            return astype(apply(greater, arg, 0), like.dtype if like is not None else "float64")
+        functions = _functions()
+        if x.func in functions:
+            return apply(functions[x.func], *[conv(a) for a in x.args])
+        raise UnsupportedSympy(f"cannot build a graph for sympy expression {x} ({x.func.__name__})")
+
+    return conv(sympy.sympify(expr))
+
+
 def partials(node, needed=None) -> list:
     """Graph nodes of d out / d input_i (None for inputs without a derivative or not needed)."""
-    from .from_sympy import to_graph
-
     op = node.op
     if not op.differentiable:
         return [None] * len(node.inputs)
@@ -329,7 +454,7 @@ def partials(node, needed=None) -> list:
         elif callable(d) and not isinstance(d, sympy.Basic):
             result.append(d(*node.inputs, node))
         else:
-            result.append(to_graph(d, mapping, like=node))
+            result.append(scalar_graph(d, mapping, like=node))
     return result
 
 

@@ -15,6 +15,9 @@ import numpy as np
 from .. import dtypes, shapes
 from ..node import Node, as_node, make
 from ..shapes import ShapeError, format_shape
+from .elementwise import astype
+from .movement import reshape, sum_to, transpose
+from .reduce import sum_
 from .registry import PRODUCT, Infix, Op, Shown, function
 
 
@@ -53,16 +56,12 @@ matmul_op = Op("matmul", infer=_matmul_infer, flops=_matmul_flops, kernel="gemm"
 
 
 def _lifted(a, b):
-    from .movement import reshape
-
     a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
     b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
     return a2, b2
 
 
 def _swap(x):
-    from .movement import transpose
-
     axes = list(range(x.ndim))
     axes[-2:] = axes[-1], axes[-2]
     return transpose(x, axes)
@@ -75,16 +74,12 @@ def _lifted_out_shape(a2, b2):
 def _aligned(x, batch_rank, nb):
     """``x`` with leading 1s: its batch dims padded to ``batch_rank``, then ``nb`` more for the
     tangent's leading axes, so numpy broadcasting lines the batch axes up."""
-    from .movement import reshape
-
     missing = batch_rank - (x.ndim - 2)
     return reshape(x, (1,) * (nb + missing) + x.shape) if nb + missing else x
 
 
 @matmul_op.defjvp
 def _matmul_jvp(node, ts, nb):
-    from .movement import reshape
-
     a, b = node.inputs
     a2, b2 = _lifted(a, b)
     rank = len(_lifted_out_shape(a2, b2)) - 2
@@ -117,8 +112,6 @@ def _vector_vjp(node, ct, needed):
 
 @matmul_op.defvjp
 def _matmul_vjp(node, ct, nb, needed=None):
-    from .movement import reshape, sum_to
-
     needed = needed or (True, True)
     direct = _vector_vjp(node, ct, needed) if nb == 0 else None
     if direct is not None:
@@ -148,8 +141,6 @@ def matmul(a, b) -> Node:
     """Matrix product with numpy's rules (1-D operands, broadcast batch dimensions)."""
     a, b = as_node(a), as_node(b)
     common = dtypes.promote(a.dtype, b.dtype)
-    from .elementwise import astype
-
     return make(matmul_op, (astype(a, common), astype(b, common)))
 
 
@@ -162,8 +153,6 @@ def trace(a) -> Node:
     >>> float(sd.evaluate(sd.trace(A), {A: [[1.0, 2.0], [3.0, 4.0]]}))
     5.0
     """
-    from .reduce import sum_
-
     a = as_node(a)
     if a.ndim != 2 or not shapes.same_dim(a.shape[0], a.shape[1]):
         raise ShapeError(f"trace: needs a square matrix, got {format_shape(a.shape)}")

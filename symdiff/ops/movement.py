@@ -19,9 +19,12 @@ import numpy as np
 import sympy
 
 from .. import dtypes, shapes
-from ..node import Node, as_node, make
+from ..node import Node, as_node, constant, make
 from ..shapes import ShapeError, format_shape
 from .registry import Op, Shown, function
+
+# The lowest op family: it imports no other (symdiff.expr draws the layers). Its rules reach the
+# families above through the Expr methods: a.astype(dtype), x.sum(axis), as for arithmetic.
 
 
 # -- broadcast_to --------------------------------------------------------------------------
@@ -394,9 +397,7 @@ def concatenate(arrays, axis: int = 0) -> Node:
                          + ", ".join(format_shape(n.shape) for n in nodes))
     axis = shapes.normalize_axis(axis, nodes[0].ndim, "concatenate")
     common = dtypes.promote(*[n.dtype for n in nodes])
-    from .elementwise import astype
-
-    nodes = [astype(n, common) for n in nodes]
+    nodes = [n.astype(common) for n in nodes]
     if len(nodes) == 1:
         return nodes[0]
     return make(concatenate_op, nodes, axis=axis)
@@ -495,8 +496,6 @@ def scatter_add(a, indices, axis: int, shape) -> Node:
 
 def zeros(shape, dtype) -> Node:
     """A zero tensor of ``shape`` (a broadcast scalar constant)."""
-    from ..node import constant
-
     return broadcast_to(constant(0, dtype), shape)
 
 
@@ -513,12 +512,10 @@ def slice_axis(a, axis, start, stop):
 
 def sum_to(x, nb, target):
     """Sum ``x`` (shape lead + S) down to lead + ``target`` by undoing numpy broadcasting."""
-    from .reduce import sum_
-
     lead, body = x.shape[:nb], x.shape[nb:]
     extra = len(body) - len(target)
     axes = tuple(range(nb, nb + extra)) + tuple(
         nb + extra + i for i, d in enumerate(target) if d == 1 and body[extra + i] != 1)
     if axes:
-        x = sum_(x, axis=axes, keepdims=True)
+        x = x.sum(axis=axes, keepdims=True)
     return reshape(x, lead + tuple(target))

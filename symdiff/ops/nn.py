@@ -12,11 +12,14 @@ import numpy as np
 import sympy
 
 from .. import dtypes, shapes
-from ..node import Node, as_node, make
+from ..node import Node, as_node, constant, make
 from ..shapes import ShapeError, format_shape
 from . import sympy_functions
-from .reduce import _logsumexp
+from .elementwise import scalar_value
+from .movement import reshape
 from .registry import Op, Shown, function
+
+# Below the reductions (logsumexp's derivative is softmax): the sums in these rules are x.sum(...).
 
 
 def _axis_float_infer(name):
@@ -27,6 +30,16 @@ def _axis_float_infer(name):
         return a.shape, a.dtype
 
     return infer
+
+
+def _logsumexp(a, axis, keepdims):
+    """The numpy reference of logsumexp (reduce's op and the losses here evaluate with it)."""
+    if a.size == 0:
+        return np.log(np.sum(np.exp(a), axis=axis, keepdims=keepdims))
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0).astype(a.dtype, copy=False)
+    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def _softmax(a, axis):
@@ -175,18 +188,14 @@ softmax_cross_entropy_op = Op(
 
 @softmax_cross_entropy_op.defjvp
 def _sce_jvp(node, ts, nb):
-    from .reduce import sum_
-
     t = ts[0]
     if t is None:
         return None
-    return sum_(t * _sce_residual(node), axis=tuple(range(nb, t.ndim)))
+    return (t * _sce_residual(node)).sum(axis=tuple(range(nb, t.ndim)))
 
 
 @softmax_cross_entropy_op.defvjp
 def _sce_vjp(node, ct, nb, needed=None):
-    from .elementwise import scalar_value
-
     residual = _sce_residual(node)
     if nb == 0 and scalar_value(ct) == 1:
         return [residual, None]
@@ -216,15 +225,11 @@ def softmax_cross_entropy(logits, labels) -> Node:
 
 # -- helpers of the derivative rules -------------------------------------------------------
 def _sum_keep(x, axis):
-    from .reduce import sum_
-
-    return sum_(x, axis=axis, keepdims=True)
+    return x.sum(axis=axis, keepdims=True)
 
 
 def _sce_residual(node):
     """softmax(z) − onehot(y), divided by the batch size: d loss / d logits."""
-    from ..node import constant
-
     logits, labels = node.inputs
     count = shapes.numel(labels.shape)
     residual = softmax(logits, axis=-1) - one_hot(labels, logits.shape[-1], logits.dtype)
@@ -232,6 +237,4 @@ def _sce_residual(node):
 
 
 def _lift(x, nb, ndim):
-    from .movement import reshape
-
     return reshape(x, x.shape[:nb] + (1,) * ndim)

@@ -17,6 +17,9 @@ import sympy
 from .. import dtypes, shapes
 from ..node import Node, as_node, constant, make
 from . import sympy_functions
+from .elementwise import apply, astype, exp
+from .movement import broadcast_to, reshape
+from .nn import _logsumexp, softmax  # above nn: logsumexp's derivative is softmax
 from .registry import Op, Shown, function
 
 
@@ -45,15 +48,6 @@ def _float_only(name):
         return d
 
     return rule
-
-
-def _logsumexp(a, axis, keepdims):
-    if a.size == 0:
-        return np.log(np.sum(np.exp(a), axis=axis, keepdims=keepdims))
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0).astype(a.dtype, copy=False)
-    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    return out if keepdims else np.squeeze(out, axis=axis)
 
 
 def _in_elements(node):
@@ -200,8 +194,6 @@ def mean(a, axis=None, keepdims=False) -> Node:
     count = shapes.numel([a.shape[i] for i in axes])
     total = sum_(a, axis=axes, keepdims=keepdims)
     if not dtypes.is_float(total.dtype):
-        from .elementwise import astype
-
         total = astype(total, "float64")
     return total / constant(count, total.dtype) if count != 1 else total
 
@@ -224,15 +216,11 @@ def argmax(a, axis=-1, keepdims=False) -> Node:
 # -- derivatives ---------------------------------------------------------------------------
 def _keep(node, x, nb):
     """``x`` (lead + reduced shape) reshaped to lead + the keepdims shape, ready to broadcast."""
-    from .movement import reshape
-
     a = node.inputs[0]
     return reshape(x, x.shape[:nb] + _reduced_shape(a.shape, node.attr("axis"), True))
 
 
 def _spread(node, ct, nb):
-    from .movement import broadcast_to
-
     return broadcast_to(_keep(node, ct, nb), ct.shape[:nb] + node.inputs[0].shape)
 
 
@@ -242,19 +230,13 @@ def _shift(node, nb):
 
 def _max_weights(node):
     """1 at the maxima, shared equally among ties (the subgradient convention)."""
-    from .elementwise import astype
-
     a = node.inputs[0]
     mask = astype(a == _keep(node, node, 0), a.dtype)
     return mask / sum_(mask, axis=node.attr("axis"), keepdims=True)
 
 
 def _lse_weights(node):
-    from .elementwise import apply, exp
-
     a = node.inputs[0]
     if len(node.attr("axis")) == 1:
-        from .nn import softmax
-
         return softmax(a, axis=node.attr("axis")[0])
     return apply(exp, a - _keep(node, node, 0))
