@@ -258,7 +258,7 @@ def compile_shared(source: str, kind: str = "cpu", workdir: str | os.PathLike | 
     try:
         src = work / kind_of(kind).source_name
         lib = work / "program.so"
-        src.write_text(source)
+        src.write_text(source, encoding="utf-8")  # kernel comments hold the formulas, in Unicode
         cmd = [compiler, *flags, str(src), "-o", str(lib)]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,

@@ -16,7 +16,8 @@ specialization; the compiled libraries are cached on disk by content.
 >>> prog(np.zeros(4, np.float32))
 [array(8., dtype=float32)]
 >>> print(prog.explain())  # doctest: +ELLIPSIS
-k_..._exp_multiply_sum: out0[] = sum(2*exp(in0))  (fused: exp, multiply)
+k_..._exp_multiply_sum: out0[] = Σ(2·exp(x))  (fused: exp, multiply)
+inputs: in0 = x
 """
 
 from __future__ import annotations
@@ -34,19 +35,15 @@ from symdiff import shapes
 from symdiff.compile import check_signature, prepare_arguments
 from symdiff.graph import cost
 from symdiff.node import Node
-from symdiff.ops.registry import PRODUCT, SUM, ops_with
 
 from ..compiler import cache
 from ..compiler.fingerprint import graph_fingerprint
 from ..kernels.native import SignatureMismatch, bound_program
 from ..plan.schedule import schedule
 from ..render.cpu_unit import generate
+from ..render.formula import input_legend, kernel_formulas, one_line
 from ..render.signature import numel, program_signature
 from ..render.writer import TranslationUnit
-
-# the arithmetic infix operators as the ops declare them (comparisons print as calls here)
-INFIX = {op.name: op.infix.symbol.strip() for op in ops_with(kind="elementwise")
-         if op.infix is not None and op.infix.precedence in (SUM, PRODUCT)}
 
 
 @dataclasses.dataclass(eq=False)
@@ -259,47 +256,24 @@ class CpuProgram:
                 "cache": spec.build_info.get("cache"), "compile_seconds": spec.build_info.get("compile_seconds")}
 
     def explain(self, **sizes) -> str:
-        """One line per kernel: what it computes, as a formula over buffers, and what it fused.
+        """One line per kernel: the buffer it writes, what it computes as a formula in your names
+        (inputs by their names, what other kernels stored by their buffers' names, as in the
+        comment above each kernel in ``source``: :mod:`~symdiff.lowering.render.formula`) and
+        what it fused; then the updates, and which input buffer holds which of your arrays.
 
         A program with symbolic dimensions is explained for the sizes given (``explain(m=64)``),
         else for its latest call; it is compiled for them if it was not yet."""
-        unit = self._unit(sizes)
+        spec, unit = self._current(sizes), self._unit(sizes)
         sched = unit.schedule
+        # a library for every size (its schedule in run-time dimensions D0…): shapes of this call's
+        run = getattr(spec, "schedule_bindings", None) or {}
+        values = {d: spec.bindings[user] for user, d in run.items() if user in spec.bindings}
         lines = []
-        for kernel in unit.kernels:
-            shape = ",".join(str(d) for d in kernel.out.shape)
-            formula = _formula(kernel.node, sched, root=not kernel.copy)
-            if kernel.kind == "gemm" and (kernel.alpha != 1.0 or kernel.beta != 0.0):
-                formula = f"{kernel.beta:g}·{kernel.out.buffer.name} + {kernel.alpha:g}·{formula}"
+        for kernel, formula in zip(unit.kernels, kernel_formulas(sched, values)):
             fused = [n.op.name for n in kernel.fused if n.op.name not in ("broadcast_to", "astype")]
             note = f"  (fused: {', '.join(fused)})" if fused else ""
-            lines.append(f"{kernel.name}: {kernel.out.buffer.name}[{shape}] = {formula}{note}")
+            lines.append(f"{kernel.name}: {one_line(formula)}{note}")
         for pos, view in sched.updates:
             lines.append(f"update: {sched.inputs[pos].name} ← {view.buffer.name}")
+        lines.append(one_line(input_legend(sched, self.inputs)))
         return "\n".join(lines)
-
-
-def _formula(node, sched, root=False) -> str:
-    if node.is_constant and node.shape == ():
-        v = node.attr("value")
-        return str(v if not isinstance(v, float) or not v.is_integer() else int(v))
-    view = sched.views.get(id(node))
-    name = node.op.name
-    if view is not None and not root and not node.op.view:
-        return view.buffer.name
-    args = [_formula(i, sched) for i in node.inputs]
-    if name in ("broadcast_to", "astype", "reshape"):
-        return args[0]
-    if name == "transpose":
-        return f"{args[0]}ᵀ" if len(args[0]) <= 3 else f"({args[0]})ᵀ"
-    if name == "getitem":
-        return f"{args[0]}[…]"
-    if name in INFIX:
-        return f"{_wrap(args[0], node.inputs[0])}{INFIX[name]}{_wrap(args[1], node.inputs[1])}"
-    if name == "matmul":
-        return f"{_wrap(args[0], node.inputs[0])}·{_wrap(args[1], node.inputs[1])}"
-    return f"{name}({', '.join(args)})"
-
-
-def _wrap(text, node):
-    return f"({text})" if node.op.name in ("add", "subtract") and not text.isidentifier() else text

@@ -5,6 +5,7 @@ checks, GEMM operand layouts); :mod:`.scalar` prints one elementwise op as a C e
 Each backend is a table of renderers, one entry per kernel kind (:mod:`.cpu_kernels`,
 :mod:`.cuda_kernels`), and a unit writer that puts the kernels into one translation unit with
 the program ABI's entry points (:mod:`.cpu_unit`, :mod:`.cuda_unit`); :mod:`.signature` is the
-signature text every program carries. The C++ helpers the programs call live in
+signature text every program carries, and :mod:`.formula` the formula each kernel computes, in
+the user's names (its comment, and ``explain()``). The C++ helpers the programs call live in
 ``csrc/include/symdiff/cpu/program.hpp``.
 """

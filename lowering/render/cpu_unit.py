@@ -17,6 +17,7 @@ import numpy as np
 from ..plan.memory import plan_memory
 from ..plan.schedule import Schedule
 from .cpu_kernels import NARROW_MAX_N, RENDER
+from .formula import comment, input_legend, kernel_formulas
 from .scalar import C_TYPE, literal
 from .signature import program_signature, signature_function
 from .writer import ABI, KernelWriter, TranslationUnit, kernel_hash, renderer, summary
@@ -55,6 +56,7 @@ def generate(sched: Schedule) -> TranslationUnit:
     memory = plan_memory(sched, reads, candidates)
 
     functions = []
+    formulas = kernel_formulas(sched)  # each kernel's comment: what it computes, in the user's names
     for i, (kernel, (w, body, read_bufs)) in enumerate(zip(sched.kernels, rendered)):
         out = kernel.out.buffer
         shared = memory.inplace.get(i)  # the input whose bytes the output reuses
@@ -67,6 +69,7 @@ def generate(sched: Schedule) -> TranslationUnit:
         indented = "\n".join("  " + line if line else line for line in text.splitlines())
         signature = f"({', '.join(params)}) {{\n{indented}\n  (void)error; (void)error_size;\n  return 0;\n}}"
         kernel.name = f"k_{kernel_hash(signature)}_{summary(kernel)}"
+        functions.append(comment(formulas[i]))
         functions.append(f"static int {kernel.name}{signature}")
 
     includes = (["gemm"] if uses_gemm else []) + sorted(headers)
@@ -76,6 +79,7 @@ def generate(sched: Schedule) -> TranslationUnit:
     lines = [HEADER + (gemm_config if uses_gemm else "")
              + "".join(f'#include "symdiff/cpu/{h}.hpp"\n' for h in includes)]
     lines += [_const_definition(b) for b in sched.consts]
+    lines.append(comment(input_legend(sched)))
     lines.append("namespace {")
     lines += functions
     lines.append("}  // namespace")

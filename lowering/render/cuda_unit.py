@@ -32,6 +32,7 @@ import numpy as np
 from ..plan.memory import plan_memory
 from ..plan.schedule import Schedule
 from .cuda_kernels import RENDER, CudaKernelWriter
+from .formula import comment, input_legend, kernel_formulas
 from .scalar import C_TYPE, literal
 from .signature import program_signature, signature_function
 from .writer import ABI, TranslationUnit, kernel_hash, renderer, summary
@@ -232,12 +233,12 @@ def generate(sched: Schedule) -> TranslationUnit:
     functions, reads, launches, uses_gemm = [], [], [], False
     position = {id(n): k for k, n in enumerate(sched.nodes)}
     index_type = _index_type(sched)
-    for kernel in sched.kernels:
+    for kernel, formula in zip(sched.kernels, kernel_formulas(sched)):  # formula: the kernel's comment
         name, fns, host, r, read_bufs = _render(sched, kernel, index_type, position)
         uses_gemm |= any("symdiff::cuda::gemm_device" in line for line in host)
         kernel.name = name
-        functions += fns
-        launches.append(host)
+        functions += [comment(formula)] + fns if fns else []
+        launches.append([comment(formula)] + host)
         reads.append(r)
         kernel.reads = read_bufs
     memory = plan_memory(sched, reads)
@@ -255,6 +256,7 @@ def generate(sched: Schedule) -> TranslationUnit:
     lines = [HEADER + ('#include "gemm.cu"  // symdiff::cuda::gemm_device (csrc/cuda)\n' if uses_gemm else "")
              + HELPERS]
     lines += [_const_definition(b) for b in sched.consts]
+    lines.append(comment(input_legend(sched)))
     lines.append("namespace {")
     lines += functions
     lines += ["std::mutex symdiff_lock;  // the device buffers below are shared by every call",

@@ -12,7 +12,7 @@ program ABI (:mod:`symdiff.lowering.compiler.toolchain`):
     extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, int64_t error_size)
 
 Names are deterministic (``in0``, ``out0``, ``t0``, ``c0``, locals ``v0``…): a user's names
-never appear.
+are never identifiers; they appear only in the comment above each kernel (:mod:`.formula`).
 """
 
 from __future__ import annotations

@@ -134,8 +134,10 @@ def _order(outputs, stop) -> list:
     return order
 
 
-def _result_label(exprs, i, node, style):
-    derivative = position_label(exprs, i) or derivative_label(node)
+def result_label(node, style: Style, exprs=None, position: int = 0):
+    """What a result is, where it says: ∂L/∂W for a derivative (of the list ``exprs`` at
+    ``position``, or recorded on the node), the user's name for a named node; else None."""
+    derivative = position_label(exprs, position) or derivative_label(node)
     if derivative is not None:
         return style.derivative(style.name(derivative[0] or "f"), style.name(derivative[1]))
     if name_of(node) is not None and not node.is_leaf:
@@ -175,7 +177,8 @@ def walk(exprs, style: Style, show_shapes: bool = False, atoms: dict | None = No
             seen.named.add(id(node))
         seen.texts[id(node)] = text
     for i, o in enumerate(outputs):
-        lhs = _result_label(exprs, i, o, style) if style.labels_results else None
+        lhs = result_label(o, style, exprs, i) if style.labels_results else None
         body = seen[o][0]
-        lines.append((style.define(lhs, body) if lhs else body) + (style.shape(o.shape) if show_shapes else ""))
+        shape = style.shape(o.shape) if show_shapes else ""
+        lines.append((style.define(lhs, body) if lhs else body) + shape)
     return lines

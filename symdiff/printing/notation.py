@@ -14,6 +14,7 @@ for it. The three styles differ in their tables: symbols, names, how a call look
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 import numpy as np
@@ -24,6 +25,7 @@ from ..ops.elementwise import scalar_value
 from ..ops.registry import ATOM, HADAMARD, POSTFIX, POWER, PRODUCT, SUM, UNARY
 from .driver import Style, wrap
 
+_LIKE_A_BUFFER = re.compile(r"(in|out|t|c)[0-9]+")  # the names lowering gives buffers
 SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 SUB_ANY = dict(zip("0123456789aehijklmnoprstuvx+-()", "₀₁₂₃₄₅₆₇₈₉ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ₊₋₍₎"))
@@ -168,8 +170,9 @@ def _multiply(node, args, style, seen):
     (a, pa), (b, pb) = args
     unspread = [i.inputs[0] if i.op.name == "broadcast_to" else i for i in node.inputs]
     if not any(shapes.numel(i.shape) == 1 for i in unspread):  # · only for matrix products
-        return _diagonal(node, seen, style) or (f"{wrap(a, pa, POWER)}{style.hadamard}{wrap(b, pb, POWER)}", HADAMARD)
-    if scalar_value(node.inputs[0]) is not None and pb >= POWER and style.unicode:
+        elementwise = f"{wrap(a, pa, POWER)}{style.hadamard}{wrap(b, pb, POWER)}", HADAMARD
+        return _diagonal(node, seen, style) or elementwise
+    if scalar_value(node.inputs[0]) is not None and pb >= POWER and style.juxtapose:  # 2x
         return f"{a}{b}" if b[:1].isalpha() else f"{a}{style.times}{b}", PRODUCT
     if node.inputs[0].shape == () or scalar_value(node.inputs[0]) is not None:  # scalar · (product)
         return f"{wrap(a, pa, PRODUCT)}{style.times}{wrap(b, pb, PRODUCT)}", PRODUCT
@@ -177,7 +180,8 @@ def _multiply(node, args, style, seen):
 
 
 def _matmul(node, args, style, seen):
-    return _product(_factor(node.inputs[0], seen, style, left=True), _factor(node.inputs[1], seen, style), style)
+    a, b = node.inputs
+    return _product(_factor(a, seen, style, left=True), _factor(b, seen, style), style)
 
 
 def _divide(node, args, style, seen):
@@ -248,6 +252,7 @@ class Unicode(Style):
     """``sd.pretty``: Unicode matrix notation; user names and temporaries t₁, t₂… subscripted."""
 
     unicode = True
+    juxtapose = True  # a number times what starts with a letter: 2x
     rules = RULES
     assoc: ClassVar[dict] = {"add": "both"}
     # the infix ops that print here as declared (+, <, >) need no entry; the others:
@@ -314,8 +319,9 @@ class Unicode(Style):
 class Latex(Unicode):
     """``sd.latex``: the same notation in LaTeX; definitions aligned at ``&=``."""
 
-    unicode = False
-    symbols: ClassVar[dict] = {" - ": " - ", " <= ": " \\le ", " >= ": " \\ge ", " == ": " = ", " != ": " \\ne "}
+    unicode = juxtapose = False
+    symbols: ClassVar[dict] = {" - ": " - ", " <= ": " \\le ", " >= ": " \\ge ", " == ": " = ",
+                               " != ": " \\ne "}
     transpose = "{}^\\top"
     matmul = " "
     hadamard = " \\odot "
@@ -354,12 +360,14 @@ class Latex(Unicode):
 class Buffers(Unicode):
     """The formula one kernel of a lowered program computes: the Unicode notation over the
     program's buffers (given to the walk as atoms: ``t0``, ``out0``) and the user's leaves, names
-    as the user spelled them (``W0``, not W₀), one line: nothing inside it is named."""
+    as the user spelled them (``W0``, not W₀), one line: nothing inside it is named (what the
+    result is, ∂L/∂W, is for the caller to say: :func:`~.driver.result_label`)."""
 
-    names_nodes = names_shared = False
+    names_nodes = names_shared = labels_results = False
+    juxtapose = False  # 0.1·t9, not 0.1t9: names of buffers end in digits
 
     def name(self, text):
-        return text
+        return f"'{text}'" if _LIKE_A_BUFFER.fullmatch(text) else text  # a user's t0 is not the buffer t0
 
 
 UNICODE, LATEX, BUFFERS = Unicode(), Latex(), Buffers()

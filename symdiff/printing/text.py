@@ -95,7 +95,8 @@ class Text(Style):
         for shown in node.op.print_attrs:
             if not shown.is_default(node):
                 value = node.attr(shown.name)
-                texts.append(_format_positional(value) if shown.positional else f"{shown.name}={_format_attr(value)}")
+                shown_text = _format_positional(value) if shown.positional else f"{shown.name}={_format_attr(value)}"
+                texts.append(shown_text)
         return f"{node.op.name}({', '.join(texts)})"
 
 

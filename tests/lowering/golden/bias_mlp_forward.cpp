@@ -4,12 +4,15 @@
 #define SYMDIFF_GEMM_FEW_ROWS 0
 #include "symdiff/cpu/gemm.hpp"
 
+// inputs: in0 = X, in1 = W, in2 = b
 namespace {
+// t0[32,8] = X·W
 static int k_544065d1_matmul(char* error, int64_t error_size, double* __restrict t0, const double* __restrict in0, const double* __restrict in1) {
   symdiff::cpu::gemm<double>(false, false, 32, 8, 16, double(1.0), in0 + 0, 16, in1 + 0, 8, double(0.0), t0 + 0, 8);
   (void)error; (void)error_size;
   return 0;
 }
+// t1[32,8] = relu(t0 + b)
 static int k_23efa3a6_add_relu(char* error, int64_t error_size, double* t1, const double* __restrict in2, const double* t0) {
   for (int64_t o = 0; o < 32; ++o) {
     const int64_t i0 = o;
@@ -25,6 +28,7 @@ static int k_23efa3a6_add_relu(char* error, int64_t error_size, double* t1, cons
   (void)error; (void)error_size;
   return 0;
 }
+// out0[32] = logsumexp(t1, axis=1)
 static int k_b09d5d36_logsumexp(char* error, int64_t error_size, double* __restrict out0, const double* __restrict t1) {
   for (int64_t o = 0; o < 32; ++o) {
     const int64_t q0 = o;
@@ -46,6 +50,7 @@ static int k_b09d5d36_logsumexp(char* error, int64_t error_size, double* __restr
   (void)error; (void)error_size;
   return 0;
 }
+// out1[8] = Σ₀(t1)
 static int k_f1805400_sum(char* error, int64_t error_size, double* __restrict out1, const double* __restrict t1) {
   for (int64_t cb = 0; cb < 8; cb += 256) {
     const int64_t ce = cb + 256 < 8 ? cb + 256 : 8;

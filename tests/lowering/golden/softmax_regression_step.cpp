@@ -4,12 +4,15 @@
 #define SYMDIFF_GEMM_FEW_ROWS 0
 #include "symdiff/cpu/gemm.hpp"
 
+// inputs: in0 = X, in1 = y, in2 = W
 namespace {
+// t0[100,10] = X·W
 static int k_1223b07c_matmul(char* error, int64_t error_size, float* __restrict t0, const float* __restrict in0, const float* __restrict in2) {
   symdiff::cpu::gemm<float>(false, false, 100, 10, 784, float(1.0), in0 + 0, 784, in2 + 0, 10, float(0.0), t0 + 0, 10);
   (void)error; (void)error_size;
   return 0;
 }
+// out0[] = CE(t0, y)
 static int k_47841fe6_softmax_cross_entropy(char* error, int64_t error_size, float* __restrict out0, const int64_t* __restrict in1, const float* __restrict t0) {
   for (int64_t j0 = 0; j0 < 100; ++j0) {
     const int64_t v0 = in1[j0];
@@ -45,6 +48,7 @@ static int k_47841fe6_softmax_cross_entropy(char* error, int64_t error_size, flo
   (void)error; (void)error_size;
   return 0;
 }
+// t1[100,10] = softmax(t0)
 static int k_a6523bda_softmax(char* error, int64_t error_size, float* __restrict t1, const float* __restrict t0) {
   for (int64_t o0 = 0; o0 < 100; o0 += 64) {
     const int64_t nb = 100 - o0 < 64 ? 100 - o0 : 64;
@@ -73,6 +77,7 @@ static int k_a6523bda_softmax(char* error, int64_t error_size, float* __restrict
   (void)error; (void)error_size;
   return 0;
 }
+// t2[100,10] = t1 − onehot(y)
 static int k_9f5a1a31_one_hot_subtract(char* error, int64_t error_size, float* t2, const int64_t* __restrict in1, const float* t1) {
   for (int64_t j0 = 0; j0 < 100; ++j0) {
     const int64_t v1 = in1[j0];
@@ -92,6 +97,7 @@ static int k_9f5a1a31_one_hot_subtract(char* error, int64_t error_size, float* t
   (void)error; (void)error_size;
   return 0;
 }
+// in2[784,10] = 1·W + -0.001·Xᵀ·t2
 static int k_60163652_matmul(char* error, int64_t error_size, float* __restrict in2, const float* __restrict in0, const float* __restrict t2) {
   symdiff::cpu::gemm<float>(true, false, 784, 10, 100, float(-0.001), in0 + 0, 784, t2 + 0, 10, float(1.0), in2 + 0, 10);
   (void)error; (void)error_size;
