@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from . import dtypes, shapes
 from .graph import as_list, toposort
+from .names import label_derivatives, mark_derivative
 from .node import Node, as_node, constant
+from .ops.elementwise import scalar_value
 from .ops.linalg import eye
-from .ops.movement import reshape, slice_axis, transpose, zeros
+from .ops.movement import broadcast_to, reshape, slice_axis, transpose, zeros
 from .ops.registry import function
+from .symbolic import symbolic_grad
 
 
 class DifferentiationError(TypeError):
@@ -152,13 +155,9 @@ def grad(f, wrt, mode: str = "reverse", at=None):
             result.append(reshape(slice_axis(tangent, 0, start, start + n) if len(nodes) > 1 else tangent, w.shape))
             start = start + n
     elif mode in ("symbolic", "symbolic-cse"):
-        from .symbolic import symbolic_grad
-
         result = symbolic_grad(f, nodes, cse=mode == "symbolic-cse", at=at)
     else:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    from .names import label_derivatives, mark_derivative
-
     for r, w in zip(result, nodes):
         mark_derivative(r, f, w)
     # equal derivatives are one node: each position of the list carries its own ∂f/∂w label
@@ -182,9 +181,6 @@ def jvp(f, wrt, tangents):
         if t.shape != w.shape and not (t.shape == () and t.is_constant):
             raise shapes.ShapeError(f"jvp: tangent for {w.name} has shape {shapes.format_shape(t.shape)}, "
                                     f"expected {shapes.format_shape(w.shape)}")
-    from .ops.elementwise import scalar_value
-    from .ops.movement import broadcast_to
-
     # a zero tangent is a symbolic zero: nothing flows from that leaf
     tangents = [None if scalar_value(t) == 0 else broadcast_to(t, w.shape) for t, w in zip(tangents, nodes)]
     result = jvp_graph(outputs, nodes, tangents)
@@ -203,8 +199,6 @@ def vjp(f, wrt, cotangent):
     """
     f = as_node(f)
     c = as_node(cotangent, like=f)
-    from .ops.movement import broadcast_to
-
     if c.shape != f.shape:
         c = broadcast_to(c, f.shape)
     result = vjp_graph([f], [c], _check_wrt(wrt))

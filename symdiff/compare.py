@@ -28,8 +28,8 @@ import sympy
 
 from . import shapes
 from .autodiff import _check_wrt, grad, jacobian
-from .evaluate import evaluate
-from .graph import cost, count_ops, tree_size
+from .evaluate import _resolve_env, as_leaf_value, bind_dims, evaluate
+from .graph import cost, count_ops, leaves, tree_size
 from .memory import peak_bytes
 from .node import as_node
 from .numeric import numeric_grad
@@ -177,9 +177,6 @@ def _timed_evaluate(exprs, at, repeat=3):
 
 def _bindings(f, wrt, at):
     """Concrete sizes of the symbolic dims, read from the values in ``at``."""
-    from .evaluate import _resolve_env, as_leaf_value, bind_dims
-    from .graph import leaves
-
     leaf_nodes = leaves([f] + list(wrt))
     given = _resolve_env(at, leaf_nodes)
     arrays = {id(leaf): as_leaf_value(leaf, given[id(leaf)]) for leaf in leaf_nodes}

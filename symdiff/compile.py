@@ -37,9 +37,10 @@ import threading
 import numpy as np
 
 from . import shapes
-from .evaluate import as_leaf_value, bind_dims
+from .evaluate import as_leaf_value, bind_dims, evaluate
 from .graph import as_list
 from .node import Node
+from .rewrite import optimize as run_optimize
 
 BACKENDS = {
     "numpy": "symdiff.compile:NumpyProgram",
@@ -175,8 +176,6 @@ class NumpyProgram:
         self.single = isinstance(outputs, Node)
         self.outputs, self.inputs, self.updates = check_signature(outputs, inputs, updates)
         if optimize:
-            from .rewrite import optimize as run_optimize
-
             exprs = run_optimize(self.outputs + [v for _, v in self.updates])
             self.outputs = exprs[:len(self.outputs)]
             self.updates = [(leaf, v) for (leaf, _), v in zip(self.updates, exprs[len(self.outputs):])]
@@ -200,8 +199,6 @@ class NumpyProgram:
 
 
 def _evaluate_all(exprs, env):
-    from .evaluate import evaluate
-
     return evaluate(list(exprs), env) if exprs else []
 
 

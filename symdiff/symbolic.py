@@ -37,6 +37,7 @@ import numpy as np
 import sympy
 
 from . import shapes
+from .evaluate import _resolve_env, as_leaf_value, bind_dims
 from .graph import as_list, leaves, toposort
 from .node import Node, as_node
 from .ops import sympy_functions
@@ -65,8 +66,6 @@ def _check_size(size: int, limit: int, what: str):
 
 
 def _bindings(exprs, at):
-    from .evaluate import _resolve_env, as_leaf_value, bind_dims
-
     nodes = leaves(exprs)
     given = _resolve_env(at or {}, nodes) if at else {}
     arrays = {id(n): as_leaf_value(n, given[id(n)]) for n in nodes if id(n) in given}

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import sympy
 
-from . import FUNCTIONS, OPS
+from .ops.registry import FUNCTIONS, OPS
 from .node import tensor
 from .ops.elementwise import ElementwiseOp
 

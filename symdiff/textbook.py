@@ -10,9 +10,9 @@ shapes, and the leaves to differentiate by.
 
 from __future__ import annotations
 
-from . import FUNCTIONS as F
 from .names import name
 from .node import symbols, tensor
+from .ops.registry import FUNCTIONS as F
 
 
 def _data(labels=True):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 
 from ..graph import as_list, count_ops
+from ..names import carry_labels, relabel
 from ..node import Node
 from ..ops.registry import function
+from ..printing import to_str
 from .algebra import IDENTITIES, SIGNS_AND_RECIPROCALS, distribute
 from .canonical import canonical_order
 from .fold import fold_constants
@@ -58,11 +60,7 @@ def optimize(exprs, passes=None, debug: bool | str = False):
             # form was introduced, the yardstick stays the input itself.
             baseline = outputs
         if debug is True or debug == name:
-            from ..printing import to_str
-
             print(f"-- after {name} --\n{to_str(outputs)}", file=sys.stdout)
-    from ..names import carry_labels, relabel
-
     originals = as_list(exprs)
     if passes is None and count_ops(outputs) > count_ops(baseline):
         outputs = baseline  # never costlier than the stabilized input
