@@ -171,6 +171,12 @@ def _structural_cases():
     yield OpCase("transpose", lambda a: F["transpose"](a), [M], lambda a: a.T)
     yield OpCase("transpose", lambda a: F["transpose"](a, (1, 2, 0)), [Input((2, 3, 4))],
                  lambda a: a.transpose(1, 2, 0), "axes")
+    yield OpCase("flip", lambda a: F["flip"](a, 0), [M], lambda a: np.flip(a, 0), "axis 0")
+    yield OpCase("flip", lambda a: F["flip"](a), [Input((2, 3, 4))], np.flip, "all")
+    yield OpCase("flip", lambda a: F["flip"](a, (0, -1)), [Input((2, 3, 4))], lambda a: np.flip(a, (0, -1)),
+                 "negative axis")
+    yield OpCase("flip", lambda a: F["flip"](a, 1), [Input(("m", "n"), values=(3, 5))], lambda a: np.flip(a, 1),
+                 "symbolic")
     yield OpCase("getitem", lambda a: a[1:, ::2], [M], lambda a: a[1:, ::2], "slices")
     yield OpCase("getitem", lambda a: a[-1, None, ..., 1:3], [M], lambda a: a[-1, None, ..., 1:3],
                  "int none ellipsis")

@@ -202,6 +202,9 @@ class KernelWriter:
             for d, a in enumerate(node.attr("axes")):
                 out[a] = idx[d]
             return out
+        if name == "flip":
+            axes = node.attr("axis")
+            return [f"({d - 1} - {i})" if a in axes else i for a, (i, d) in enumerate(zip(idx, in_shape))]
         if name == "reshape":
             strides = contiguous_strides(out_shape)
             lin = self.fresh()

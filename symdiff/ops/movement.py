@@ -1,4 +1,4 @@
-"""Movement ops: broadcast_to, reshape, transpose, indexing, take, concatenate.
+"""Movement ops: broadcast_to, reshape, transpose, flip, indexing, take, concatenate.
 
 They move or copy elements without arithmetic (FLOPs 0). Shapes may be symbolic.
 Each op's JVP and VJP follow its declaration. Tangents and cotangents carry ``nb``
@@ -194,6 +194,60 @@ def transpose(a, axes=None) -> Node:
 
 
 function(transpose, name="permute_dims")
+
+# -- flip ----------------------------------------------------------------------------------
+def _flip_infer(inputs, attrs):
+    return inputs[0].shape, inputs[0].dtype
+
+
+def _all_axes(node):
+    return tuple(range(node.ndim))
+
+
+# numpy makes a view (negative strides); lowering reads it by index arithmetic, i -> d - 1 - i
+flip_op = Op("flip", infer=_flip_infer, view=True, print_attrs=(Shown("axis", default=_all_axes),),
+             evaluate=lambda v, attrs, out_shape, b: np.flip(v[0], attrs["axis"]))
+
+
+@flip_op.defjvp
+def _flip_jvp(node, ts, nb):
+    return flip(ts[0], tuple(a + nb for a in node.attr("axis")))
+
+
+@flip_op.defvjp
+def _flip_vjp(node, ct, nb, needed=None):  # flip is its own inverse and its own transpose
+    return [flip(ct, tuple(a + nb for a in node.attr("axis")))]
+
+
+@function
+def flip(a, axis=None) -> Node:
+    """``a`` with the order of its elements reversed along ``axis`` (an int, a tuple of ints, or
+    None for every axis; negative axes count from the end), as ``numpy.flip``.
+
+    >>> import symdiff as sd
+    >>> X = sd.tensor("X", ("m", 3))
+    >>> print(sd.flip(X, -1))
+    flip(X, axis=1)
+    >>> print(sd.flip(X))
+    flip(X)
+    >>> sd.flip(X, 2)
+    Traceback (most recent call last):
+    ...
+    symdiff.shapes.ShapeError: flip: axis 2 is out of range for an array of shape (m, 3)
+    """
+    a = as_node(a)
+    axes = tuple(range(a.ndim)) if axis is None else tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    for i in axes:
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"flip: axis must be an int, a tuple of ints or None, got {axis!r}")
+        if not -a.ndim <= i < a.ndim:
+            raise ShapeError(f"flip: axis {i} is out of range for an array of shape {format_shape(a.shape)}")
+    axes = shapes.normalize_axes(axes, a.ndim, "flip")  # sorted; a repeated axis is refused
+    axes = tuple(i for i in axes if not shapes.is_one(a.shape[i]))  # reversing one element: nothing
+    if not axes:
+        return a
+    return make(flip_op, (a,), axis=axes)
+
 
 
 # -- basic indexing ------------------------------------------------------------------------
