@@ -5,7 +5,11 @@
 //                                  char* error, int64_t error_size);
 //
 //   extern "C" const char* symdiff_program_signature(void);  // optional: what the program expects
+//   extern "C" int64_t symdiff_program_arena_bytes(const int64_t* dims);  // programs with run-time
+//                                                                          // dimensions: scratch bytes
 //
+// `dims` holds the program's run-time dimensions (D0, D1, ...; see symdiff.lowering.plan.dims),
+// null for a program specialized to one signature.
 // buffers are the data pointers of C-contiguous numpy arrays; a nonzero return means the program
 // wrote a NUL-terminated message into `error`. The GIL is released while the program runs; the library
 // stays loaded (dlopen RTLD_NOW|RTLD_LOCAL) for the object's lifetime and is dlclosed with it.
@@ -39,6 +43,7 @@ namespace {
 constexpr const char* kAbi = "symdiff-abi-1";
 using program_fn = int (*)(void* const*, const int64_t*, char*, int64_t);
 using abi_fn = const char* (*)();
+using arena_fn = int64_t (*)(const int64_t*);
 
 // A program that refused to run (a label out of range, a negative integer exponent, no device):
 // Python sees ProgramError, both a ValueError (what numpy raises for such values) and a RuntimeError.
@@ -67,6 +72,7 @@ class native_program {
       const char* text = describe();
       signature_ = text ? text : "";
     }
+    arena_ = reinterpret_cast<arena_fn>(dlsym(handle_, "symdiff_program_arena_bytes"));
   }
   native_program(const native_program&) = delete;
   native_program& operator=(const native_program&) = delete;
@@ -130,6 +136,17 @@ class native_program {
 
   const std::string& path() const { return path_; }
   const std::string& signature() const { return signature_; }
+  bool has_runtime_dims() const { return arena_ != nullptr; }
+
+  // The scratch bytes a call with run-time dimensions `dims` needs (programs that take them).
+  int64_t arena_bytes(const std::vector<int64_t>& dims) const {
+    if (!arena_) throw py::value_error("native_program: " + path_ + " is specialized: it takes no dimensions");
+    for (int64_t d : dims)
+      if (d < 1) throw py::value_error("native_program: run-time dimensions must be >= 1");
+    const int64_t bytes = arena_(dims.data());
+    if (bytes < 0) throw py::value_error("native_program: the program asks for a negative arena");
+    return bytes;
+  }
 
  private:
   [[noreturn]] void fail(const std::string& why) {
@@ -142,6 +159,7 @@ class native_program {
   std::string signature_;  // what the library says it expects ("" when it does not say)
   void* handle_ = nullptr;
   program_fn fn_ = nullptr;
+  arena_fn arena_ = nullptr;
 };
 
 // Scratch arenas of one size, 64-byte aligned, one per call in flight; kept for the next call.
@@ -283,12 +301,20 @@ class bound_program {
  public:
   bound_program(py::object program, std::vector<py::dtype> in_dtypes, std::vector<std::vector<py::ssize_t>> in_shapes,
                 std::vector<bool> written, std::vector<py::dtype> out_dtypes,
-                std::vector<std::vector<py::ssize_t>> out_shapes, int64_t arena_bytes)
+                std::vector<std::vector<py::ssize_t>> out_shapes, int64_t arena_bytes,
+                std::vector<int64_t> dims)
       : program_obj_(std::move(program)), in_dtypes_(std::move(in_dtypes)), in_shapes_(std::move(in_shapes)),
         written_(std::move(written)), out_dtypes_(std::move(out_dtypes)), out_shapes_(std::move(out_shapes)),
+        dims_(std::move(dims)),
         arenas_(arena_bytes < 0 ? throw py::value_error("bound_program: arena_bytes must be >= 0")
                                 : static_cast<size_t>(arena_bytes)) {
     program_ = program_obj_.cast<native_program*>();
+    if (!dims_.empty() && !program_->has_runtime_dims())
+      throw py::value_error("bound_program: dimensions given to a specialized program");
+    if (program_->has_runtime_dims() && dims_.empty())
+      throw py::value_error("bound_program: the program takes run-time dimensions, and none were given");
+    if (program_->has_runtime_dims() && program_->arena_bytes(dims_) > arena_bytes)
+      throw py::value_error("bound_program: the arena is smaller than the program needs for these dimensions");
     if (in_dtypes_.size() != in_shapes_.size() || written_.size() != in_shapes_.size() ||
         out_dtypes_.size() != out_shapes_.size())
       throw py::value_error("bound_program: signature lists differ in length");
@@ -339,7 +365,8 @@ class bound_program {
       arena_lease arena(arenas_);
       buffers.push_back(arena.data);
       claim_lease held(claims_in_flight(), claims);
-      rc = program_->invoke(buffers.data(), nullptr, error, static_cast<int64_t>(sizeof(error)));
+      rc = program_->invoke(buffers.data(), dims_.empty() ? nullptr : dims_.data(), error,
+                            static_cast<int64_t>(sizeof(error)));
     }
     native_program::check(rc, error, sizeof(error));
     return outs;
@@ -356,6 +383,7 @@ class bound_program {
   std::vector<bool> written_;
   std::vector<py::dtype> out_dtypes_;
   std::vector<std::vector<py::ssize_t>> out_shapes_;
+  std::vector<int64_t> dims_;  // the run-time dimensions of this signature (empty: specialized)
   arena_pool arenas_;
 };
 
@@ -374,13 +402,17 @@ void bind_program(py::module_& m) {
            "be writeable. A nonzero return raises RuntimeError with the program's message.")
       .def_property_readonly("path", &native_program::path)
       .def_property_readonly("signature", &native_program::signature,
-                             "What the library says it expects (symdiff_program_signature), '' if it does not.");
+                             "What the library says it expects (symdiff_program_signature), '' if it does not.")
+      .def_property_readonly("has_runtime_dims", &native_program::has_runtime_dims,
+                             "Whether the program takes run-time dimensions (symdiff_program_arena_bytes).")
+      .def("arena_bytes", &native_program::arena_bytes, py::arg("dims"),
+           "Scratch bytes a call with run-time dimensions `dims` needs.");
   py::class_<bound_program>(m, "bound_program",
                             "A program bound to one argument signature: checks and output allocation in C++.")
       .def(py::init<py::object, std::vector<py::dtype>, std::vector<std::vector<py::ssize_t>>, std::vector<bool>,
-                    std::vector<py::dtype>, std::vector<std::vector<py::ssize_t>>, int64_t>(),
+                    std::vector<py::dtype>, std::vector<std::vector<py::ssize_t>>, int64_t, std::vector<int64_t>>(),
            py::arg("program"), py::arg("in_dtypes"), py::arg("in_shapes"), py::arg("written"), py::arg("out_dtypes"),
-           py::arg("out_shapes"), py::arg("arena_bytes"))
+           py::arg("out_shapes"), py::arg("arena_bytes"), py::arg("dims") = std::vector<int64_t>{})
       .def("__call__", &bound_program::call,
            "Run on arrays matching the signature; returns the new output arrays. Anything else (and an "
            "updated array sharing memory with another argument) raises SignatureMismatch (a TypeError) "

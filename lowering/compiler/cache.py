@@ -374,7 +374,8 @@ def store_graph_entry(graph_key: str, source_key: str, meta: dict):
     """
     root = cache_dir()
     entry = {"graph_key": graph_key, "source_key": source_key, "arena_bytes": int(meta["arena_bytes"]),
-             "out_shapes": [[int(d) for d in s] for s in meta["out_shapes"]],
+             # a dimension is an int, or the text of a run-time one ("D0"): compared, never evaluated
+             "out_shapes": [[d if isinstance(d, str) else int(d) for d in s] for s in meta["out_shapes"]],
              "out_dtypes": [str(d) for d in meta["out_dtypes"]]}
     _atomic_write(root / f"graph-{graph_key}.json", _sealed(entry))
 

@@ -10,11 +10,17 @@ W's array at the end of the program. Two rewrites remove the temporary and the c
 
 Both require that no later kernel reads W (they would see the new value).
 
+The program calls :func:`fold` on each schedule (the two stages stay apart: a schedule can be
+inspected before and after).
+
 >>> import symdiff as sd
 >>> from symdiff.lowering.plan.schedule import schedule
 >>> X, W = sd.tensor("X", (8, 4)), sd.tensor("W", (4, 3))
 >>> G = sd.tensor("G", (8, 3))
 >>> s = schedule([], [X, W, G], {W: W - 0.5 * (X.T @ G)})
+>>> [(k.kind, k.out.buffer.name) for k in s.kernels], len(s.updates)   # a product, a step, a copy
+([('gemm', 't0'), ('loop', 't1')], 1)
+>>> s = fold(s)
 >>> [(k.kind, k.out.buffer.name, k.alpha, k.beta) for k in s.kernels], s.updates
 ([('gemm', 'in1', -0.5, 1.0)], [])
 """
@@ -23,7 +29,19 @@ from __future__ import annotations
 
 import sympy
 
-from .schedule import View
+from .schedule import Schedule, View, consumers_of, renumber_temps
+
+
+def fold(sched: Schedule) -> Schedule:
+    """``sched`` with its updates written in place where safe (see the module doc)."""
+    kept = fold_updates(sched.kernels, sched.updates, sched.update_leaves, sched.views, sched.temps,
+                        consumers_of(sched.nodes), sched.bindings)
+    kept_positions = {pos for pos, _ in kept}
+    sched.update_leaves = [leaf for (pos, _), leaf in zip(sched.updates, sched.update_leaves)
+                           if pos in kept_positions]
+    sched.updates = kept
+    renumber_temps(sched.temps)
+    return sched
 
 
 def kernel_buffers(kernel, views) -> set:
@@ -44,7 +62,8 @@ def kernel_buffers(kernel, views) -> set:
 
 
 def _number(node, bindings):
-    """The value of a scalar constant (through broadcasts/reshapes), dimension symbols bound."""
+    """The value of a scalar constant (through broadcasts/reshapes), dimension symbols bound: a
+    float, or a sympy expression in the run-time dimensions (a mean's ``1/m``, computed in C)."""
     while node.op.name in ("broadcast_to", "reshape"):
         node = node.inputs[0]
     if not (node.is_constant and node.shape == ()):
@@ -52,7 +71,10 @@ def _number(node, bindings):
     value = node.attr("value")
     if isinstance(value, sympy.Basic):
         value = sympy.sympify(value.xreplace(bindings))
-        return float(value) if value.is_number else None
+        if value.is_number:
+            return float(value)
+        runtime = set(bindings.values())
+        return value if value.free_symbols <= runtime else None
     return float(value) if not isinstance(value, bool) else None
 
 
@@ -170,7 +192,10 @@ def _as_gemm_update(value, leaf, bindings, consumers):
     if found is None:
         return None
     matmul, c = found
-    return matmul, sign * c, beta
+    alpha = sign * c
+    if isinstance(alpha, sympy.Basic) and alpha.is_number:
+        alpha = float(alpha)
+    return matmul, alpha, beta
 
 
 def _fold_gemm(kernel, value, leaf, target, kernels, reads, position, views, temps, consumers, bindings) -> bool:

@@ -1,7 +1,8 @@
 """Schedule: which nodes become kernels, in what order, reading which buffers.
 
-A program is specialized for one set of concrete dimensions, so every shape here
-is a tuple of ints. Nodes fall in three groups:
+Shapes are resolved once, here (:mod:`.dims`): each dimension is an int, or a
+:class:`~.dims.RuntimeDim` when the program is compiled for every size of it. Nodes fall in
+three groups:
 
 * **buffers** — inputs, array constants, and *materialized* nodes, each stored
   contiguously: matmuls, reductions, softmaxes, outputs, and elementwise nodes
@@ -33,6 +34,9 @@ from symdiff import dtypes, shapes
 from symdiff.graph import toposort
 from symdiff.node import Node
 
+from . import dims, indexing
+from .dims import numel as _numel
+
 # What each op is to the schedule comes from its declaration (symdiff.ops.registry): op.kernel
 # (the kernel kind that materializes it; None: a loop), op.view (strides, never a copy),
 # op.fuses_inputs (elementwise producers fuse into its loops), op.index_function (no buffer to
@@ -44,8 +48,8 @@ class LoweringError(ValueError):
 
 
 def _check_reduction_is_not_empty(node, shape):  # ops with has_identity=False: numpy raises, so do we
-    into, out = np.prod(shape[id(node.inputs[0])], dtype=np.int64), np.prod(shape[id(node)], dtype=np.int64)
-    if into == 0 and out > 0:
+    into, out = _numel(shape[id(node.inputs[0])]), _numel(shape[id(node)])
+    if into == 0 and out != 0:
         raise LoweringError(f"{node.op.name}: the reduced axes {node.attr('axis')} of an array of shape "
                             f"{shape[id(node.inputs[0])]} are empty, and {node.op.name} of nothing has no value "
                             "(numpy raises too)")
@@ -58,9 +62,9 @@ class Buffer:
     name: str  # in0, out0, c0, t0: deterministic and never a user's name
     role: str  # "input" | "output" | "const" | "temp"
     dtype: str
-    numel: int
+    numel: int  # or a dims.RuntimeDim
     data: np.ndarray | None = None  # constants only
-    offset: int = 0  # temps: byte offset in the arena (memory plan)
+    offset: int = 0  # temps: byte offset in the arena (memory plan), an int or a RuntimeDim
 
     @property
     def nbytes(self) -> int:
@@ -95,6 +99,7 @@ class Kernel:
     fused: list = dataclasses.field(default_factory=list)  # nodes computed inside, filled by the renderer
     name: str = ""  # filled by the renderer: k_<hash8>_<ops>
     copy: bool = False  # copy the node's value (already stored elsewhere) instead of computing it
+    reads_dims: bool = False  # filled by the renderer: the kernel takes the run-time dimensions
     alpha: float = 1.0  # gemm: out = alpha * product + beta * out
     beta: float = 0.0
 
@@ -106,11 +111,18 @@ class Schedule:
     outputs: list  # Buffer per program output, in order
     temps: list
     consts: list
-    shape: dict  # id(node) -> concrete shape
+    shape: dict  # id(node) -> resolved shape (ints and RuntimeDims)
     views: dict  # id(node) -> View, for nodes that live in (or view) a buffer
     updates: list  # (input position, View of the new value)
-    bindings: dict
+    bindings: dict  # graph symbol -> int, or -> run-time symbol D<k>
     nodes: list  # deterministic topological order
+    update_leaves: list = dataclasses.field(default_factory=list)  # the leaf of each entry of updates
+
+    @property
+    def runtime(self) -> list:
+        """The run-time dimension symbols (D0, D1, …) in the order of the entry's ``dims``."""
+        return sorted((v for v in self.bindings.values() if isinstance(v, sympy.Symbol)),
+                      key=lambda s: int(s.name[1:]))
 
     def shape_of(self, node: Node) -> tuple:
         return self.shape[id(node)]
@@ -122,10 +134,6 @@ def contiguous_strides(shape) -> tuple:
         strides.append(step)
         step *= d
     return tuple(reversed(strides))
-
-
-def _concrete(value, bindings) -> int:
-    return int(value) if isinstance(value, (int, np.integer)) else int(sympy.sympify(value).xreplace(bindings))
 
 
 def movement_view(node: Node, base: View, shape_of) -> View | None:
@@ -144,20 +152,9 @@ def movement_view(node: Node, base: View, shape_of) -> View | None:
             return None
         return View(base.buffer, base.offset, out_shape, contiguous_strides(out_shape))
     if name == "getitem":
-        offset, strides, axis = base.offset, [], 0
-        for entry in node.attr("index"):
-            if entry[0] == "newaxis":
-                strides.append(0)
-                continue
-            if entry[0] == "int":
-                offset += _concrete(entry[1], node_bindings(shape_of)) * base.strides[axis]
-            else:
-                start, step = (_concrete(v, node_bindings(shape_of)) for v in (entry[1], entry[3]))
-                offset += start * base.strides[axis]
-                strides.append(base.strides[axis] * step)
-            axis += 1
-        strides += base.strides[axis:]
-        return View(base.buffer, offset, out_shape, tuple(strides))
+        offset, strides = indexing.view_strides(node.attr("index"), node_bindings(shape_of), base.offset,
+                                                base.strides)
+        return View(base.buffer, offset, out_shape, strides)
     return None
 
 
@@ -173,7 +170,8 @@ class _ShapeOf:
         return self.shape[id(node)]
 
 
-def _consumers(order):
+def consumers_of(order) -> dict:
+    """id(node) -> the nodes of ``order`` that read it."""
     out = {id(n): [] for n in order}
     for n in order:
         for i in n.inputs:
@@ -181,130 +179,137 @@ def _consumers(order):
     return out
 
 
-def _is_scalar_constant(node):
-    return node.is_constant and node.shape == ()
+def schedule(outputs, inputs, updates=None, bindings=None) -> Schedule:
+    """Decide kernels and buffers for ``outputs`` (and ``updates``) with ``bindings`` (graph
+    dimension symbol -> int, or -> a run-time symbol of :func:`.dims.runtime_symbols`).
 
-
-def schedule(outputs, inputs, updates=None, bindings=None, fold=True) -> Schedule:
-    """Decide kernels and buffers for ``outputs`` (and ``updates``) at concrete dims ``bindings``.
-
-    ``fold`` lets updates write their input arrays in place where safe (plan.inplace)."""
-    bindings = dict(bindings or {})
+    Each update computes its new value into a temporary that the program copies into the
+    input's array at the end; :func:`.inplace.fold` then removes what copies it can."""
     updates = list((updates or {}).items()) if hasattr(updates, "items") else list(updates or [])
-    input_pos = {id(leaf): k for k, leaf in enumerate(inputs)}
-    roots = list(outputs) + [value for _, value in updates]
-    order = toposort(roots)
-    shape = {}
-    for n in order:
-        shape[id(n)] = shapes.substitute(n.shape, bindings)
-    shape_of = _ShapeOf(shape, bindings)
+    s = _Scheduler(list(outputs), list(inputs), updates, dict(bindings or {}))
+    gemm_copies = _gemm_operands_needing_copies(s.order, s.shape_of, s.views, s.input_pos)
+    for n in s.order:
+        s.place(n, copy_for_gemm=id(n) in gemm_copies)
+    out_buffers = [s.output_buffer(k, o) for k, o in enumerate(outputs)]
     for leaf, value in updates:
-        if id(leaf) not in input_pos:
-            raise LoweringError(f"updates: {leaf} is not one of the program's inputs")
-    for n in order:
-        if n.is_leaf and not n.is_constant and id(n) not in input_pos:
-            raise LoweringError(f"compile: the graph reads {n.name} (shape {shapes.format_shape(n.shape)}), "
-                                "which is not among the inputs")
+        s.update(leaf, value)
+    renumber_temps(s.temps)
+    return Schedule(s.kernels, s.in_buffers, out_buffers, s.temps, s.consts, s.shape, s.views, s.update_views,
+                    s.bindings, s.order, s.updated)
 
-    consumers = _consumers(order)
-    output_ids = {id(o) for o in outputs} | {id(v) for _, v in updates}
-    views: dict = {}
-    in_buffers = [Buffer(f"in{k}", "input", leaf.dtype, int(np.prod(shapes.substitute(leaf.shape, bindings),
-                                                                      dtype=np.int64)))
-                  for k, leaf in enumerate(inputs)]
-    for k, leaf in enumerate(inputs):
-        views[id(leaf)] = View.contiguous(in_buffers[k], shapes.substitute(leaf.shape, bindings))
-    consts, temps, kernels = [], [], []
 
-    def materialize(node, buffer=None):
-        if buffer is None:
-            buffer = Buffer(f"t{len(temps)}", "temp", node.dtype, int(np.prod(shape[id(node)], dtype=np.int64)))
-            temps.append(buffer)
-        view = View.contiguous(buffer, shape[id(node)])
-        kind = node.op.kernel or "loop"
-        kernels.append(Kernel(kind, node, view))
-        views[id(node)] = view
+def renumber_temps(temps):
+    """Name temporaries densely (outputs and in-place updates may have taken some over)."""
+    for k, t in enumerate(temps):
+        t.name = f"t{k}"
+
+
+class _Scheduler:
+    """The state of one :func:`schedule` call: shapes resolved once, then one decision per node."""
+
+    def __init__(self, outputs, inputs, updates, bindings):
+        self.bindings = bindings
+        self.input_pos = {id(leaf): k for k, leaf in enumerate(inputs)}
+        self.order = toposort(list(outputs) + [value for _, value in updates])
+        self.shape = {id(n): dims.resolve(n.shape, bindings) for n in self.order}
+        self.shape_of = _ShapeOf(self.shape, bindings)
+        for leaf, _ in updates:
+            if id(leaf) not in self.input_pos:
+                raise LoweringError(f"updates: {leaf} is not one of the program's inputs")
+        for n in self.order:
+            if n.is_leaf and not n.is_constant and id(n) not in self.input_pos:
+                raise LoweringError(f"compile: the graph reads {n.name} (shape {shapes.format_shape(n.shape)}), "
+                                    "which is not among the inputs")
+        self.consumers = consumers_of(self.order)
+        self.output_ids = {id(o) for o in outputs} | {id(v) for _, v in updates}
+        self.views: dict = {}
+        self.in_buffers = []
+        for k, leaf in enumerate(inputs):
+            leaf_shape = self.shape[id(leaf)] if id(leaf) in self.shape else dims.resolve(leaf.shape, bindings)
+            self.in_buffers.append(Buffer(f"in{k}", "input", leaf.dtype, _numel(leaf_shape)))
+            self.views[id(leaf)] = View.contiguous(self.in_buffers[k], leaf_shape)
+        self.consts, self.temps, self.kernels = [], [], []
+        self.update_views, self.updated = [], []
+
+    def materialize(self, node) -> View:
+        buffer = self.temp(node)
+        view = View.contiguous(buffer, self.shape[id(node)])
+        self.kernels.append(Kernel(node.op.kernel or "loop", node, view))
+        self.views[id(node)] = view
         return view
 
-    def fused_into_consumer(node) -> bool:
-        users = consumers[id(node)]
-        if id(node) in output_ids or len(users) != 1:
+    def temp(self, node) -> Buffer:
+        buffer = Buffer(f"t{len(self.temps)}", "temp", node.dtype, _numel(self.shape[id(node)]))
+        self.temps.append(buffer)
+        return buffer
+
+    def fused_into_consumer(self, node) -> bool:
+        users = self.consumers[id(node)]
+        if id(node) in self.output_ids or len(users) != 1:
             return False
-        user = users[0]
-        return getattr(user.op, "kind", "") == "elementwise" or user.op.fuses_inputs
+        return getattr(users[0].op, "kind", "") == "elementwise" or users[0].op.fuses_inputs
 
-    gemm_copies = _gemm_operands_needing_copies(order, shape_of, views, input_pos)
-    for n in order:
-        name = n.op.name
+    def place(self, n, copy_for_gemm=False):
+        """Decide what ``n`` is: nothing (a leaf, a fused or index-function node), a constant
+        buffer, a view of its input's buffer, or a kernel writing a buffer of its own."""
+        shape = self.shape[id(n)]
         if n.is_leaf and not n.is_constant:
-            continue
+            return
         if n.is_constant:
-            if shape[id(n)] != ():
-                buffer = Buffer(f"c{len(consts)}", "const", n.dtype, int(np.prod(shape[id(n)])),
+            if shape != ():
+                buffer = Buffer(f"c{len(self.consts)}", "const", n.dtype, int(_numel(shape)),
                                 data=np.ascontiguousarray(n.attr("value"), dtype=n.dtype))
-                consts.append(buffer)
-                views[id(n)] = View.contiguous(buffer, shape[id(n)])
-            continue
-        if id(n) in gemm_copies:
-            materialize(n)
-            continue
+                self.consts.append(buffer)
+                self.views[id(n)] = View.contiguous(buffer, shape)
+            return
+        if copy_for_gemm:
+            self.materialize(n)
+            return
+        elementwise = getattr(n.op, "kind", "") == "elementwise"
         if n.op.view:
-            base = views.get(id(n.inputs[0]))
-            view = movement_view(n, base, shape_of) if base is not None else None
+            base = self.views.get(id(n.inputs[0]))
+            view = movement_view(n, base, self.shape_of) if base is not None else None
             if view is not None:
-                views[id(n)] = view
-            continue
-        if n.op.index_function:
-            continue
-        if getattr(n.op, "kind", "") == "elementwise" and fused_into_consumer(n):
-            continue
+                self.views[id(n)] = view
+            return
+        if n.op.index_function or (elementwise and self.fused_into_consumer(n)):
+            return
         if not n.op.has_identity:
-            _check_reduction_is_not_empty(n, shape)
-        if getattr(n.op, "kind", "") == "elementwise" or n.op.kernel:
-            materialize(n)
-            continue
-        raise LoweringError(f"compile: no lowering for op {name!r}")
+            _check_reduction_is_not_empty(n, self.shape)
+        if elementwise or n.op.kernel:
+            self.materialize(n)
+            return
+        raise LoweringError(f"compile: no lowering for op {n.op.name!r}")
 
-    out_buffers = []
-    for k, o in enumerate(outputs):
-        own = next((kern for kern in kernels if kern.node is o), None)
+    def output_buffer(self, k, o) -> Buffer:
+        own = next((kern for kern in self.kernels if kern.node is o), None)
         if own is not None and own.out.buffer.role == "temp":
             # the node's own kernel writes straight into the output: its temp becomes the output
             # (views of the node follow, since they hold the buffer object)
             buffer = own.out.buffer
-            temps.remove(buffer)
+            self.temps.remove(buffer)
             buffer.name, buffer.role = f"out{k}", "output"
-        else:
-            buffer = Buffer(f"out{k}", "output", o.dtype, int(np.prod(shape[id(o)], dtype=np.int64)))
-            kernels.append(Kernel("loop", o, View.contiguous(buffer, shape[id(o)]), copy=True))
-        out_buffers.append(buffer)
-    update_views, updated = [], []
-    for leaf, value in updates:
-        if shapes.substitute(value.shape, bindings) != shape[id(leaf)] or value.dtype != leaf.dtype:
+            return buffer
+        buffer = Buffer(f"out{k}", "output", o.dtype, _numel(self.shape[id(o)]))
+        self.kernels.append(Kernel("loop", o, View.contiguous(buffer, self.shape[id(o)]), copy=True))
+        return buffer
+
+    def update(self, leaf, value):
+        if dims.resolve(value.shape, self.bindings) != self.shape[id(leaf)] or value.dtype != leaf.dtype:
             raise LoweringError(f"updates: the new value of {leaf.name} has shape "
                                 f"{shapes.format_shape(value.shape)} and dtype {value.dtype}; {leaf.name} has "
                                 f"{shapes.format_shape(leaf.shape)} and {leaf.dtype}")
         if value is leaf:  # w ← w (an update that simplified away, lr = 0): nothing to write
-            continue
-        view = views.get(id(value))
+            return
+        view = self.views.get(id(value))
         if view is not None and (not view.is_contiguous or view.buffer.role == "input"):
             # the value is stored elsewhere (an input, or a view of one): copy it out before any write
-            buffer = Buffer(f"t{len(temps)}", "temp", value.dtype, int(np.prod(shape[id(value)], dtype=np.int64)))
-            temps.append(buffer)
-            view = View.contiguous(buffer, shape[id(value)])
-            kernels.append(Kernel("loop", value, view, copy=True))
+            view = View.contiguous(self.temp(value), self.shape[id(value)])
+            self.kernels.append(Kernel("loop", value, view, copy=True))
         elif view is None:
-            view = materialize(value)
-        update_views.append((input_pos[id(leaf)], view))
-        updated.append(leaf)
-    if fold:
-        from .inplace import fold_updates
-
-        update_views = fold_updates(kernels, update_views, updated, views, temps, consumers, bindings)
-    # renumber temps densely (outputs and in-place updates may have taken some over)
-    for k, t in enumerate(temps):
-        t.name = f"t{k}"
-    return Schedule(kernels, in_buffers, out_buffers, temps, consts, shape, views, update_views, bindings, order)
+            view = self.materialize(value)
+        self.update_views.append((self.input_pos[id(leaf)], view))
+        self.updated.append(leaf)
 
 
 def _gemm_operands_needing_copies(order, shape_of, views, input_pos) -> set:

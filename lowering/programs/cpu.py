@@ -5,9 +5,12 @@ The pipeline, one function per stage, each callable on its own:
     optimize (symdiff.optimize) → plan.schedule → render.cpu_unit.generate (memory plan + C++)
         → compiler.cache.load_or_build (compile, cache, load)
 
-A :class:`CpuProgram` specializes itself for each new signature of argument
-shapes (symbolic dimensions are bound from the arrays) and keeps every
-specialization; the compiled libraries are cached on disk by content.
+A graph with symbolic dimensions (a batch size ``m``) compiles once, to a program that takes
+them at run time (:mod:`~symdiff.lowering.plan.dims`): every batch size runs the same library.
+Only where a kernel needs a dimension's value to be written (see ``stats["specialized_because"]``)
+does a :class:`CpuProgram` fall back to specializing itself for each new signature of argument
+shapes. Every signature seen is kept, bound to its library; the libraries are cached on disk by
+content.
 
 >>> import numpy as np
 >>> import symdiff as sd
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import threading
 import time
 import warnings
@@ -39,6 +43,8 @@ from symdiff.node import Node
 from ..compiler import cache
 from ..compiler.fingerprint import graph_fingerprint
 from ..kernels.native import SignatureMismatch, bound_program
+from ..plan import dims
+from ..plan.inplace import fold
 from ..plan.schedule import schedule
 from ..render.cpu_unit import generate
 from ..render.formula import input_legend, kernel_formulas, one_line
@@ -59,6 +65,18 @@ class Specialization:
     out_dtypes: list
     build_info: dict
     bound: object = None  # kernels.native.bound_program: the checked fast path for this signature
+    dims: list = dataclasses.field(default_factory=list)  # run-time dimension values (D0, D1, ...)
+    schedule_bindings: dict | None = None  # what the library was scheduled with (default: bindings)
+
+
+@dataclasses.dataclass(eq=False)
+class RuntimeDimsProgram:
+    """The one library of a graph compiled for every size of its symbolic dimensions."""
+
+    runtime: dict  # graph symbol -> D<k>
+    native: object
+    unit: TranslationUnit | None  # None when loaded through the graph cache
+    build_info: dict
 
 
 class CpuProgram:
@@ -82,6 +100,10 @@ class CpuProgram:
         self._specs: dict = {}
         self._last: Specialization | None = None
         self._specializing = threading.RLock()
+        self._runtime = dims.runtime_symbols([leaf.shape for leaf in self.inputs]) if self.runtime_dims else {}
+        self._generic: RuntimeDimsProgram | None = None
+        self.specialized_because = None if self._runtime else "its dimensions are all constants"
+        self.builds = 0  # libraries translated and compiled (or loaded by source key) by this program
 
     # -- stages ---------------------------------------------------------------------------------
 
@@ -109,9 +131,109 @@ class CpuProgram:
     def translate(self, bindings: dict) -> TranslationUnit:
         """Optimize, schedule and render the program for concrete dimensions ``bindings``."""
         outputs, updates = self.optimized()
-        return generate(schedule(outputs, self.inputs, updates, bindings))
+        return generate(fold(schedule(outputs, self.inputs, updates, bindings)))
+
+    runtime_dims = True  # graphs with symbolic dimensions compile once, for every size
 
     def specialize(self, bindings: dict, signature: tuple) -> Specialization:
+        """The program for ``signature``: the graph's one run-time-dimensions library when it has
+        one and the call's sizes are all ≥ 1, else a library specialized to the signature."""
+        if self._runtime and self.specialized_because is None and all(
+                bindings.get(s, 0) >= 1 for s in self._runtime):
+            generic = self._runtime_dims_program()
+            if generic is not None:
+                return self._bind(self._runtime_spec(generic, bindings, signature))
+        return self._specialize(bindings, signature)
+
+    def _runtime_dims_program(self) -> RuntimeDimsProgram | None:
+        """The library taking the run-time dimensions, built (or loaded) once; None when some
+        kernel needs a dimension's value (recorded in ``specialized_because``)."""
+        if self._generic is not None:
+            return self._generic
+        graph_key = hashlib.sha256(f"{self.fingerprint()}|runtime-dims".encode()).hexdigest()
+        out_shapes = self._runtime_out_shapes()
+        out_dtypes = [o.dtype for o in self.outputs]
+        hit = cache.load_graph_entry(graph_key)
+        if hit is not None:
+            native, info, meta = hit
+            problem = self._runtime_entry_problem(meta, native, out_shapes, out_dtypes)
+            if problem is None:
+                self._generic = RuntimeDimsProgram(self._runtime, native, None, info)
+                return self._generic
+            warnings.warn(f"symdiff program cache: graph entry {graph_key[:12]} in {cache.cache_dir()} is "
+                          f"damaged ({problem}); rebuilding it", RuntimeWarning, stacklevel=4)
+            cache.discard_graph_entry(graph_key)
+            del hit, native
+        try:
+            unit = self.translate(self._runtime)
+        except dims.NeedsConstantDims as e:
+            self.specialized_because = str(e)
+            return None
+        except Exception as e:  # a renderer that cannot take run-time sizes yet: specialize instead
+            if os.environ.get("SYMDIFF_STRICT_RUNTIME_DIMS"):
+                raise
+            self.specialized_because = f"{type(e).__name__}: {e}"
+            return None
+        expected = self._runtime_signature_head(out_shapes, out_dtypes)
+        native, info = cache.load_or_build(unit.source, self.backend)
+        self.builds += 1
+        if not native.signature.startswith(expected) or not native.has_runtime_dims:
+            warnings.warn(f"symdiff program cache: entry {info['key'][:12]} expects '{native.signature}', its "
+                          f"source '{expected}…'; rebuilding it", RuntimeWarning, stacklevel=4)
+            cache.discard(info["key"])
+            native = None
+            native, info = cache.load_or_build(unit.source, self.backend)
+            if not native.signature.startswith(expected) or not native.has_runtime_dims:
+                raise RuntimeError(f"the program built from this graph says it expects '{native.signature}', "
+                                   f"but the graph gives '{expected}…' (a symdiff bug: please report it)")
+        cache.store_graph_entry(graph_key, info["key"], {"arena_bytes": 0, "out_shapes": out_shapes,
+                                                          "out_dtypes": out_dtypes})
+        self._generic = RuntimeDimsProgram(self._runtime, native, unit, dict(info))
+        return self._generic
+
+    @property
+    def signatures(self) -> list:
+        """The argument shapes this program was called with (each bound to its library)."""
+        return list(self._specs)
+
+    @property
+    def libraries(self) -> int:
+        """How many compiled libraries the signatures called so far run on (1 for a graph whose
+        symbolic dimensions are all run-time dimensions, whatever the batch sizes)."""
+        return len({id(spec.native) for spec in self._specs.values()})
+
+    def _runtime_out_shapes(self) -> list:
+        """The outputs' shapes in the run-time dimensions, as the graph entry records them."""
+        return [[d if isinstance(d, int) else str(d) for d in dims.resolve(o.shape, self._runtime)]
+                for o in self.outputs]
+
+    def _runtime_signature_head(self, out_shapes, out_dtypes) -> str:
+        """The signature line up to the arena, which the library computes itself."""
+        ins = [(leaf.dtype, dims.numel(dims.resolve(leaf.shape, self._runtime))) for leaf in self.inputs]
+        outs = [(o.dtype, dims.numel(dims.resolve(o.shape, self._runtime))) for o in self.outputs]
+        full = program_signature(ins, outs, 0)
+        return full[:full.rindex("arena ") + len("arena ")]
+
+    def _runtime_entry_problem(self, meta, native, out_shapes, out_dtypes) -> str | None:
+        if meta["out_shapes"] != out_shapes:
+            return f"its output shapes {meta['out_shapes']} are not the graph's {out_shapes}"
+        if list(meta["out_dtypes"]) != out_dtypes:
+            return f"its output dtypes {meta['out_dtypes']} are not the graph's {out_dtypes}"
+        expected = self._runtime_signature_head(out_shapes, out_dtypes)
+        if not native.has_runtime_dims or not native.signature.startswith(expected):
+            return f"its library expects '{native.signature}', the graph gives '{expected}…'"
+        return None
+
+    def _runtime_spec(self, generic: RuntimeDimsProgram, bindings: dict, signature: tuple) -> Specialization:
+        order = sorted(generic.runtime.items(), key=lambda kv: int(kv[1].name[1:]))
+        values = [int(bindings[user]) for user, _ in order]
+        out_shapes = [shapes.substitute(o.shape, bindings) for o in self.outputs]
+        arena = generic.native.arena_bytes(values)
+        return Specialization(signature, dict(bindings), generic.unit, generic.native, arena, out_shapes,
+                              [o.dtype for o in self.outputs], dict(generic.build_info, runtime_dims=True),
+                              dims=values, schedule_bindings=generic.runtime)
+
+    def _specialize(self, bindings: dict, signature: tuple) -> Specialization:
         """The program compiled for ``signature``: from the graph cache when this graph was
         compiled before (no rewriting or rendering), else translated and built.
 
@@ -131,16 +253,17 @@ class CpuProgram:
                                       out_shapes, out_dtypes, info)
                 return self._bind(spec)
             warnings.warn(f"symdiff program cache: graph entry {graph_key[:12]} in {cache.cache_dir()} is "
-                          f"damaged ({problem}); rebuilding it", RuntimeWarning, stacklevel=3)
+                          f"damaged ({problem}); rebuilding it", RuntimeWarning, stacklevel=4)
             cache.discard_graph_entry(graph_key)
             del hit, native  # unloaded, so a rebuilt library of the same name is loaded afresh
         unit = self.translate(bindings)
         arena_bytes = self.host_arena_bytes(unit)
         expected = self._signature(signature, out_shapes, out_dtypes, arena_bytes)
         native, info = cache.load_or_build(unit.source, self.backend)
+        self.builds += 1
         if native.signature != expected:  # a library that is not what its source says: never run it
             warnings.warn(f"symdiff program cache: entry {info['key'][:12]} expects '{native.signature}', its "
-                          f"source '{expected}'; rebuilding it", RuntimeWarning, stacklevel=3)
+                          f"source '{expected}'; rebuilding it", RuntimeWarning, stacklevel=4)
             cache.discard(info["key"])
             native = None  # unloaded, so the rebuilt library of the same name is loaded afresh
             native, info = cache.load_or_build(unit.source, self.backend)
@@ -204,7 +327,7 @@ class CpuProgram:
         spec.bound = bound_program(
             spec.native, [np.dtype(leaf.dtype) for leaf in self.inputs], [list(s) for s in spec.signature],
             [id(leaf) in self._targets for leaf in self.inputs], [np.dtype(d) for d in spec.out_dtypes],
-            [list(s) for s in spec.out_shapes], spec.arena_bytes)
+            [list(s) for s in spec.out_shapes], spec.arena_bytes, spec.dims)
         self._specs[spec.signature] = spec
         return spec
 
@@ -236,7 +359,10 @@ class CpuProgram:
     def _unit(self, sizes=None) -> TranslationUnit:
         spec = self._current(sizes)
         if spec.unit is None:  # loaded through the graph cache: render it now, for inspection
-            spec.unit = self.translate(spec.bindings)
+            spec.unit = self.translate(spec.schedule_bindings if spec.schedule_bindings is not None
+                                       else spec.bindings)
+            if self._generic is not None and spec.native is self._generic.native:
+                self._generic.unit = spec.unit
         return spec.unit
 
     @property
@@ -251,9 +377,14 @@ class CpuProgram:
         outputs, updates = self.optimized()
         flops = cost(outputs + [v for _, v in updates])["flops"]
         flops = sympy.sympify(flops).xreplace(spec.bindings)
-        return {"kernels": len(unit.kernels), "peak_bytes": unit.memory.peak_bytes,
-                "arena_bytes": unit.memory.arena_bytes, "flops": int(flops) if flops.is_number else flops,
-                "cache": spec.build_info.get("cache"), "compile_seconds": spec.build_info.get("compile_seconds")}
+        values = {s: v for s, v in zip(sorted((spec.schedule_bindings or {}).values(),
+                                              key=lambda s: int(s.name[1:])), spec.dims)}
+        io_bytes = dims.evaluate(unit.memory.io_bytes, values)
+        return {"kernels": len(unit.kernels), "peak_bytes": spec.arena_bytes + io_bytes,
+                "arena_bytes": spec.arena_bytes, "flops": int(flops) if flops.is_number else flops,
+                "cache": spec.build_info.get("cache"), "compile_seconds": spec.build_info.get("compile_seconds"),
+                "runtime_dims": bool(spec.dims), "specialized_because": self.specialized_because,
+                "builds": self.builds}
 
     def explain(self, **sizes) -> str:
         """One line per kernel: the buffer it writes, what it computes as a formula in your names

@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 from ..compiler import toolchain
+from ..plan.inplace import fold
 from ..plan.schedule import schedule
 from ..render.cuda_unit import generate
 from .cpu import CpuProgram, Specialization
@@ -25,11 +26,12 @@ class CudaProgram(CpuProgram):
     """Generated CUDA, compiled once per shape signature; runs on the current CUDA device."""
 
     backend = "cuda"
+    runtime_dims = False  # the CUDA renderer sizes its launches when it writes them: one program per signature
 
     def translate(self, bindings: dict):
         """Optimize, schedule and render the CUDA program for concrete dimensions ``bindings``."""
         outputs, updates = self.optimized()
-        return generate(schedule(outputs, self.inputs, updates, bindings))
+        return generate(fold(schedule(outputs, self.inputs, updates, bindings)))
 
     def specialize(self, bindings: dict, signature: tuple) -> Specialization:
         try:

@@ -6,18 +6,22 @@ inputs come from ``writer.value`` so fused producers are computed in place.
 
 from __future__ import annotations
 
+from ..plan import dims, indexing
 from ..plan.schedule import contiguous_strides
 from .scalar import C_TYPE, literal
 from .writer import (
     ACC_TYPE,
-    PARALLEL_MIN_ELEMENTS,
     Body,
     KernelWriter,
-    _concrete,
     _prod,
+    all_of,
+    condition,
+    enough_work,
     flat_loop,
     gemm_layout,
     loop_nest,
+    more_than_one,
+    omp_parallel,
     unravel,
 )
 
@@ -135,7 +139,7 @@ def render_reduce(w: KernelWriter) -> list[str]:
         lines.append(f"{w.k.out.buffer.name}[{o}] = {result};")
         return lines
 
-    parallel = numel_out > 1 and work >= PARALLEL_MIN_ELEMENTS
+    parallel = all_of(more_than_one(numel_out), enough_work(work))
     return flat_loop(numel_out, per_output, parallel=parallel)
 
 
@@ -151,8 +155,8 @@ def _column_sum(w: KernelWriter, a, in_shape, k) -> list[str]:
     v = w.value(a, lead + trail, b)
     v = v if isinstance(v, str) else literal(v, a.dtype)
     acc_t, out_t = ACC_TYPE[a.dtype], C_TYPE[w.k.node.dtype]
-    par = rows * cols >= PARALLEL_MIN_ELEMENTS and cols > COLUMN_BLOCK
-    lines = ["#pragma omp parallel for schedule(static)"] if par else []
+    par = all_of(enough_work(rows * cols), condition(lambda: cols > COLUMN_BLOCK, f"{cols} > {COLUMN_BLOCK}"))
+    lines = omp_parallel(par)
     lines += [f"for (int64_t cb = 0; cb < {cols}; cb += {COLUMN_BLOCK}) {{",
               f"  const int64_t ce = cb + {COLUMN_BLOCK} < {cols} ? cb + {COLUMN_BLOCK} : {cols};",
               f"  {acc_t} acc[{COLUMN_BLOCK}];",
@@ -180,11 +184,11 @@ def _rows_view(w: KernelWriter, node, axis):
     for d in range(len(shape) - 2):  # leading axes must step like one flattened axis
         if shape[d] != 1 and view.strides[d] != view.strides[d + 1] * shape[d + 1]:
             return None
-    if rows > 1 and ld < n:
+    if more_than_one(rows) and ld < n:
         return None
     w.reads[view.buffer.name] = view.buffer
     ptr = view.buffer.name + (f" + {view.offset}" if view.offset else "")
-    return ptr, rows, n, max(ld, n)
+    return ptr, rows, n, dims.maximum(ld, n)
 
 
 def _short_rows(rows_view, t: str, exps: str, per_row: list[str], prologue=(), local_exps=True) -> list[str]:
@@ -197,8 +201,8 @@ def _short_rows(rows_view, t: str, exps: str, per_row: list[str], prologue=(), l
     Each loop only reads what earlier loops wrote: GCC 12's SLP vectoriser miscompiled a row loop
     that read the spread buffer and wrote it back (a wrong row sum in a 8x3 softmax)."""
     ptr, rows, n, _ = rows_view
-    par = rows > ROW_BLOCK and rows * n >= PARALLEL_MIN_ELEMENTS
-    lines = ["#pragma omp parallel for schedule(static)"] if par else []
+    par = all_of(condition(lambda: rows > ROW_BLOCK, f"{rows} > {ROW_BLOCK}"), enough_work(rows * n))
+    lines = omp_parallel(par)
     lines += [f"for (int64_t o0 = 0; o0 < {rows}; o0 += {ROW_BLOCK}) {{",
               f"  const int64_t nb = {rows} - o0 < {ROW_BLOCK} ? {rows} - o0 : {ROW_BLOCK};",
               f"  const {t}* x = {ptr} + o0 * {n};"]
@@ -250,7 +254,7 @@ def render_softmax(w: KernelWriter) -> list[str]:
         w.uses_header = "softmax"
         return [f"symdiff::cpu::{node.op.name}_rows<{C_TYPE[node.dtype]}>({ptr}, {w.k.out.buffer.name}, "
                 f"{rows}, {n}, {ld}, {n});"]
-    if rows_view is not None and rows_view[1] > 1:
+    if rows_view is not None and more_than_one(rows_view[1]):
         short = _short_softmax(w, rows_view, C_TYPE[node.dtype])
         if short is not None:
             return short
@@ -292,7 +296,7 @@ def render_softmax(w: KernelWriter) -> list[str]:
         return lines
 
     rows = _prod(others)
-    return flat_loop(rows, row, parallel=rows > 1 and rows * n >= PARALLEL_MIN_ELEMENTS)
+    return flat_loop(rows, row, parallel=all_of(more_than_one(rows), enough_work(rows * n)))
 
 
 def render_cross_entropy(w: KernelWriter) -> list[str]:
@@ -307,7 +311,7 @@ def render_cross_entropy(w: KernelWriter) -> list[str]:
     row_vars = [f"q{d}" for d in range(len(rows_shape))]
     lines = ["double total = 0;"]
     rows_view = _rows_view(w, logits, len(shape) - 1) if node.dtype in ("float32", "float64") else None
-    if rows_view is not None and rows > 1 and rows_view[2] <= SHORT_ROW and rows_view[3] == k:
+    if rows_view is not None and more_than_one(rows) and rows_view[2] <= SHORT_ROW and rows_view[3] == k:
         b = Body()  # the label and the logit it picks, for row o0 + r
         lab = w.value(labels, row_vars, b)
         picked = w.value(logits, row_vars + [lab], b)
@@ -317,9 +321,8 @@ def render_cross_entropy(w: KernelWriter) -> list[str]:
         if body[0].startswith("#pragma omp parallel for"):
             body[0] += " reduction(+:total)"
         return lines + body + [f"{w.k.out.buffer.name}[0] = static_cast<{t}>(total / {rows});"]
-    par = rows > 1 and rows * k >= PARALLEL_MIN_ELEMENTS
-    if par:
-        lines.append("#pragma omp parallel for schedule(static) reduction(+:total)")
+    par = all_of(more_than_one(rows), enough_work(rows * k))
+    lines += omp_parallel(par, "parallel for schedule(static) reduction(+:total)")
     lines.append(f"for (int64_t o = 0; o < {rows}; ++o) {{")
     inner = unravel("o", rows_shape, row_vars) if rows_shape else []
     b1 = Body()
@@ -346,17 +349,21 @@ def render_gemm(w: KernelWriter) -> list[str]:
     t = C_TYPE[node.dtype]
     if node.dtype in ("float32", "float64") and ma and mb:
         lanes = 16 if node.dtype == "float32" else 8
-        rest = int(n) % lanes
+        # a run-time n: gemm() checks at run time which narrow kernels were compiled (none here)
+        rest = 0 if dims.is_runtime(n) else int(n) % lanes
         if rest:  # a multiple of the lanes fills the general tiles
             w.gemm_widths.add(int(n))  # n <= 12: the narrow kernels take it all
             if int(n) > NARROW_MAX_N and 2 * rest <= lanes:
                 w.gemm_widths.add(rest)  # the remainder gemm() splits off (narrow_tail in gemm_narrow.hpp)
-        if mb[2] and int(m) <= NARROW_MAX_N and int(m) % lanes and int(n) >= lanes:
-            w.gemm_widths.add(int(m))  # few rows against a transposed B: Cᵀ through the narrow kernels
-        w.gemm_few_rows |= int(m) <= 4 or int(m) % 8 == 1
+        if dims.is_runtime(m):  # any number of rows: gemm() picks the few-rows kernels when it runs
+            w.gemm_few_rows = True
+        else:
+            if mb[2] and int(m) <= NARROW_MAX_N and int(m) % lanes and int(n) >= lanes:
+                w.gemm_widths.add(int(m))  # few rows against a transposed B: Cᵀ through the narrow kernels
+            w.gemm_few_rows |= int(m) <= 4 or int(m) % 8 == 1
         call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
-                f"{m}, {n}, {kk}, {t}({w.k.alpha!r}), {g.A} + {g.off_a}, {ma[3]}, {g.B} + {g.off_b}, {mb[3]}, "
-                f"{t}({w.k.beta!r}), {g.C} + {g.off_c}, {n});"]
+                f"{m}, {n}, {kk}, {t}({dims.coefficient_text(w.k.alpha)}), {g.A} + {g.off_a}, {ma[3]}, {g.B} + "
+                f"{g.off_b}, {mb[3]}, {t}({w.k.beta!r}), {g.C} + {g.off_c}, {n});"]
     else:  # integers, or operands no GEMM layout can read: a plain triple loop
         acc = ACC_TYPE.get(node.dtype, t)
         at_c = f"{g.C}[{g.off_c} + i * {n} + j]"
@@ -364,7 +371,7 @@ def render_gemm(w: KernelWriter) -> list[str]:
                 f"    {acc} acc = 0;",
                 f"    for (int64_t p = 0; p < {kk}; ++p) acc += {g.A}[{g.off_a} + i * {g.a_strides[0]} + p * "
                 f"{g.a_strides[1]}] * {g.B}[{g.off_b} + p * {g.b_strides[0]} + j * {g.b_strides[1]}];",
-                f"    {at_c} = static_cast<{t}>({w.k.alpha!r} * acc"
+                f"    {at_c} = static_cast<{t}>({dims.coefficient_text(w.k.alpha)} * acc"
                 + (f" + {w.k.beta!r} * {at_c});" if w.k.beta else ");"), "  }"]
     nb = len(g.batch)
     lines = ["  " * d + f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d}) {{" for d, size in enumerate(g.batch)]
@@ -405,17 +412,7 @@ def render_slice_scatter(w: KernelWriter) -> list[str]:
     def body(idx):
         b = Body()
         val = w.value(v, idx, b)
-        out_idx, k = [], 0
-        for entry in node.attr("index"):
-            if entry[0] == "newaxis":
-                k += 1
-            elif entry[0] == "int":
-                out_idx.append(str(_concrete(entry[1], w.s.bindings)))
-            else:
-                start, step = _concrete(entry[1], w.s.bindings), _concrete(entry[3], w.s.bindings)
-                out_idx.append(f"({start} + {idx[k]} * {step})")
-                k += 1
-        out_idx += list(idx[k:])
+        out_idx = indexing.source_index(node.attr("index"), w.s.bindings, idx)
         return b.lines + [_store(w, out_idx, val, node.dtype)]
 
     return _zero_fill(w) + loop_nest(v_shape, body, parallel=True)

@@ -12,6 +12,8 @@ True
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..plan.memory import plan_memory
@@ -66,6 +68,11 @@ def generate(sched: Schedule) -> TranslationUnit:
         params += [f"const {C_TYPE[b.dtype]}* {'' if b.name == shared else '__restrict '}{b.name}"
                    for b in read_bufs]
         text = "\n".join(w.validations + body)
+        runtime = _runtime_dims_in(text, sched)
+        if runtime:  # the kernel reads run-time dimensions from the entry's dims
+            params.insert(2, "const int64_t* __restrict dims")
+            text = "\n".join(f"const int64_t {s.name} = dims[{k}];" for k, s in runtime) + "\n" + text
+        kernel.reads_dims = bool(runtime)
         indented = "\n".join("  " + line if line else line for line in text.splitlines())
         signature = f"({', '.join(params)}) {{\n{indented}\n  (void)error; (void)error_size;\n  return 0;\n}}"
         kernel.name = f"k_{kernel_hash(signature)}_{summary(kernel)}"
@@ -87,9 +94,15 @@ def generate(sched: Schedule) -> TranslationUnit:
     lines.append(signature_function(program_signature([(b.dtype, b.numel) for b in sched.inputs],
                                                       [(b.dtype, b.numel) for b in sched.outputs],
                                                       memory.arena_bytes)))
+    if sched.runtime:
+        lines.append(_arena_function(sched, memory.arena_bytes))
     lines.append('extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, '
                  "int64_t error_size) {")
-    lines.append("  (void)dims;  // the shapes are compiled in: this program is specialized")
+    if sched.runtime:
+        lines += [f"  const int64_t {s.name} = dims[{k}];" for k, s in enumerate(sched.runtime)]
+        lines += [f"  (void){s.name};" for s in sched.runtime]
+    else:
+        lines.append("  (void)dims;  // the shapes are compiled in: this program is specialized")
     slot = 0
     for buf in sched.inputs + sched.outputs:
         lines.append(f"  {C_TYPE[buf.dtype]}* {buf.name} = static_cast<{C_TYPE[buf.dtype]}*>(buffers[{slot}]);")
@@ -100,7 +113,8 @@ def generate(sched: Schedule) -> TranslationUnit:
         lines.append(f"  {C_TYPE[buf.dtype]}* {buf.name} = reinterpret_cast<{C_TYPE[buf.dtype]}*>(arena + "
                      f"{buf.offset});")
     for kernel, r in zip(sched.kernels, reads):
-        args = ", ".join(["error", "error_size", kernel.out.buffer.name] + [n for n in r if n != kernel.out.buffer.name])
+        args = ", ".join(["error", "error_size"] + (["dims"] if kernel.reads_dims else []) + [kernel.out.buffer.name]
+                         + [n for n in r if n != kernel.out.buffer.name])
         lines.append(f"  if ({kernel.name}({args})) return 1;")
     for pos, view in sched.updates:
         target = sched.inputs[pos]
@@ -109,3 +123,16 @@ def generate(sched: Schedule) -> TranslationUnit:
     lines.append("  return 0;")
     lines.append("}")
     return TranslationUnit("\n".join(lines) + "\n", sched.kernels, reads, memory, sched)
+
+
+def _runtime_dims_in(text: str, sched: Schedule) -> list:
+    """(position in dims, symbol) of the run-time dimensions a kernel's text uses."""
+    used = set(re.findall(r"\bD[0-9]+\b", text))
+    return [(k, s) for k, s in enumerate(sched.runtime) if s.name in used]
+
+
+def _arena_function(sched: Schedule, arena_bytes) -> str:
+    """``symdiff_program_arena_bytes(dims)``: the scratch bytes a call with these sizes needs."""
+    reads = "".join(f"const int64_t {s.name} = dims[{k}]; " for k, s in enumerate(sched.runtime))
+    return (f'extern "C" int64_t symdiff_program_arena_bytes(const int64_t* dims) {{ {reads}'
+            f"return {arena_bytes}; }}")

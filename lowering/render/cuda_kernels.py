@@ -23,9 +23,10 @@ import dataclasses
 
 from symdiff import dtypes
 
+from ..plan import indexing
 from ..plan.schedule import contiguous_strides
 from .scalar import C_TYPE, literal
-from .writer import ACC_TYPE, Body, KernelWriter, _concrete, _prod, gemm_layout
+from .writer import ACC_TYPE, Body, KernelWriter, _prod, gemm_layout
 
 THREADS = 256  # per block for grid-stride loops, and the most for one row's reduction
 MAX_BLOCKS = 65535  # grid-stride loops cover the rest
@@ -403,17 +404,7 @@ def render_slice_scatter(w: CudaKernelWriter) -> Launch:
     def body(idx):
         b = Body()
         val = w.value(v, idx, b)
-        out_idx, k = [], 0
-        for entry in node.attr("index"):
-            if entry[0] == "newaxis":
-                k += 1
-            elif entry[0] == "int":
-                out_idx.append(str(_concrete(entry[1], w.s.bindings)))
-            else:
-                start, step = _concrete(entry[1], w.s.bindings), _concrete(entry[3], w.s.bindings)
-                out_idx.append(f"({start} + {idx[k]} * {step})")
-                k += 1
-        out_idx += list(idx[k:])
+        out_idx = indexing.source_index(node.attr("index"), w.s.bindings, idx)
         return b.lines + [_store(w, out_idx, val, node.dtype)]
 
     return _elementwise(w, w.s.shape_of(v), body, before=_zero_fill(w))

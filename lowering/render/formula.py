@@ -60,13 +60,22 @@ def kernel_formulas(sched: Schedule, sizes: dict | None = None) -> list:
         label = result_label(root, BUFFERS)
         out = kernel.out.buffer.name
         if kernel.kind == "gemm" and (kernel.alpha != 1.0 or kernel.beta != 0.0):
-            rhs = f"{kernel.beta:g}·{inputs.get(out, out)} + {kernel.alpha:g}·{label or body}"
+            rhs = f"{kernel.beta:g}·{inputs.get(out, out)} + {_coefficient(kernel.alpha, sizes)}·{label or body}"
             rhs += f", {label} = {body}" if label else ""
         else:
             rhs = f"{label} = {body}" if label else body
         shape = ",".join(_dim(d, sizes) for d in kernel.out.shape)
         lines.append(f"{out}[{shape}] = {rhs}")
     return lines
+
+
+def _coefficient(c, sizes) -> str:
+    """A GEMM coefficient: a float, or an expression in the run-time dimensions (``-0.5/D0``)."""
+    if isinstance(c, sympy.Basic) and c.free_symbols:
+        c = c.xreplace(sizes or {})
+        if c.free_symbols:
+            return str(c)
+    return f"{float(c):g}"
 
 
 def _dim(d, sizes) -> str:

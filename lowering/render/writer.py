@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 
-import numpy as np
 import sympy
 
+from ..plan import dims, indexing
+from ..plan.dims import NeedsConstantDims
 from ..plan.memory import MemoryPlan
 from ..plan.schedule import Kernel, LoweringError, Schedule, contiguous_strides
 from .scalar import C_TYPE, c_expression
@@ -73,8 +74,43 @@ def summary(kernel) -> str:
 def _prod(xs):
     out = 1
     for x in xs:
-        out *= int(x)
+        out = out * (x if dims.is_runtime(x) else int(x))
     return out
+
+
+def more_than_one(d) -> bool:
+    """``d > 1`` for a size; a run-time size counts as more than one (code for many rows is
+    right for one row too; the callers still check what they need of the strides)."""
+    return True if dims.is_runtime(d) else d > 1
+
+
+def condition(test, text: str):
+    """``test()`` when it can be answered now, else ``text``: the C condition the program
+    evaluates when it runs (for a choice that only affects speed, such as forking threads)."""
+    try:
+        return bool(test())
+    except NeedsConstantDims:
+        return text
+
+
+def all_of(*conditions):
+    """The conjunction of :func:`condition` results: a bool, or a C condition."""
+    if any(c is False for c in conditions):
+        return False
+    left = [c for c in conditions if c is not True]
+    return True if not left else " && ".join(f"({c})" for c in left)
+
+
+def enough_work(count) -> bool | str:
+    """Whether ``count`` elements are worth forking OpenMP threads for."""
+    return condition(lambda: count >= PARALLEL_MIN_ELEMENTS, f"{count} >= {PARALLEL_MIN_ELEMENTS}")
+
+
+def omp_parallel(par, construct="parallel for schedule(static)") -> list[str]:
+    """The OpenMP pragma line for ``par`` (a :func:`condition`): none, or always, or ``if``."""
+    if par is False:
+        return []
+    return [f"#pragma omp {construct}" + ("" if par is True else f" if(parallel: {par})")]
 
 
 class Body:
@@ -142,6 +178,8 @@ class KernelWriter:
             v = node.attr("value")
             if isinstance(v, sympy.Basic):
                 v = sympy.sympify(v.xreplace(self.s.bindings))
+                if v.free_symbols:  # depends on run-time dimensions (a mean's 1/m): computed in C
+                    return f"static_cast<{C_TYPE[node.dtype]}>({dims.c_scalar(v)})"
                 v = int(v) if v.is_Integer else float(v)
             return v
         view = self.s.views.get(id(node))
@@ -212,19 +250,7 @@ class KernelWriter:
             body.lines.append(f"const int64_t {lin} = {' + '.join(terms)};")
             in_strides = contiguous_strides(in_shape)
             return [f"(({lin} / {s}) % {d})" if d != 1 else "0" for s, d in zip(in_strides, in_shape)]
-        # getitem
-        out, k = [], 0
-        for entry in node.attr("index"):
-            if entry[0] == "newaxis":
-                k += 1
-                continue
-            if entry[0] == "int":
-                out.append(str(_concrete(entry[1], self.s.bindings)))
-            else:
-                start, step = _concrete(entry[1], self.s.bindings), _concrete(entry[3], self.s.bindings)
-                out.append(f"({start} + {idx[k]} * {step})" if step != 1 else f"({start} + {idx[k]})")
-                k += 1
-        return out + list(idx[k:])
+        return indexing.source_index(node.attr("index"), self.s.bindings, idx)  # getitem
 
     def cast_expr(self, expr, from_dtype, to_dtype, body):
         var = self.fresh()
@@ -287,30 +313,26 @@ def _flat(shape, prefix):
     return " + ".join(f"{prefix}{d} * {s}" for d, s in enumerate(strides)) or "0"
 
 
-def _concrete(value, bindings) -> int:
-    return int(value) if isinstance(value, (int, np.integer)) else int(sympy.sympify(value).xreplace(bindings))
-
-
 # -- loops -----------------------------------------------------------------------------------
 
 
 def loop_nest(shape, body_fn, parallel=True, simd=True) -> list[str]:
     """Loops over ``shape``: the leading axes flattened into one OpenMP loop, the last axis inner
     (vectorizable). ``body_fn(idx) -> list of lines`` renders the body at index variables idx."""
-    shape = [int(d) for d in shape]
+    shape = [d if dims.is_runtime(d) else int(d) for d in shape]
     numel = _prod(shape)
-    par = parallel and numel >= PARALLEL_MIN_ELEMENTS
+    par = parallel and enough_work(numel)
     if not shape:
         return ["{"] + ["  " + line for line in body_fn([])] + ["}"]
     if len(shape) == 1:
-        pragma = "#pragma omp parallel for simd schedule(static)" if par else ("#pragma omp simd" if simd else "")
-        lines = [pragma] if pragma else []
+        lines = omp_parallel(par, "parallel for simd schedule(static)") if par else (["#pragma omp simd"]
+                                                                                   if simd else [])
         lines.append(f"for (int64_t i0 = 0; i0 < {shape[0]}; ++i0) {{")
         lines += ["  " + line for line in body_fn(["i0"])]
         return lines + ["}"]
     outer = _prod(shape[:-1])
     last = len(shape) - 1
-    lines = ["#pragma omp parallel for schedule(static)"] if par else []
+    lines = omp_parallel(par)
     lines.append(f"for (int64_t o = 0; o < {outer}; ++o) {{")
     strides = contiguous_strides(shape[:-1])
     for d in range(last):
@@ -328,7 +350,7 @@ def loop_nest(shape, body_fn, parallel=True, simd=True) -> list[str]:
 
 def flat_loop(count, body_fn, parallel=True, var="o") -> list[str]:
     """One loop over ``count`` items (OpenMP when large enough)."""
-    lines = ["#pragma omp parallel for schedule(static)"] if parallel and count > 1 else []
+    lines = omp_parallel(all_of(parallel, more_than_one(count))) if parallel is not False else []
     lines.append(f"for (int64_t {var} = 0; {var} < {count}; ++{var}) {{")
     lines += ["  " + line for line in body_fn(var)]
     return lines + ["}"]
@@ -357,13 +379,13 @@ def gemm_operand(shape, strides):
     rows, cols = shape
     s0, s1 = strides
     if s1 == 1 or cols == 1:
-        ld = s0 if rows > 1 else cols
-        if ld >= cols or rows == 1:
-            return rows, cols, False, max(ld, cols)
+        ld = s0 if more_than_one(rows) else cols
+        if rows == 1 or ld >= cols:
+            return rows, cols, False, dims.maximum(ld, cols)
     if s0 == 1 or rows == 1:
-        ld = s1 if cols > 1 else rows
-        if ld >= rows or cols == 1:
-            return rows, cols, True, max(ld, rows)
+        ld = s1 if more_than_one(cols) else rows
+        if cols == 1 or ld >= rows:
+            return rows, cols, True, dims.maximum(ld, rows)
     return None
 
 

@@ -29,9 +29,22 @@ def test_mlp_on_the_mnist_sample_generalizes_to_the_test_set(mnist_sample, mnist
     model = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
     trainer = nn.Trainer(model, nn.SoftmaxLoss(), nn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
                          progress=False)
-    trainer.fit(DataLoader(ArrayDataset(*mnist_sample), batch_size=64, shuffle=True), epochs=3)
+    sample = ArrayDataset(*mnist_sample)
+    assert len(sample) % 64 != 0  # a partial last batch
+    trainer.fit(DataLoader(sample, batch_size=64, shuffle=True), epochs=3)
     result = trainer.evaluate(DataLoader(ArrayDataset(*mnist_test), batch_size=1000))
     assert result["accuracy"] > 0.88, result
+    trainer.evaluate(DataLoader(ArrayDataset(*mnist_test), batch_size=333))  # batches of 333 and 10
+    _assert_each_graph_compiled_once(trainer)
+
+
+def _assert_each_graph_compiled_once(trainer):
+    """Whatever the batch sizes: one library per program (the train step, the eval step)."""
+    for kind, (program, _) in trainer._programs.items():
+        assert program.specialized_because is None, (kind, program.specialized_because)
+        assert program.builds <= 1, (kind, program.builds)  # 0: loaded from the program cache
+        assert program.libraries == 1, kind
+        assert len(program.signatures) >= 2, kind  # it did serve more than one batch size
 
 
 def test_digits_with_adam_batchnorm_dropout(digits):
@@ -42,6 +55,8 @@ def test_digits_with_adam_batchnorm_dropout(digits):
     trainer.fit(DataLoader(train, batch_size=64, shuffle=True), epochs=5)
     assert not np.allclose(model.layers[1].running_mean.data, 0)  # running statistics moved, in place
     assert trainer.evaluate(DataLoader(test, batch_size=500))["accuracy"] > 0.9
+    trainer.evaluate(DataLoader(test, batch_size=100))
+    _assert_each_graph_compiled_once(trainer)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
