@@ -9,6 +9,7 @@
 
 #include "array_checks.hpp"
 #include "symdiff/cpu/gemm.hpp"
+#include "symdiff/cpu/services.hpp"
 
 namespace py = pybind11;
 
@@ -170,6 +171,13 @@ const char* isa_name(symdiff::cpu::gemm_isa isa) {
 }
 
 }  // namespace
+
+// The kernels generated programs call (symdiff/cpu/gemm_call.hpp), handed to each at load time.
+const symdiff_services* program_services() {
+  static const symdiff_services services{kSymdiffServicesVersion, &symdiff::cpu::gemm<float>,
+                                         &symdiff::cpu::gemm<double>};
+  return &services;
+}
 
 void bind_gemm(py::module_& m) {
   m.def("gemm",

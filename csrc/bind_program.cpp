@@ -7,6 +7,8 @@
 //   extern "C" const char* symdiff_program_signature(void);  // optional: what the program expects
 //   extern "C" int64_t symdiff_program_arena_bytes(const int64_t* dims);  // programs with run-time
 //                                                                          // dimensions: scratch bytes
+//   extern "C" int symdiff_program_services(const symdiff_services*);  // programs that call the
+//                                                                      // module's GEMM (services.hpp)
 //
 // `dims` holds the program's run-time dimensions (D0, D1, ...; see symdiff.lowering.plan.dims),
 // null for a program specialized to one signature.
@@ -36,7 +38,11 @@
 #include <string>
 #include <vector>
 
+#include "symdiff/cpu/services.hpp"
+
 namespace py = pybind11;
+
+const symdiff_services* program_services();  // bind_gemm.cpp: the module's kernels
 
 namespace {
 
@@ -44,6 +50,7 @@ constexpr const char* kAbi = "symdiff-abi-1";
 using program_fn = int (*)(void* const*, const int64_t*, char*, int64_t);
 using abi_fn = const char* (*)();
 using arena_fn = int64_t (*)(const int64_t*);
+using services_fn = int (*)(const symdiff_services*);
 
 // A program that refused to run (a label out of range, a negative integer exponent, no device):
 // Python sees ProgramError, both a ValueError (what numpy raises for such values) and a RuntimeError.
@@ -73,6 +80,9 @@ class native_program {
       signature_ = text ? text : "";
     }
     arena_ = reinterpret_cast<arena_fn>(dlsym(handle_, "symdiff_program_arena_bytes"));
+    // a program that calls the module's kernels (GEMM) gets their addresses before any call
+    if (auto give = reinterpret_cast<services_fn>(dlsym(handle_, "symdiff_program_services")))
+      if (give(program_services()) != 0) fail(path + " refuses this module's kernel table (a different version)");
   }
   native_program(const native_program&) = delete;
   native_program& operator=(const native_program&) = delete;

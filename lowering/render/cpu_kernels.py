@@ -25,8 +25,6 @@ from .writer import (
     unravel,
 )
 
-NARROW_MAX_N = 12  # kNarrowMaxN in csrc/include/symdiff/cpu/gemm_narrow.hpp
-
 HEADER_MIN_ROW = 64  # shorter rows (10 classes) run faster as generated loops: the header blocks per row
 SHORT_ROW = 32  # rows up to this long are done a block of rows at a time (see _short_rows)
 ROW_BLOCK = 64
@@ -348,19 +346,7 @@ def render_gemm(w: KernelWriter) -> list[str]:
     m, kk, n, ma, mb = g.m, g.k, g.n, g.a_op, g.b_op
     t = C_TYPE[node.dtype]
     if node.dtype in ("float32", "float64") and ma and mb:
-        lanes = 16 if node.dtype == "float32" else 8
-        # a run-time n: gemm() checks at run time which narrow kernels were compiled (none here)
-        rest = 0 if dims.is_runtime(n) else int(n) % lanes
-        if rest:  # a multiple of the lanes fills the general tiles
-            w.gemm_widths.add(int(n))  # n <= 12: the narrow kernels take it all
-            if int(n) > NARROW_MAX_N and 2 * rest <= lanes:
-                w.gemm_widths.add(rest)  # the remainder gemm() splits off (narrow_tail in gemm_narrow.hpp)
-        if dims.is_runtime(m):  # any number of rows: gemm() picks the few-rows kernels when it runs
-            w.gemm_few_rows = True
-        else:
-            if mb[2] and int(m) <= NARROW_MAX_N and int(m) % lanes and int(n) >= lanes:
-                w.gemm_widths.add(int(m))  # few rows against a transposed B: Cᵀ through the narrow kernels
-            w.gemm_few_rows |= int(m) <= 4 or int(m) % 8 == 1
+        # the module's gemm (cpu/gemm_call.hpp): it picks its kernels for m, n, k when it runs
         call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
                 f"{m}, {n}, {kk}, {t}({dims.coefficient_text(w.k.alpha)}), {g.A} + {g.off_a}, {ma[3]}, {g.B} + "
                 f"{g.off_b}, {mb[3]}, {t}({w.k.beta!r}), {g.C} + {g.off_c}, {n});"]

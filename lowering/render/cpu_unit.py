@@ -18,7 +18,7 @@ import numpy as np
 
 from ..plan.memory import plan_memory
 from ..plan.schedule import Schedule
-from .cpu_kernels import NARROW_MAX_N, RENDER
+from .cpu_kernels import RENDER
 from .formula import comment, input_legend, kernel_formulas
 from .scalar import C_TYPE, literal
 from .signature import program_signature, signature_function
@@ -36,15 +36,12 @@ def _const_definition(buf) -> str:
 
 
 def generate(sched: Schedule) -> TranslationUnit:
-    reads, uses_gemm, headers, rendered, candidates, widths = [], False, set(), [], {}, set()
-    few_rows = False
+    reads, uses_gemm, headers, rendered, candidates = [], False, set(), [], {}
     position = {id(n): k for k, n in enumerate(sched.nodes)}
     for i, kernel in enumerate(sched.kernels):
         w = KernelWriter(sched, kernel)
         body = renderer(RENDER, kernel, "cpu")(w)
         uses_gemm |= kernel.kind == "gemm" and "symdiff::cpu::gemm" in "\n".join(body)
-        widths |= w.gemm_widths
-        few_rows |= w.gemm_few_rows
         if w.uses_header:
             headers.add(w.uses_header)
         kernel.fused = sorted((n for n in w.fused if n is not kernel.node), key=lambda n: position[id(n)])
@@ -79,11 +76,9 @@ def generate(sched: Schedule) -> TranslationUnit:
         functions.append(comment(formulas[i]))
         functions.append(f"static int {kernel.name}{signature}")
 
-    includes = (["gemm"] if uses_gemm else []) + sorted(headers)
-    # only the narrow GEMM kernels this program's products can use are compiled (gemm_narrow.hpp)
-    narrow = ", ".join(str(n) for n in sorted(widths) if n <= NARROW_MAX_N) or "0"
-    gemm_config = f"#define SYMDIFF_GEMM_NARROW_WIDTHS {narrow}\n#define SYMDIFF_GEMM_FEW_ROWS {int(few_rows)}\n"
-    lines = [HEADER + (gemm_config if uses_gemm else "")
+    # GEMM is the module's, compiled once (cpu/gemm_call.hpp): a program only declares it
+    includes = (["gemm_call"] if uses_gemm else []) + sorted(headers)
+    lines = [HEADER
              + "".join(f'#include "symdiff/cpu/{h}.hpp"\n' for h in includes)]
     lines += [_const_definition(b) for b in sched.consts]
     lines.append(comment(input_legend(sched)))

@@ -132,8 +132,6 @@ class KernelWriter:
         self._fused_ids: set = set()
         self.validations: list[str] = []
         self.uses_header = ""  # a kernel header the body calls into (besides gemm)
-        self.gemm_widths: set = set()  # n of each GEMM call (selects the narrow kernels compiled)
-        self.gemm_few_rows = False  # a GEMM with m <= 4 or m % 8 == 1 (see gemm_rows.hpp)
         self.loads: dict = {}  # buffer name -> index expressions it is loaded at
         self.stores: set = set()  # index expressions the output is stored at (loop kernels)
         self._validated: set = set()

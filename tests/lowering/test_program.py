@@ -377,9 +377,18 @@ def test_a_temporary_read_at_other_elements_is_never_overwritten():
     assert prog._unit().memory.inplace == {}
 
 
+GEMM_CALL = '#include "symdiff/cpu/gemm_call.hpp"\n'
+
+
+def _calls_the_module_gemm(source):
+    """A program calls the module's GEMM (compiled once, CPU dispatch at run time), not its own."""
+    return GEMM_CALL in source and "gemm.hpp" not in source and "SYMDIFF_GEMM_NARROW_WIDTHS" not in source
+
+
 def test_programs_built_for_different_gemm_widths_run_side_by_side():
-    # Each program compiles only the narrow GEMM kernels its products use; their kernel tables must
-    # not be shared between the loaded programs (a table without width 3 crashed the second one).
+    # Programs once compiled their own narrow GEMM kernels, and a kernel table shared between the
+    # loaded programs crashed the second one; now they all call the module's GEMM through the
+    # services table each gets at load time: programs of every width, loaded together, agree.
     rng = np.random.default_rng(13)
     results = []
     for n in (16, 3, 10, 3):
@@ -387,7 +396,7 @@ def test_programs_built_for_different_gemm_widths_run_side_by_side():
         prog = sd.compile([X @ W, X.T @ (X @ W)], [X, W])
         x, w = rng.standard_normal((40, 7)), rng.standard_normal((7, n))
         prog(x, w)  # specialize, so that the source can be read
-        assert f"#define SYMDIFF_GEMM_NARROW_WIDTHS {0 if n == 16 else n}\n" in prog.source
+        assert _calls_the_module_gemm(prog.source)
         results.append((prog, x, w))
     for prog, x, w in results + results[::-1]:
         xw, back = prog(x, w)
@@ -399,13 +408,14 @@ def test_programs_built_for_different_gemm_widths_run_side_by_side():
                                              ("float64", 17, "1"), ("float64", 10, "10")])
 def test_program_compiles_the_narrow_kernels_for_a_column_remainder(dtype, n, widths):
     # gemm() computes the last n % lanes columns of a wider product with the narrow kernels when
-    # that remainder is at most half a vector: the program must build those widths (and only them)
+    # that remainder is at most half a vector (``widths``: the narrow kernels this product uses);
+    # the module's GEMM has them all
     X, W = sd.tensor("X", (40, 7), dtype=dtype), sd.tensor("W", (7, n), dtype=dtype)
     prog = sd.compile([X @ W, X.T @ (X @ W)], [X, W])
     rng = np.random.default_rng(n)
     x, w = rng.standard_normal((40, 7)).astype(dtype), rng.standard_normal((7, n)).astype(dtype)
     xw, back = prog(x, w)
-    assert f"#define SYMDIFF_GEMM_NARROW_WIDTHS {widths}\n" in prog.source
+    assert _calls_the_module_gemm(prog.source), widths
     tol = 1e-4 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(xw, x.astype(np.float64) @ w, rtol=tol, atol=tol)
     np.testing.assert_allclose(back, x.T.astype(np.float64) @ (x @ w.astype(np.float64)), rtol=tol, atol=tol * 10)
@@ -413,18 +423,16 @@ def test_program_compiles_the_narrow_kernels_for_a_column_remainder(dtype, n, wi
 
 @pytest.mark.parametrize("rows,few", [(1, 1), (3, 1), (9, 1), (8, 0), (64, 0)])
 def test_program_compiles_the_few_row_kernels_only_when_a_product_needs_them(rows, few):
-    # products with m <= 4 stream B (gemm_rows.hpp) and m % 8 == 1 ends on a one-row tile; the
-    # other programs leave those kernels out (they cost about 0.4 s of compiling). A product
-    # against a transposed B with m <= 12 rows builds the narrow kernels of width m.
+    # products with m <= 4 stream B (gemm_rows.hpp) and m % 8 == 1 ends on a one-row tile (``few``);
+    # a product against a transposed B with m <= 12 rows takes the narrow kernels of width m: the
+    # module's GEMM has every one of those paths, chosen when it runs
     X = sd.tensor("X", (rows, 20), "float32")
     W, V = sd.tensor("W", (20, 100), "float32"), sd.tensor("V", (30, 20), "float32")
     prog = sd.compile([X @ W, X @ V.T], [X, W, V])
     rng = np.random.default_rng(rows)
     x, w, v = (rng.standard_normal(s).astype(np.float32) for s in ((rows, 20), (20, 100), (30, 20)))
     xw, xv = prog(x, w, v)
-    assert f"#define SYMDIFF_GEMM_FEW_ROWS {few}\n" in prog.source
-    widths = prog.source.split("#define SYMDIFF_GEMM_NARROW_WIDTHS ")[1].split("\n")[0]
-    assert (str(rows) in widths.split(", ")) == (rows <= 12), widths
+    assert _calls_the_module_gemm(prog.source), few
     np.testing.assert_allclose(xw, x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(xv, x.astype(np.float64) @ v.T, rtol=1e-5, atol=1e-5)
 
