@@ -356,6 +356,7 @@ def render_gemm(w: CudaKernelWriter) -> Launch:
                 f"{t}({w.k.beta!r}), {g.C} + {g.off_c}, {n});")
         host = [f"for (int64_t b{d} = 0; b{d} < {size}; ++b{d})" for d, size in enumerate(g.batch)]
         host = ["  " * d + x for d, x in enumerate(host)] + ["  " * nb + call]
+        w.uses_header = "gemm"  # csrc/cuda/gemm.cu
         return Launch(None, host=host)
     # integers, or operands no GEMM layout can read: one thread per element of C
     acc = ACC_TYPE.get(node.dtype, t)

@@ -225,17 +225,18 @@ def _render(sched, kernel, index_type, position):
         host += [f"{name}_kernel<<<{launch.grid}, {launch.block}>>>({args});",
                  f"SYMDIFF_CHECK(cudaGetLastError(), \"{name}_kernel\");"]
     reads = [b.name for b in read_bufs] + ([out.name] if aliased else [])
-    return name, functions, host, reads, read_bufs
+    return name, functions, host, reads, read_bufs, w.uses_header
 
 
 def generate(sched: Schedule) -> TranslationUnit:
     """The CUDA program for ``sched``: kernels named, fused nodes recorded, memory planned."""
-    functions, reads, launches, uses_gemm = [], [], [], False
+    functions, reads, launches, sources = [], [], [], set()
     position = {id(n): k for k, n in enumerate(sched.nodes)}
     index_type = _index_type(sched)
     for kernel, formula in zip(sched.kernels, kernel_formulas(sched)):  # formula: the kernel's comment
-        name, fns, host, r, read_bufs = _render(sched, kernel, index_type, position)
-        uses_gemm |= any("symdiff::cuda::gemm_device" in line for line in host)
+        name, fns, host, r, read_bufs, source = _render(sched, kernel, index_type, position)
+        if source:  # a renderer whose kernel calls a hand-written .cu file (gemm: csrc/cuda/gemm.cu)
+            sources.add(source)
         kernel.name = name
         functions += [comment(formula)] + fns if fns else []
         launches.append([comment(formula)] + host)
@@ -253,8 +254,7 @@ def generate(sched: Schedule) -> TranslationUnit:
     err_offset = pool
     pool += ALIGN
 
-    lines = [HEADER + ('#include "gemm.cu"  // symdiff::cuda::gemm_device (csrc/cuda)\n' if uses_gemm else "")
-             + HELPERS]
+    lines = [HEADER + "".join(f'#include "{s}.cu"  // csrc/cuda\n' for s in sorted(sources)) + HELPERS]
     lines += [_const_definition(b) for b in sched.consts]
     lines.append(comment(input_legend(sched)))
     lines.append("namespace {")

@@ -296,6 +296,9 @@ class Unicode(Style):
             texts.append(f"axis={','.join(str(a) for a in node.attr('axis'))}")
         if op == "transpose" and tuple(node.attr("axes")) != tuple(range(node.ndim))[::-1]:
             texts.append(str(tuple(node.attr("axes"))))
+        if op == "flip" and not node.op.print_attrs[0].is_default(node):  # flip(X, axis=0) ≠ flip(X)
+            axes = node.attr("axis")
+            texts.append(f"axis={','.join(str(a) for a in axes) if len(axes) != 1 else axes[0]}")
         return self.func(op, texts)
 
     def func(self, name, args):
