@@ -1,6 +1,12 @@
 """Fixtures shared by every test folder."""
 
+import os
+
 import pytest
+
+# A renderer that fails on run-time dimensions for any reason but NeedsConstantDims is a bug:
+# the tests see it raised instead of the program quietly specializing (symdiff.lowering.plan.dims)
+os.environ.setdefault("SYMDIFF_STRICT_RUNTIME_DIMS", "1")
 
 
 @pytest.fixture(scope="module")
