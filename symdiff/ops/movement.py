@@ -195,6 +195,7 @@ def transpose(a, axes=None) -> Node:
 
 function(transpose, name="permute_dims")
 
+
 # -- flip ----------------------------------------------------------------------------------
 def _flip_infer(inputs, attrs):
     return inputs[0].shape, inputs[0].dtype
@@ -247,7 +248,6 @@ def flip(a, axis=None) -> Node:
     if not axes:
         return a
     return make(flip_op, (a,), axis=axes)
-
 
 
 # -- basic indexing ------------------------------------------------------------------------
