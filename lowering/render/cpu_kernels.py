@@ -347,6 +347,7 @@ def render_gemm(w: KernelWriter) -> list[str]:
     t = C_TYPE[node.dtype]
     if node.dtype in ("float32", "float64") and ma and mb:
         # the module's gemm (cpu/gemm_call.hpp): it picks its kernels for m, n, k when it runs
+        w.uses_header = "gemm_call"
         call = [f"symdiff::cpu::gemm<{t}>({'true' if ma[2] else 'false'}, {'true' if mb[2] else 'false'}, "
                 f"{m}, {n}, {kk}, {t}({dims.coefficient_text(w.k.alpha)}), {g.A} + {g.off_a}, {ma[3]}, {g.B} + "
                 f"{g.off_b}, {mb[3]}, {t}({w.k.beta!r}), {g.C} + {g.off_c}, {n});"]

@@ -36,12 +36,11 @@ def _const_definition(buf) -> str:
 
 
 def generate(sched: Schedule) -> TranslationUnit:
-    reads, uses_gemm, headers, rendered, candidates = [], False, set(), [], {}
+    reads, headers, rendered, candidates = [], set(), [], {}
     position = {id(n): k for k, n in enumerate(sched.nodes)}
     for i, kernel in enumerate(sched.kernels):
         w = KernelWriter(sched, kernel)
         body = renderer(RENDER, kernel, "cpu")(w)
-        uses_gemm |= kernel.kind == "gemm" and "symdiff::cpu::gemm" in "\n".join(body)
         if w.uses_header:
             headers.add(w.uses_header)
         kernel.fused = sorted((n for n in w.fused if n is not kernel.node), key=lambda n: position[id(n)])
@@ -76,8 +75,7 @@ def generate(sched: Schedule) -> TranslationUnit:
         functions.append(comment(formulas[i]))
         functions.append(f"static int {kernel.name}{signature}")
 
-    # GEMM is the module's, compiled once (cpu/gemm_call.hpp): a program only declares it
-    includes = (["gemm_call"] if uses_gemm else []) + sorted(headers)
+    includes = sorted(headers)  # what the render entries said their kernels call
     lines = [HEADER
              + "".join(f'#include "symdiff/cpu/{h}.hpp"\n' for h in includes)]
     lines += [_const_definition(b) for b in sched.consts]

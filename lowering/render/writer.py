@@ -131,7 +131,7 @@ class KernelWriter:
         self.fused: list = []
         self._fused_ids: set = set()
         self.validations: list[str] = []
-        self.uses_header = ""  # a kernel header the body calls into (besides gemm)
+        self.uses_header = ""  # the kernel header the body calls into (cpu/<name>.hpp, cuda: <name>.cu)
         self.loads: dict = {}  # buffer name -> index expressions it is loaded at
         self.stores: set = set()  # index expressions the output is stored at (loop kernels)
         self._validated: set = set()
