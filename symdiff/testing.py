@@ -334,14 +334,15 @@ UNARY = ("exp", "tanh", "sigmoid", "sin", "cos", "relu", "softplus", "square", "
 BINARY = ("add", "subtract", "multiply", "maximum")
 
 
-def random_graphs():
+def random_graphs(rows=3):
     """A hypothesis strategy: (scalar function, leaves) built from random registry ops on
-    A (3, 4), B (3, 4) and v (4,). Needs hypothesis (a test dependency)."""
+    A (rows, 4), B (rows, 4) and v (4,); ``rows`` may be a symbol name (a batch). Needs
+    hypothesis (a test dependency)."""
     from hypothesis import strategies as st
 
     @st.composite
     def build(draw):
-        A, B, v = tensor("A", (3, 4)), tensor("B", (3, 4)), tensor("v", (4,))
+        A, B, v = tensor("A", (rows, 4)), tensor("B", (rows, 4)), tensor("v", (4,))
         F = FUNCTIONS
         pool = [A, B, v]
         for _ in range(draw(st.integers(2, 7))):

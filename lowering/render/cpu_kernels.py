@@ -27,6 +27,12 @@ from .writer import (
 
 HEADER_MIN_ROW = 64  # shorter rows (10 classes) run faster as generated loops: the header blocks per row
 SHORT_ROW = 32  # rows up to this long are done a block of rows at a time (see _short_rows)
+
+
+def _long_rows(n) -> bool:
+    """Rows for the header kernels: long ones, and rows whose length is known only at run time
+    (the header takes any length; the generated short-row loops are sized when written)."""
+    return dims.is_runtime(n) or n >= HEADER_MIN_ROW
 ROW_BLOCK = 64
 
 
@@ -89,7 +95,7 @@ def render_reduce(w: KernelWriter) -> list[str]:
         return _column_sum(w, a, in_shape, k)
     if name == "logsumexp" and axes == (len(in_shape) - 1,) and dt in ("float32", "float64"):
         rows_view = _rows_view(w, a, len(in_shape) - 1)
-        if rows_view is not None and rows_view[2] >= HEADER_MIN_ROW:
+        if rows_view is not None and _long_rows(rows_view[2]):
             ptr, rows, n, ld = rows_view
             w.uses_header = "softmax"
             return [f"symdiff::cpu::logsumexp_rows<{C_TYPE[dt]}>({ptr}, {w.k.out.buffer.name}, {rows}, {n}, {ld});"]
@@ -229,7 +235,7 @@ def _short_softmax(w: KernelWriter, rows_view, t: str) -> list[str] | None:
     """softmax / log_softmax over short contiguous rows into a contiguous output (_short_rows)."""
     out = w.k.out
     _, _, n, ld = rows_view
-    if n > SHORT_ROW or ld != n or list(out.strides) != list(contiguous_strides(out.shape)):
+    if dims.is_runtime(n) or n > SHORT_ROW or ld != n or list(out.strides) != list(contiguous_strides(out.shape)):
         return None
     y = out.buffer.name + (f" + {out.offset}" if out.offset else "")
     if w.k.node.op.name == "softmax":
@@ -247,7 +253,7 @@ def render_softmax(w: KernelWriter) -> list[str]:
     shape = w.s.shape_of(a)
     axis = node.attr("axis") % len(shape)
     rows_view = _rows_view(w, a, axis) if node.dtype in ("float32", "float64") else None
-    if rows_view is not None and rows_view[2] >= HEADER_MIN_ROW:  # the header kernel: one read, one write pass
+    if rows_view is not None and _long_rows(rows_view[2]):  # the header kernel: one read, one write pass
         ptr, rows, n, ld = rows_view
         w.uses_header = "softmax"
         return [f"symdiff::cpu::{node.op.name}_rows<{C_TYPE[node.dtype]}>({ptr}, {w.k.out.buffer.name}, "
@@ -309,7 +315,8 @@ def render_cross_entropy(w: KernelWriter) -> list[str]:
     row_vars = [f"q{d}" for d in range(len(rows_shape))]
     lines = ["double total = 0;"]
     rows_view = _rows_view(w, logits, len(shape) - 1) if node.dtype in ("float32", "float64") else None
-    if rows_view is not None and more_than_one(rows) and rows_view[2] <= SHORT_ROW and rows_view[3] == k:
+    if rows_view is not None and more_than_one(rows) and not dims.is_runtime(k) and k <= SHORT_ROW \
+            and rows_view[3] == k:
         b = Body()  # the label and the logit it picks, for row o0 + r
         lab = w.value(labels, row_vars, b)
         picked = w.value(logits, row_vars + [lab], b)

@@ -10,7 +10,9 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 from symdiff.lowering.compiler import cache
+from symdiff.testing import random_graphs
 
 import symdiff as sd
 
@@ -155,17 +157,28 @@ def test_two_run_time_dimensions():
     assert program.builds == 1
 
 
-def test_a_kernel_that_needs_a_size_specializes_and_says_why():
-    # softmax over rows of symbolic length: the kernel is chosen by the row length
+def test_rows_of_run_time_length_take_the_header_kernels():
     x = sd.tensor("x", (4, "n"), "float64")
-    program = sd.compile([sd.softmax(x, axis=1)], [x])
+    program = sd.compile([sd.softmax(x, axis=1), sd.logsumexp(x, axis=1)], [x])
     for n in (3, 100):
         a = np.random.default_rng(n).standard_normal((4, n))
-        np.testing.assert_allclose(program(a)[0], np.exp(a) / np.exp(a).sum(1, keepdims=True), rtol=1e-12)
-    if program.specialized_because is not None:
-        assert program.builds == 2 and "n" not in program.specialized_because.split()
-    else:
-        assert program.builds == 1
+        s, lse = program(a)
+        np.testing.assert_allclose(s, np.exp(a) / np.exp(a).sum(1, keepdims=True), rtol=1e-12)
+        np.testing.assert_allclose(lse, np.log(np.exp(a).sum(1)), rtol=1e-12)
+    assert program.libraries == 1 and "softmax_rows<double>" in program.source
+
+
+def test_a_kernel_that_needs_a_size_specializes_and_says_why():
+    # a gather checks its indices against the table's length, which it writes as a constant
+    W, i = sd.tensor("W", ("n", 3), "float64"), sd.tensor("i", (5,), "int64")
+    program = sd.compile([sd.take(W, i, axis=0) * 2.0], [W, i])
+    for n in (4, 7):
+        a, idx = np.random.default_rng(n).standard_normal((n, 3)), np.arange(5) % n
+        np.testing.assert_allclose(program(a, idx)[0], a[idx] * 2.0)
+    assert program.specialized_because == "the program needs the value of D0"
+    assert program.libraries == 2 and not program.stats["runtime_dims"]
+    with pytest.raises(ValueError, match="out of range"):
+        program(np.zeros((4, 3)), np.array([0, 1, 2, 3, 4]))  # and the check still holds
 
 
 def test_an_empty_batch_runs_a_specialized_program():
@@ -232,3 +245,18 @@ def test_wrong_dimensions_for_a_run_time_library_are_refused_before_it_runs():
         bound_program(spec.native, *args, spec.arena_bytes)
     with pytest.raises(ValueError, match=">= 1"):
         spec.native.arena_bytes([0])
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(random_graphs(rows="m"))
+def test_random_graphs_with_a_batch_and_their_gradients_at_every_size(graph):
+    f, leaves = graph
+    grads = sd.grad(f, leaves)
+    program = sd.compile([f, *grads], leaves)
+    for m in (1, 3, 70):
+        rng = np.random.default_rng(m)
+        arrays = [rng.uniform(-1, 1, (m, 4)), rng.uniform(-1, 1, (m, 4)), rng.uniform(-1, 1, 4)]
+        env = dict(zip(leaves, arrays))
+        for got, want in zip(program(*arrays), sd.evaluate([f, *grads], env)):
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10, err_msg=f"m={m}")
+    assert program.libraries == 1, program.specialized_because
