@@ -134,6 +134,7 @@ class CpuProgram:
         return generate(fold(schedule(outputs, self.inputs, updates, bindings)))
 
     runtime_dims = True  # graphs with symbolic dimensions compile once, for every size
+    RUNTIME_BINDINGS = 64  # signatures bound to the run-time library at once (each keeps its arenas)
 
     def specialize(self, bindings: dict, signature: tuple) -> Specialization:
         """The program for ``signature``: the graph's one run-time-dimensions library when it has
@@ -193,14 +194,17 @@ class CpuProgram:
 
     @property
     def signatures(self) -> list:
-        """The argument shapes this program was called with (each bound to its library)."""
-        return list(self._specs)
+        """The argument shapes this program is bound to now (each to its library; the run-time
+        library keeps the latest ``RUNTIME_BINDINGS``)."""
+        with self._specializing:
+            return list(self._specs)
 
     @property
     def libraries(self) -> int:
         """How many compiled libraries the signatures called so far run on (1 for a graph whose
         symbolic dimensions are all run-time dimensions, whatever the batch sizes)."""
-        return len({id(spec.native) for spec in self._specs.values()})
+        with self._specializing:
+            return len({id(spec.native) for spec in self._specs.values()})
 
     def _runtime_out_shapes(self) -> list:
         """The outputs' shapes in the run-time dimensions, as the graph entry records them."""
@@ -329,6 +333,10 @@ class CpuProgram:
             [id(leaf) in self._targets for leaf in self.inputs], [np.dtype(d) for d in spec.out_dtypes],
             [list(s) for s in spec.out_shapes], spec.arena_bytes, spec.dims)
         self._specs[spec.signature] = spec
+        if spec.dims:  # bindings of the run-time library are cheap to make again: keep the latest
+            bound_sizes = [s for s, v in self._specs.items() if v.dims]
+            for old in bound_sizes[:max(0, len(bound_sizes) - self.RUNTIME_BINDINGS)]:
+                del self._specs[old]  # a call holding it keeps it alive until it returns
         return spec
 
     # -- inspection -----------------------------------------------------------------------------

@@ -260,3 +260,13 @@ def test_random_graphs_with_a_batch_and_their_gradients_at_every_size(graph):
         for got, want in zip(program(*arrays), sd.evaluate([f, *grads], env)):
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10, err_msg=f"m={m}")
     assert program.libraries == 1, program.specialized_because
+
+
+def test_many_batch_sizes_keep_a_bounded_number_of_bindings():
+    X = sd.tensor("X", ("m", 3), "float64")
+    program = sd.compile([sd.sum(sd.tanh(X), axis=1)], [X])
+    for m in range(1, 150):
+        a = np.full((m, 3), 0.5)
+        np.testing.assert_allclose(program(a)[0], np.tanh(a).sum(1), rtol=1e-12)
+    assert program.libraries == 1 and len(program.signatures) == program.RUNTIME_BINDINGS
+    assert program(np.ones((1, 3)))[0].shape == (1,)  # an evicted size binds again
