@@ -214,7 +214,8 @@ class KernelWriter:
         if name == "take":
             self._mark_fused(node)
             a, ind = node.inputs
-            axis, n = node.attr("axis"), int(shape_of(a)[node.attr("axis")])
+            axis = node.attr("axis")
+            n = shape_of(a)[axis]  # an int, or the table's run-time length
             self.validate_indices(ind, n, "take: index", allow_negative=True)
             k = len(shape_of(ind))
             raw = self.value(ind, idx[axis:axis + k], body)
@@ -278,6 +279,11 @@ class KernelWriter:
     def validate_indices(self, index_node, n, what, allow_negative=False):
         """Emit, once per kernel, a check that every index in ``index_node`` is in range."""
         lo = -n if allow_negative else 0
+        if dims.is_runtime(n):  # the bounds are printed when the program runs
+            self._validate(index_node, lambda v: f"{v} < {lo} || {v} >= {n}",
+                           f"{what} %lld at flat position %lld is out of range [%lld, %lld)",
+                           extra=(f"(long long)({lo})", f"(long long)({n})"))
+            return
         self._validate(index_node, lambda v: f"{v} < {lo} || {v} >= {n}",
                        f"{what} %lld at flat position %lld is out of range [{lo}, {n})")
 
@@ -287,7 +293,7 @@ class KernelWriter:
                        "power: integers to negative integer powers are not allowed (exponent %lld at flat "
                        "position %lld); use a float base")
 
-    def _validate(self, node, bad, message):
+    def _validate(self, node, bad, message, extra=()):
         if id(node) in self._validated:
             return
         self._validated.add(id(node))
@@ -301,7 +307,8 @@ class KernelWriter:
         pad = "  " * len(shape)
         lines += [pad + line for line in body.lines]
         lines.append(pad + f"if ({bad(v)}) {{ std::snprintf(error, error_size, \"{message}\", "
-                     f"(long long)({v}), (long long)({_flat(shape, 'j')})); return 1; }}")
+                     f"(long long)({v}), (long long)({_flat(shape, 'j')}){''.join(', ' + e for e in extra)}); "
+                     "return 1; }")
         lines += ["  " * d + "}" for d in reversed(range(len(shape)))]
         self.validations.append("\n".join(lines))
 
