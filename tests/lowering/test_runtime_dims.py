@@ -287,3 +287,34 @@ def test_many_batch_sizes_keep_a_bounded_number_of_bindings():
         np.testing.assert_allclose(program(a)[0], np.tanh(a).sum(1), rtol=1e-12)
     assert program.libraries == 1 and len(program.signatures) == program.RUNTIME_BINDINGS
     assert program(np.ones((1, 3)))[0].shape == (1,)  # an evicted size binds again
+
+
+def _renamed(shape, k):
+    return tuple(f"{d}_{k}" if isinstance(d, str) else d for d in shape)
+
+
+@pytest.mark.parametrize("grow", [0, 3], ids=["the case's sizes", "three more along every symbolic axis"])
+def test_every_symbolic_op_case_in_one_run_time_program(grow):
+    import dataclasses
+
+    from symdiff.testing import cases
+
+    symbolic = [c for c in cases() if any(not isinstance(d, int) for i in c.inputs for d in i.shape)]
+    assert len(symbolic) >= 30
+    rng = np.random.default_rng(11)
+    exprs, env = [], {}
+    for k, case in enumerate(symbolic):
+        specs = [dataclasses.replace(i, shape=_renamed(i.shape, k),
+                                     values=tuple(v + grow if isinstance(d, str) else v
+                                                  for d, v in zip(i.shape, i.values or i.shape)))
+                 for i in case.inputs]
+        renamed = dataclasses.replace(case, inputs=specs)
+        leaves = [sd.tensor(f"c{k}_a{i}", spec.shape, spec.dtype) for i, spec in enumerate(specs)]
+        exprs.append(case.build(*leaves))
+        env.update(zip(leaves, renamed.sample(rng)))
+    inputs = list(env)
+    program = sd.compile(exprs, inputs, optimize=False)
+    for case, got, want in zip(symbolic, program(*[env[leaf] for leaf in inputs]), sd.evaluate(exprs, env)):
+        assert got.shape == want.shape and got.dtype == want.dtype, str(case)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=str(case))
+    assert program.stats["runtime_dims"] and program.specialized_because is None
