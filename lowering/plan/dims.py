@@ -49,6 +49,16 @@ class round64(sympy.Function):  # a sympy function, printed in C by RuntimeDim
         return None
 
 
+class round256(sympy.Function):  # cudaMalloc's alignment (the CUDA program's device pool)
+    """``x`` rounded up to a multiple of 256."""
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_Integer:
+            return sympy.Integer((int(x) + 255) // 256 * 256)
+        return None
+
+
 def _symbol(k: int) -> sympy.Symbol:
     return sympy.Symbol(f"D{k}", integer=True, positive=True)
 
@@ -96,6 +106,8 @@ def _c(expr) -> str:
         return text
     if isinstance(expr, round64):
         return f"((({_c(expr.args[0])}) + 63) / 64 * 64)"
+    if isinstance(expr, round256):
+        return f"((({_c(expr.args[0])}) + 255) / 256 * 256)"
     raise NeedsConstantDims(f"no C form for the dimension {expr}")
 
 
@@ -283,6 +295,12 @@ def round_up64(n):
     if not is_runtime(n):
         return (n + 63) // 64 * 64
     return RuntimeDim(round64(n.expr))
+
+
+def round_up256(n):
+    if not is_runtime(n):
+        return (n + 255) // 256 * 256
+    return RuntimeDim(round256(n.expr))
 
 
 def evaluate(value, values: dict) -> int:

@@ -1,7 +1,8 @@
 """``sd.compile(..., backend="cuda")``: the schedule rendered as CUDA, built with nvcc.
 
 Everything but the rendering is the C++ backend's (:class:`~.cpu.CpuProgram`): argument
-checks, specialization per shape signature, the on-disk cache (keyed by nvcc, its flags and the
+checks, one program for every size of its run-time dimensions (the launch grids computed when it
+runs, ``symdiff_blocks``) or else specialization per shape signature, the on-disk cache (keyed by nvcc, its flags and the
 source), ``explain`` and ``stats``. Arrays go in and come out as numpy arrays; the program
 copies them to and from the device itself.
 
@@ -26,7 +27,6 @@ class CudaProgram(CpuProgram):
     """Generated CUDA, compiled once per shape signature; runs on the current CUDA device."""
 
     backend = "cuda"
-    runtime_dims = False  # the CUDA renderer sizes its launches when it writes them: one program per signature
 
     def translate(self, bindings: dict):
         """Optimize, schedule and render the CUDA program for concrete dimensions ``bindings``."""

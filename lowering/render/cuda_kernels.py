@@ -23,7 +23,8 @@ import dataclasses
 
 from symdiff import dtypes
 
-from ..plan import indexing
+from ..plan import dims, indexing
+from ..plan.dims import NeedsConstantDims
 from ..plan.schedule import contiguous_strides
 from .scalar import C_TYPE, literal
 from .writer import ACC_TYPE, Body, KernelWriter, _prod, gemm_layout
@@ -103,7 +104,11 @@ class CudaKernelWriter(KernelWriter):
                               "allowed; the exponent")
 
 
-def blocks(count, per_block=THREADS) -> int:
+def blocks(count, per_block=THREADS):
+    """Blocks for a grid-stride loop over ``count`` items: an int, or for a run-time count the C
+    call that computes it when the program runs (``symdiff_blocks``, the same formula)."""
+    if dims.is_runtime(count):
+        return f"symdiff_blocks({count}, {per_block})"
     return max(1, min(MAX_BLOCKS, -(-int(count) // per_block)))
 
 
@@ -135,8 +140,18 @@ def render_loop(w: CudaKernelWriter) -> Launch:
 
 
 def _row_threads(n) -> int:
-    """Threads for one row of ``n`` values: whole warps, at most THREADS."""
+    """Threads for one row of ``n`` values: whole warps, at most THREADS (THREADS for a row of
+    run-time length: the loops stride by blockDim.x, so any row fits)."""
+    if dims.is_runtime(n):
+        return THREADS
     return max(32, min(THREADS, -(-int(n) // 32) * 32))
+
+
+def _item_blocks(count):
+    """Blocks for a block-per-item loop over ``count`` items (at least one, at most MAX_BLOCKS)."""
+    if dims.is_runtime(count):
+        return blocks(count, 1)
+    return min(count, MAX_BLOCKS) or 1
 
 
 def _reduce_index(in_shape, axes, keepdims, out_vars, red_vars):
@@ -197,7 +212,11 @@ def render_reduce(w: CudaKernelWriter) -> Launch:
     numel_out, count = _prod(out_shape), _prod(in_shape[d] for d in axes)
     # Reducing leading axes (a bias gradient): adjacent outputs are adjacent in memory, so one
     # thread per output reads coalesced; a block per output would stride through memory.
-    per_block = not (axes and axes[-1] != len(in_shape) - 1 and numel_out >= ROW_THREAD_MIN_OUTPUTS)
+    try:
+        many_outputs = numel_out >= ROW_THREAD_MIN_OUTPUTS
+    except NeedsConstantDims:  # a run-time number of outputs: one thread each (right for any count)
+        many_outputs = True
+    per_block = not (axes and axes[-1] != len(in_shape) - 1 and many_outputs)
     red = _Reduction(w, per_block)
     lines = w.unravel("o", out_shape, red.out_vars)
     scratch: list = []
@@ -241,7 +260,7 @@ def render_reduce(w: CudaKernelWriter) -> Launch:
         return Launch(w.grid_stride(numel_out, lines), blocks(numel_out))
     threads = _row_threads(count)
     body = _scratch(scratch) + _block_per_item(w, numel_out, lines)
-    return Launch(body, min(numel_out, MAX_BLOCKS) or 1, threads, bounds=True)
+    return Launch(body, _item_blocks(numel_out), threads, bounds=True)
 
 
 def _scratch(types) -> list[str]:
@@ -297,7 +316,7 @@ def render_softmax(w: CudaKernelWriter) -> Launch:
         lines += row_loop(lambda v: [f"{out_at} = {v} - lse;"])
     rows = _prod(others)
     body = _scratch([t]) + _block_per_item(w, rows, lines)
-    return Launch(body, min(rows, MAX_BLOCKS) or 1, _row_threads(n), bounds=True)
+    return Launch(body, _item_blocks(rows), _row_threads(n), bounds=True)
 
 
 CROSS_ENTROPY_WARPS = 32
@@ -314,7 +333,8 @@ def render_cross_entropy(w: CudaKernelWriter) -> Launch:
     w.validate_indices(labels, k, "softmax_cross_entropy: label")
     t, it = C_TYPE[node.dtype], w.index_type
     row_vars = [f"q{d}" for d in range(len(rows_shape))]
-    warps = max(1, min(CROSS_ENTROPY_WARPS, rows))
+    # a run-time number of rows: every warp (those past the last row add nothing)
+    warps = CROSS_ENTROPY_WARPS if dims.is_runtime(rows) else max(1, min(CROSS_ENTROPY_WARPS, rows))
 
     def lane_loop(inner_fn):
         b = Body()

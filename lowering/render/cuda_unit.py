@@ -8,8 +8,9 @@ stream. ``symdiff_program`` takes host pointers, as every program does:
     extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, int64_t error_size)
 
 It keeps one device allocation for the program's inputs, outputs, constants and arena (its size
-is fixed when the program is generated; made on the first call, on the current device, and kept
-for the life of the process), copies the inputs in, runs the kernels, copies the outputs back
+is fixed when the program is generated, or with run-time dimensions computed from them and
+grown when a call needs more; made on the first call, on the current device, and kept for the
+life of the process), copies the inputs in, runs the kernels, copies the outputs back
 and writes each update into its input array. Every CUDA error, and a machine with no device,
 is a nonzero return with the reason in ``error``. Calls are serialized (the device buffers are
 shared).
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..plan import dims
 from ..plan.memory import plan_memory
 from ..plan.schedule import Schedule
 from .cuda_kernels import RENDER, CudaKernelWriter
@@ -168,8 +170,20 @@ int symdiff_check_indices(Kernel kernel, unsigned grid, unsigned block, symdiff_
 """
 
 
-def _round(n: int) -> int:
-    return (n + ALIGN - 1) // ALIGN * ALIGN
+def _round(n):
+    return dims.round_up256(n)  # ALIGN; an expression when the size is a run-time one
+
+
+RUNTIME_HELPERS = """
+namespace {
+// blocks for a grid-stride loop over `count` items (cuda_kernels.blocks, when the count is known
+// only at run time)
+inline unsigned symdiff_blocks(int64_t count, int64_t per_block) {
+  const int64_t b = (count + per_block - 1) / per_block;
+  return static_cast<unsigned>(b < 1 ? 1 : b > 65535 ? 65535 : b);
+}
+}  // namespace
+"""
 
 
 def _indent(lines, pad="  ") -> str:
@@ -182,6 +196,8 @@ def _const_definition(buf) -> str:
 
 
 def _index_type(sched: Schedule) -> str:
+    if sched.runtime:
+        return "int64_t"  # the sizes are not known here
     biggest = max([b.numel for b in sched.inputs + sched.outputs + sched.temps + sched.consts] +
                   [int(np.prod(s, dtype=np.int64)) for s in sched.shape.values()] + [1])
     return "int" if biggest < INT32_SAFE else "int64_t"
@@ -196,9 +212,11 @@ def _render(sched, kernel, index_type, position):
     out = kernel.out.buffer
     read_bufs = [b for name, b in sorted(w.reads.items()) if name != out.name]
     aliased = out.name in w.reads
-    params = [f"{C_TYPE[out.dtype]}* {'' if aliased else '__restrict__ '}{out.name}"]
+    runtime = [s.name for s in sched.runtime]  # every __global__ takes them (by value) when there are any
+    params = [f"const int64_t {name}" for name in runtime]
+    params += [f"{C_TYPE[out.dtype]}* {'' if aliased else '__restrict__ '}{out.name}"]
     params += [f"const {C_TYPE[b.dtype]}* __restrict__ {b.name}" for b in read_bufs]
-    args = ", ".join([out.name] + [b.name for b in read_bufs])
+    args = ", ".join(runtime + [out.name] + [b.name for b in read_bufs])
     texts = []  # (suffix, text without the name) of each __global__
     for k, check in enumerate(w.checks):
         sig = f"(symdiff_index_error* err, long long at, {', '.join(params)}) {{\n{_indent(check.body)}\n}}"
@@ -248,21 +266,29 @@ def generate(sched: Schedule) -> TranslationUnit:
     offsets, pool = {}, 0
     for buf in sched.inputs + sched.outputs + sched.consts:
         offsets[buf.name] = pool
-        pool += _round(max(buf.nbytes, 1))
+        pool += _round(dims.maximum(buf.nbytes, 1))
     arena = pool
-    pool += _round(max(memory.arena_bytes, 1))
+    pool += _round(dims.maximum(memory.arena_bytes, 1))
     err_offset = pool
     pool += ALIGN
 
-    lines = [HEADER + "".join(f'#include "{s}.cu"  // csrc/cuda\n' for s in sorted(sources)) + HELPERS]
+    lines = [HEADER + "".join(f'#include "{s}.cu"  // csrc/cuda\n' for s in sorted(sources)) + HELPERS
+             + (RUNTIME_HELPERS if sched.runtime else "")]
     lines += [_const_definition(b) for b in sched.consts]
     lines.append(comment(input_legend(sched)))
     lines.append("namespace {")
     lines += functions
     lines += ["std::mutex symdiff_lock;  // the device buffers below are shared by every call",
               "char* symdiff_pool = nullptr;", "bool symdiff_pool_ready = false;", ""]
-    lines.append("int symdiff_run(void* const* buffers, char* error, int64_t error_size) {")
-    body = ["int devices = 0;",
+    runtime = sched.runtime
+    if runtime:
+        lines.insert(-1, "int64_t symdiff_pool_bytes = 0;  // grown (and the constants copied again) for larger sizes")
+        lines.append("int symdiff_run(void* const* buffers, const int64_t* dims, char* error, int64_t error_size) {")
+    else:
+        lines.append("int symdiff_run(void* const* buffers, char* error, int64_t error_size) {")
+    body = [f"const int64_t {s.name} = dims[{k}];" for k, s in enumerate(runtime)]
+    body += [f"(void){s.name};" for s in runtime]
+    body += ["int devices = 0;",
             "const cudaError_t found = cudaGetDeviceCount(&devices);",
             "if (found != cudaSuccess || devices == 0) {",
             "  std::snprintf(error, error_size, \"no CUDA device: this program runs on a GPU (%s)\",",
@@ -270,9 +296,22 @@ def generate(sched: Schedule) -> TranslationUnit:
             "  cudaGetLastError();  // not sticky: clear it",
             "  return 1;",
             "}",
-            "if (!symdiff_pool_ready) {",
-            (f"  if (symdiff_pool == nullptr) SYMDIFF_CHECK(cudaMalloc(&symdiff_pool, {pool}), "
-             f"\"allocating {pool} bytes of device memory\");")]
+            ]
+    if runtime:
+        body += [f"const int64_t symdiff_need = {pool};",
+                 "if (symdiff_pool_bytes < symdiff_need) {",
+                 "  if (symdiff_pool != nullptr) SYMDIFF_CHECK(cudaFree(symdiff_pool), \"freeing device memory\");",
+                 "  symdiff_pool = nullptr;",
+                 "  symdiff_pool_bytes = 0;",
+                 "  symdiff_pool_ready = false;",
+                 "  SYMDIFF_CHECK(cudaMalloc(&symdiff_pool, symdiff_need), \"allocating device memory\");",
+                 "  symdiff_pool_bytes = symdiff_need;",
+                 "}",
+                 "if (!symdiff_pool_ready) {"]
+    else:
+        body += ["if (!symdiff_pool_ready) {",
+                 (f"  if (symdiff_pool == nullptr) SYMDIFF_CHECK(cudaMalloc(&symdiff_pool, {pool}), "
+                  f"\"allocating {pool} bytes of device memory\");")]
     for buf in sched.consts:
         body.append(f"  SYMDIFF_CHECK(cudaMemcpy(symdiff_pool + {offsets[buf.name]}, {buf.name}_host, {buf.nbytes}, "
                     f"cudaMemcpyHostToDevice), \"copying constant {buf.name} to the device\");")
@@ -311,11 +350,15 @@ def generate(sched: Schedule) -> TranslationUnit:
     # the arena lives on the device, inside the program: the host passes none it would use
     lines.append(signature_function(program_signature([(b.dtype, b.numel) for b in sched.inputs],
                                                       [(b.dtype, b.numel) for b in sched.outputs], 0)))
+    if runtime:  # the host arena: none (the program's own device pool holds the temporaries)
+        lines.append('extern "C" int64_t symdiff_program_arena_bytes(const int64_t* dims) { (void)dims; return 0; }')
     lines += [('extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, '
                "int64_t error_size) {"),
-              "  (void)dims;  // the shapes are compiled in: this program is specialized",
+              "  (void)dims;  // the shapes are compiled in: this program is specialized" if not runtime else
+              "  // the run-time dimensions: D0, D1, ... (symdiff.lowering.plan.dims)",
               "  std::lock_guard<std::mutex> guard(symdiff_lock);",
               "  try {",
+              "    return symdiff_run(buffers, dims, error, error_size);" if runtime else
               "    return symdiff_run(buffers, error, error_size);",
               "  } catch (const std::exception& e) {  // gemm_device reports bad launches by throwing",
               "    std::snprintf(error, error_size, \"%s\", e.what());",

@@ -380,3 +380,45 @@ def test_negative_integer_exponents_are_an_error_in_a_generated_program(emulated
     np.testing.assert_array_equal(prog(np.array([2, 3, 4, 5]), np.array([0, 1, 2, 3]))[0], [1, 3, 16, 125])
     with pytest.raises(ValueError, match="negative integer powers are not allowed; the exponent -2 at flat position 2"):
         prog(np.array([2, 3, 4, 5]), np.array([0, 1, -2, 3]))
+
+
+def _batch_step(dtype):
+    """mlp_step with a symbolic batch: one CUDA program for every batch size."""
+    import symdiff as sd
+
+    X, y = sd.tensor("X", ("m", 40), dtype), sd.tensor("y", ("m",), "int64")
+    W1, b1 = sd.tensor("W1", (40, 300), dtype), sd.tensor("b1", (300,), dtype)
+    W2, b2 = sd.tensor("W2", (300, 10), dtype), sd.tensor("b2", (10,), dtype)
+    params = [W1, b1, W2, b2]
+    loss = sd.softmax_cross_entropy(sd.relu(X @ W1 + b1) @ W2 + b2, y)
+    grads = sd.grad(loss, params)
+    outputs = [loss, sd.sum(X, axis=0), sd.softmax(X @ W1, axis=0)]  # batch-axis reductions too
+    return outputs, [X, y, *params], {p: p - 0.05 * g for p, g in zip(params, grads)}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_generated_program_with_a_run_time_batch_serves_every_size(emulated_programs, dtype):
+    from symdiff.lowering.programs.cuda import CudaProgram
+    from test_cuda_program import TRAIN_TOL
+
+    import symdiff as sd
+
+    outputs, inputs, updates = _batch_step(dtype)
+    prog = CudaProgram(outputs, inputs, updates)
+    for m in (128, 37, 1, 300):  # 300 grows the device pool past the first sizes'
+        rng = np.random.default_rng(m)
+        arrays = [rng.standard_normal((m, 40)).astype(dtype), rng.integers(0, 10, m)]
+        arrays += [(0.2 * rng.standard_normal(p.shape)).astype(dtype) for p in inputs[2:]]
+        old = {id(leaf): a.copy() for leaf, a in zip(prog.inputs, arrays)}
+        got = prog(*arrays)
+        want = sd.evaluate(prog.outputs + [v for _, v in prog.updates],
+                           {leaf: old[id(leaf)] for leaf in prog.inputs})
+        for k, (g, w) in enumerate(zip(got, want)):
+            assert g.shape == w.shape, f"m={m} output {k}"
+            np.testing.assert_allclose(g, w, **TRAIN_TOL[dtype], err_msg=f"m={m}: output {k}")
+        position = {id(leaf): k for k, leaf in enumerate(prog.inputs)}
+        for (leaf, _), w in zip(prog.updates, want[len(prog.outputs):]):
+            np.testing.assert_allclose(arrays[position[id(leaf)]], w, **TRAIN_TOL[dtype],
+                                       err_msg=f"m={m}: update of {leaf.name}")
+    assert prog.libraries == 1 and prog.specialized_because is None, prog.specialized_because
+    assert "symdiff_blocks(" in prog.source and "const int64_t D0" in prog.source

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from symdiff.lowering.compiler import cache
-from symdiff.testing import random_graphs
 
 import symdiff as sd
+from symdiff.testing import random_graphs
 
 
 @pytest.fixture(autouse=True)
