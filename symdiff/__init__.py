@@ -12,7 +12,8 @@ its derivatives.
 
 # Imports go one way, bottom-up (symdiff.expr draws the layers). The op families register their
 # ops when imported, in this order; expr then gives Node its operators and printing.
-from .ops import sources as _sources, movement as _movement, elementwise as _elementwise  # noqa: F401
+from .ops import sources as _sources, movement as _movement, padding as _padding  # noqa: F401
+from .ops import elementwise as _elementwise  # noqa: F401
 from .ops import nn as _nn, reduce as _reduce, linalg as _linalg  # noqa: F401  (registration)
 from . import expr as _expr  # x + y, X.T, X[1:], X.sum(), print(X)
 from . import autodiff as _autodiff  # registers grad, jvp, vjp, jacobian, hessian, hvp

@@ -148,6 +148,14 @@ def _softmax(a, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _dilated(a, dilation, axes):
+    """needle's dilate: each axis in ``axes`` d -> d * (dilation + 1), ``a`` at every (dilation + 1)-th."""
+    shape = [d * (dilation + 1) if k in axes else d for k, d in enumerate(a.shape)]
+    out = np.zeros(shape, dtype=a.dtype)
+    out[tuple(slice(None, None, dilation + 1) if k in axes else slice(None) for k in range(a.ndim))] = a
+    return out
+
+
 def _structural_cases():
     F = FUNCTIONS
     M = Input((3, 4))
@@ -177,6 +185,16 @@ def _structural_cases():
                  "negative axis")
     yield OpCase("flip", lambda a: F["flip"](a, 1), [Input(("m", "n"), values=(3, 5))], lambda a: np.flip(a, 1),
                  "symbolic")
+    yield OpCase("pad", lambda a: F["pad"](a, ((1, 0), (2, 1))), [M], lambda a: np.pad(a, ((1, 0), (2, 1))), "pairs")
+    yield OpCase("pad", lambda a: F["pad"](a, 1, value=0.5), [Input((2, 3))],
+                 lambda a: np.pad(a, 1, constant_values=0.5), "int and value")
+    yield OpCase("pad", lambda a: F["pad"](a, ((0, 0), (1, 2))), [Input(("m", "n"), values=(3, 4))],
+                 lambda a: np.pad(a, ((0, 0), (1, 2))), "symbolic")
+    yield OpCase("dilate", lambda a: F["dilate"](a, 1, 0), [M], lambda a: _dilated(a, 1, (0,)), "axis 0")
+    yield OpCase("dilate", lambda a: F["dilate"](a, 2, (0, -1)), [Input((2, 3, 2))],
+                 lambda a: _dilated(a, 2, (0, 2)), "axes")
+    yield OpCase("dilate", lambda a: F["dilate"](a, 1, 1), [Input(("m", "n"), values=(3, 2))],
+                 lambda a: _dilated(a, 1, (1,)), "symbolic")
     yield OpCase("getitem", lambda a: a[1:, ::2], [M], lambda a: a[1:, ::2], "slices")
     yield OpCase("getitem", lambda a: a[-1, None, ..., 1:3], [M], lambda a: a[-1, None, ..., 1:3],
                  "int none ellipsis")

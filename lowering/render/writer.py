@@ -26,7 +26,7 @@ from ..plan import dims, indexing
 from ..plan.dims import NeedsConstantDims
 from ..plan.memory import MemoryPlan
 from ..plan.schedule import Kernel, LoweringError, Schedule, contiguous_strides
-from .scalar import C_TYPE, c_expression
+from .scalar import C_TYPE, c_expression, literal
 
 ABI = "symdiff-abi-1"  # what symdiff_program_abi() returns; csrc/bind_program.cpp checks it
 PARALLEL_MIN_ELEMENTS = 32768  # below this an OpenMP fork/join costs more than the loop
@@ -222,6 +222,9 @@ class KernelWriter:
             pos = self.fresh()
             body.lines.append(f"const int64_t {pos} = {raw} < 0 ? {raw} + {n} : {raw};")
             return self.value(a, list(idx[:axis]) + [pos] + list(idx[axis + k:]), body)
+        if name in ("pad", "dilate"):
+            self._mark_fused(node)
+            return self._guarded_read(node, idx, body)
         if getattr(node.op, "kind", "") == "elementwise":
             self._mark_fused(node)
             return self.elementwise(node, [self.value(i, idx, body) for i in node.inputs], body)
@@ -250,6 +253,34 @@ class KernelWriter:
             in_strides = contiguous_strides(in_shape)
             return [f"(({lin} / {s}) % {d})" if d != 1 else "0" for s, d in zip(in_strides, in_shape)]
         return indexing.source_index(node.attr("index"), self.s.bindings, idx)  # getitem
+
+    def _guarded_read(self, node, idx, body):
+        """pad and dilate at ``idx``: the input at the mapped index where the element comes from
+        it, else the fill value. The read is inside the condition, so padding never reads out of
+        bounds (an empty input included); what it computes stays in that block."""
+        in_shape = self.s.shape_of(node.inputs[0])
+        mapped, inside = list(idx), []
+        if node.op.name == "pad":
+            fill = node.attr("value")
+            for a, (i, d, (before, after)) in enumerate(zip(idx, in_shape, node.attr("pad_width"))):
+                if before:
+                    mapped[a] = f"({i} - {before})"
+                    inside.append(f"{i} >= {before}")
+                if after:
+                    inside.append(f"{mapped[a]} < {d}")
+        else:  # dilate: every (dilation + 1)-th element along its axes
+            fill, step = 0, node.attr("dilation") + 1
+            for a in node.attr("axes"):
+                mapped[a] = f"({idx[a]} / {step})"
+                inside.append(f"{idx[a]} % {step} == 0")
+        var, inner = self.fresh(), Body()
+        inner.memo = dict(body.memo)  # values computed before are in scope; those computed inside stay there
+        got = self.value(node.inputs[0], mapped, inner)
+        got = got if isinstance(got, str) else literal(got, node.dtype)
+        body.lines.append(f"{C_TYPE[node.dtype]} {var} = {literal(fill, node.dtype)};")
+        body.lines.append(f"if ({' && '.join(f'({c})' for c in inside)}) {{")
+        body.lines += ["  " + line for line in inner.lines] + [f"  {var} = {got};", "}"]
+        return var
 
     def cast_expr(self, expr, from_dtype, to_dtype, body):
         var = self.fresh()
