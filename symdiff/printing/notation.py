@@ -299,6 +299,9 @@ class Unicode(Style):
         if op == "flip" and not node.op.print_attrs[0].is_default(node):  # flip(X, axis=0) ≠ flip(X)
             axes = node.attr("axis")
             texts.append(f"axis={','.join(str(a) for a in axes) if len(axes) != 1 else axes[0]}")
+        if op in ("pad", "dilate"):  # what they add is the attributes: pad(X, (0, 0), (1, 2))
+            texts += [_attr_text(node.attr(s.name)) if s.name != "value" else f"value={node.attr('value')}"
+                      for s in node.op.print_attrs if not s.is_default(node)]
         return self.func(op, texts)
 
     def func(self, name, args):
@@ -374,3 +377,10 @@ class Buffers(Unicode):
 
 
 UNICODE, LATEX, BUFFERS = Unicode(), Latex(), Buffers()
+
+
+def _attr_text(value) -> str:
+    """An attribute as a reader writes it: (0, 0), (1, 2) for pairs, 2 for a number."""
+    if isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
+        return ", ".join(str(tuple(v)) for v in value)
+    return str(tuple(value)) if isinstance(value, tuple) else str(value)
