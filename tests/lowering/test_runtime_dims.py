@@ -318,3 +318,14 @@ def test_every_symbolic_op_case_in_one_run_time_program(grow):
         assert got.shape == want.shape and got.dtype == want.dtype, str(case)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, err_msg=str(case))
     assert program.stats["runtime_dims"] and program.specialized_because is None
+
+
+def test_user_dimensions_named_like_run_time_ones():
+    # a user's D1 becomes D0 in the code and m becomes D1: the renaming is simultaneous
+    A, B = sd.tensor("A", ("D1", "m"), "float64"), sd.tensor("B", ("m", "D0"), "float64")
+    program = sd.compile([sd.exp(A @ B * 0.1)], [A, B])
+    for a, m, b in [(2, 3, 4), (5, 1, 2), (3, 7, 1)]:
+        x, y = np.random.default_rng(a).standard_normal((a, m)), np.random.default_rng(b).standard_normal((m, b))
+        np.testing.assert_allclose(program(x, y)[0], np.exp(x @ y * 0.1), rtol=1e-12)
+    assert program.libraries == 1
+    assert program.explain(D1=2, m=3, D0=4).splitlines()[0].endswith("t0[2,4] = A·B")
