@@ -11,6 +11,7 @@ Grammar (Python's precedence, lowest first)::
     atom     := number | name | function "(" args ")" | "(" expr ")"
     index    := int | [int] ":" [int] [":" [int]] | None | ...
     args     := arg ("," arg)*;  arg := expr | (int, ...) | keyword "=" literal
+    literal  := number | True | False | None | dtype | (int, ...) | ((int, ...), ...)
 
 Functions are the registered ones of the op catalogue (``symdiff.ops``), which
 build expressions; transformations such as ``grad``, ``optimize`` or ``pretty``
@@ -431,6 +432,22 @@ class _Parser:
         self.expect(")", "')'")
         return tuple(items)
 
+    def tuple_of_tuples(self):
+        """'(' tuple (',' tuple)* [','] ')': one level of nesting, each item a tuple of ints."""
+        self.expect("(", "'('")
+        items = []
+        while True:
+            if not self._tuple_ahead():
+                raise self.error("a tuple of tuples holds tuples of ints, e.g. ((0, 0), (1, 2))", self.peek()[2])
+            items.append(self.tuple_literal())
+            if not self.at(","):
+                break
+            self.take()
+            if self.at(")"):
+                break
+        self.expect(")", "')'")
+        return tuple(items)
+
     def literal(self, pos):
         kind, value, vpos = self.peek()
         if kind == "name" and (value in LITERALS or value in DTYPE_NAMES):
@@ -438,6 +455,8 @@ class _Parser:
             return LITERALS.get(value, value)
         if self._tuple_ahead():
             return self.tuple_literal()
+        if self.at("(") and self.peek(1)[1] == "(":  # a tuple of int tuples: pad's ((0, 0), (1, 2))
+            return self.tuple_of_tuples()
         sign = 1
         if self.at("-"):
             self.take()
@@ -447,7 +466,7 @@ class _Parser:
             self.take()
             return self.weak(sign * self.number(value, vpos), vpos)
         raise self.error("keyword values must be literals: numbers, True/False/None, tuples of ints "
-                         "or dtype names", vpos)
+                         "(or of tuples of ints) or dtype names", vpos)
 
 
 def _expression_function(name) -> bool:

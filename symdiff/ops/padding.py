@@ -29,6 +29,12 @@ from .registry import Op, Shown, function
 # Above movement (its VJPs are getitem views), below elementwise: it imports no other family.
 
 
+
+def _shown(value, limit=200) -> str:
+    """``repr(value)``, cut to ``limit`` characters (an error message names what was given)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
 def _filled(shape, value, dtype):
     """An array of ``shape`` holding ``value``; on object arrays (symbolic mode) a sympy number."""
     if dtype == object:
@@ -88,17 +94,17 @@ def _pad_widths(pad_width, a) -> tuple:
     except ValueError:  # ragged nesting
         widths = None
     if widths is None or widths.ndim > 2 or any(isinstance(w, (tuple, list, np.ndarray)) for w in widths.flat):
-        raise ShapeError(f"pad: pad_width {pad_width!r} is not an int, a (before, after) pair or one pair per axis "
+        raise ShapeError(f"pad: pad_width {_shown(pad_width)} is not an int, a (before, after) pair or one pair per axis "
                          f"of an array of shape {format_shape(a.shape)}")
     if not all(_is_int(w) for w in widths.flat):
-        raise TypeError(f"pad: pad widths must be ints, got {pad_width!r}")
+        raise TypeError(f"pad: pad widths must be ints, got {_shown(pad_width)}")
     try:
         widths = np.broadcast_to(widths, (a.ndim, 2))
     except ValueError:
-        raise ShapeError(f"pad: pad_width {pad_width!r} does not fit an array of shape {format_shape(a.shape)}: "
+        raise ShapeError(f"pad: pad_width {_shown(pad_width)} does not fit an array of shape {format_shape(a.shape)}: "
                          f"give an int, a (before, after) pair or {a.ndim} pairs") from None
     if any(w < 0 for w in widths.flat):
-        raise ShapeError(f"pad: pad widths must be non-negative, got {pad_width!r} for an array of shape "
+        raise ShapeError(f"pad: pad widths must be non-negative, got {_shown(pad_width)} for an array of shape "
                          f"{format_shape(a.shape)}")
     return tuple((int(before), int(after)) for before, after in widths)
 

@@ -184,12 +184,13 @@ def test_printing_and_parsing():
     assert str(sd.pad(X, 1)) == "pad(X, pad_width=((1, 1), (1, 1)))"  # value 0 is left out
     assert str(sd.dilate(X, 2, (0, 1))) == "dilate(X, dilation=2, axes=(0, 1))"
     assert str(sd.dilate(X, 1, -1)) == "dilate(X, dilation=1, axes=1)"
-    for expr in (sd.dilate(X, 2, (0, 1)) * 2.0, sd.dilate(X, 1, -1)):
-        assert sd.parse(str(expr), {"X": X}) is expr
-    # the parser's keyword literals are numbers and tuples of ints: the pairs print, and the
-    # forms numpy broadcasts read back, but a tuple of pairs does not
+    for expr in (sd.dilate(X, 2, (0, 1)) * 2.0, sd.dilate(X, 1, -1), P, sd.pad(X, 1) + 1.0):
+        assert sd.parse(str(expr), {"X": X}) is expr  # the text printer's promise: it reads back
+    # the forms numpy broadcasts read back too; a tuple of tuples holds only tuples of ints
     assert sd.parse("pad(X, pad_width=(1, 2), value=-1.5)", {"X": X}) is sd.pad(X, (1, 2), value=-1.5)
     assert sd.parse("pad(X, pad_width=1)", {"X": X}) is sd.pad(X, 1)
-    with pytest.raises(sd.ParseError):
-        sd.parse(str(P), {"X": X})
+    for bad in ("pad(X, pad_width=((0, 0), 1))", "pad(X, pad_width=((0, 0), (a, 1)))",
+                "pad(X, pad_width=(((0, 0))))"):
+        with pytest.raises(sd.ParseError, match="a tuple of tuples holds tuples of ints"):
+            sd.parse(bad, {"X": X})
     assert sd.pretty(P) and sd.latex(P) and sd.pretty(sd.dilate(X, 1, 0))

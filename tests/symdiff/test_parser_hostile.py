@@ -196,3 +196,13 @@ def test_slice_scatter_of_numbers_is_a_clear_error():
     with pytest.raises(CLEAR):
         sd.parse("slice_scatter(1, 0, 0.0)", NS)
 
+
+
+@pytest.mark.parametrize("text", [
+    "pad(A, pad_width=" + "(" * 5000 + "1" + ")" * 5000 + ")",  # nested far deeper than one level
+    "pad(A, pad_width=(" + "(0, 0), " * 11000 + "(1, 1)))",  # long, and wrong for A: a clear error
+    "pad(A, pad_width=((0, 0), (1, 2)), value=((1, 2), (3, 4)))",  # a tuple where a number goes
+    "dilate(A, dilation=((1, 1),), axes=0)",
+])
+def test_tuples_of_tuples_in_keyword_values_end_clearly(text):
+    ends_clearly(text)
