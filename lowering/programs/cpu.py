@@ -154,17 +154,11 @@ class CpuProgram:
         graph_key = hashlib.sha256(f"{self.fingerprint()}|runtime-dims".encode()).hexdigest()
         out_shapes = self._runtime_out_shapes()
         out_dtypes = [o.dtype for o in self.outputs]
-        hit = cache.load_graph_entry(graph_key)
+        hit = self._sound_graph_entry(
+            graph_key, lambda meta, native: self._runtime_entry_problem(meta, native, out_shapes, out_dtypes))
         if hit is not None:
-            native, info, meta = hit
-            problem = self._runtime_entry_problem(meta, native, out_shapes, out_dtypes)
-            if problem is None:
-                self._generic = RuntimeDimsProgram(self._runtime, native, None, info)
-                return self._generic
-            warnings.warn(f"symdiff program cache: graph entry {graph_key[:12]} in {cache.cache_dir()} is "
-                          f"damaged ({problem}); rebuilding it", RuntimeWarning, stacklevel=4)
-            cache.discard_graph_entry(graph_key)
-            del hit, native
+            self._generic = RuntimeDimsProgram(self._runtime, hit[0], None, hit[1])
+            return self._generic
         try:
             unit = self.translate(self._runtime)
         except dims.NeedsConstantDims as e:
@@ -176,17 +170,8 @@ class CpuProgram:
             self.specialized_because = f"{type(e).__name__}: {e}"
             return None
         expected = self._runtime_signature_head(out_shapes, out_dtypes)
-        native, info = cache.load_or_build(unit.source, self.backend)
-        self.builds += 1
-        if not native.signature.startswith(expected) or not native.has_runtime_dims:
-            warnings.warn(f"symdiff program cache: entry {info['key'][:12]} expects '{native.signature}', its "
-                          f"source '{expected}…'; rebuilding it", RuntimeWarning, stacklevel=4)
-            cache.discard(info["key"])
-            native = None
-            native, info = cache.load_or_build(unit.source, self.backend)
-            if not native.signature.startswith(expected) or not native.has_runtime_dims:
-                raise RuntimeError(f"the program built from this graph says it expects '{native.signature}', "
-                                   f"but the graph gives '{expected}…' (a symdiff bug: please report it)")
+        native, info = self._build(unit.source, f"{expected}…",
+                                   lambda native: native.has_runtime_dims and native.signature.startswith(expected))
         cache.store_graph_entry(graph_key, info["key"], {"arena_bytes": 0, "out_shapes": out_shapes,
                                                           "out_dtypes": out_dtypes})
         self._generic = RuntimeDimsProgram(self._runtime, native, unit, dict(info))
@@ -248,37 +233,53 @@ class CpuProgram:
         graph_key = hashlib.sha256(f"{self.fingerprint()}|{signature}".encode()).hexdigest()
         out_shapes = [shapes.substitute(o.shape, bindings) for o in self.outputs]
         out_dtypes = [o.dtype for o in self.outputs]
-        hit = cache.load_graph_entry(graph_key)
+        hit = self._sound_graph_entry(
+            graph_key, lambda meta, native: self._entry_problem(meta, native, signature, out_shapes, out_dtypes))
         if hit is not None:
             native, info, meta = hit
-            problem = self._entry_problem(meta, native, signature, out_shapes, out_dtypes)
-            if problem is None:
-                spec = Specialization(signature, dict(bindings), None, native, meta["arena_bytes"],
-                                      out_shapes, out_dtypes, info)
-                return self._bind(spec)
-            warnings.warn(f"symdiff program cache: graph entry {graph_key[:12]} in {cache.cache_dir()} is "
-                          f"damaged ({problem}); rebuilding it", RuntimeWarning, stacklevel=4)
-            cache.discard_graph_entry(graph_key)
-            del hit, native  # unloaded, so a rebuilt library of the same name is loaded afresh
+            return self._bind(Specialization(signature, dict(bindings), None, native, meta["arena_bytes"],
+                                             out_shapes, out_dtypes, info))
         unit = self.translate(bindings)
         arena_bytes = self.host_arena_bytes(unit)
         expected = self._signature(signature, out_shapes, out_dtypes, arena_bytes)
-        native, info = cache.load_or_build(unit.source, self.backend)
-        self.builds += 1
-        if native.signature != expected:  # a library that is not what its source says: never run it
-            warnings.warn(f"symdiff program cache: entry {info['key'][:12]} expects '{native.signature}', its "
-                          f"source '{expected}'; rebuilding it", RuntimeWarning, stacklevel=4)
-            cache.discard(info["key"])
-            native = None  # unloaded, so the rebuilt library of the same name is loaded afresh
-            native, info = cache.load_or_build(unit.source, self.backend)
-            if native.signature != expected:
-                raise RuntimeError(f"the program built from this graph says it expects '{native.signature}', "
-                                   f"but the graph gives '{expected}' (a symdiff bug: please report it)")
+        native, info = self._build(unit.source, expected, lambda native: native.signature == expected)
         spec = Specialization(signature, dict(bindings), unit, native, arena_bytes, out_shapes, out_dtypes,
                               dict(info))
         cache.store_graph_entry(graph_key, info["key"], {"arena_bytes": arena_bytes, "out_shapes": out_shapes,
                                                           "out_dtypes": out_dtypes})
         return self._bind(spec)
+
+    def _sound_graph_entry(self, graph_key: str, problem_of):
+        """(library, info, meta) of this graph's cache entry ``graph_key`` when it fits the graph
+        (``problem_of(meta, library)`` is None), else None: a misfit is removed with a warning."""
+        hit = cache.load_graph_entry(graph_key)
+        if hit is None:
+            return None
+        problem = problem_of(hit[2], hit[0])
+        if problem is None:
+            return hit
+        warnings.warn(f"symdiff program cache: graph entry {graph_key[:12]} in {cache.cache_dir()} is "
+                      f"damaged ({problem}); rebuilding it", RuntimeWarning, stacklevel=5)
+        cache.discard_graph_entry(graph_key)
+        return None  # the entry's library is unloaded with it, so a rebuilt one is loaded afresh
+
+    def _build(self, source: str, expected: str, fits):
+        """(library, info) built from ``source`` (or found by its key): a library that is not what
+        its source says (``fits(library)`` false; ``expected`` says what it should say) is never
+        run but rebuilt once, with a warning."""
+        native, info = cache.load_or_build(source, self.backend)
+        self.builds += 1
+        if fits(native):
+            return native, info
+        warnings.warn(f"symdiff program cache: entry {info['key'][:12]} expects '{native.signature}', its "
+                      f"source '{expected}'; rebuilding it", RuntimeWarning, stacklevel=5)
+        cache.discard(info["key"])
+        native = None  # unloaded, so the rebuilt library of the same name is loaded afresh
+        native, info = cache.load_or_build(source, self.backend)
+        if not fits(native):
+            raise RuntimeError(f"the program built from this graph says it expects '{native.signature}', "
+                               f"but the graph gives '{expected}' (a symdiff bug: please report it)")
+        return native, info
 
     def host_arena_bytes(self, unit: TranslationUnit) -> int:
         """Bytes of scratch memory each call passes the program (its temporaries)."""
