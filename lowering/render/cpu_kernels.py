@@ -414,21 +414,12 @@ def render_slice_scatter(w: KernelWriter) -> list[str]:
 
 def render_scatter_add(w: KernelWriter) -> list[str]:
     node = w.k.node
-    v, ind = node.inputs
-    axis = node.attr("axis")
-    n = w.k.out.shape[axis]
-    w.validate_indices(ind, n, "scatter_add: index", allow_negative=True)
-    k = len(w.s.shape_of(ind))
 
     def body(idx):
-        b = Body()
-        val = w.value(v, idx, b)
-        raw = w.value(ind, idx[axis:axis + k], b)
-        out_idx = list(idx[:axis]) + [f"({raw} < 0 ? {raw} + {n} : {raw})"] + list(idx[axis + k:])
-        out = f"{w.k.out.buffer.name}[{w.index_expr(w.k.out, out_idx)}]"
-        return b.lines + [f"{out} += {val if isinstance(val, str) else literal(val, node.dtype)};"]
+        lines, at, value = w.scatter_add_element(idx)
+        return lines + [f"{w.k.out.buffer.name}[{at}] += {value};"]
 
-    return _zero_fill(w) + loop_nest(w.s.shape_of(v), body, parallel=False, simd=False)
+    return _zero_fill(w) + loop_nest(w.s.shape_of(node.inputs[0]), body, parallel=False, simd=False)
 
 
 RENDER = {

@@ -432,23 +432,11 @@ def render_slice_scatter(w: CudaKernelWriter) -> Launch:
 
 
 def render_scatter_add(w: CudaKernelWriter) -> Launch:
-    node = w.k.node
-    v, ind = node.inputs
-    axis = node.attr("axis")
-    n = w.k.out.shape[axis]
-    w.validate_indices(ind, n, "scatter_add: index", allow_negative=True)
-    k = len(w.s.shape_of(ind))
-
     def body(idx):
-        b = Body()
-        val = w.value(v, idx, b)
-        raw = w.value(ind, idx[axis:axis + k], b)
-        out_idx = list(idx[:axis]) + [f"({raw} < 0 ? {raw} + {n} : {raw})"] + list(idx[axis + k:])
-        target = f"{w.k.out.buffer.name} + {w.index_expr(w.k.out, out_idx)}"
-        value = val if isinstance(val, str) else literal(val, node.dtype)
-        return b.lines + [f"symdiff_atomic_add({target}, {value});"]
+        lines, at, value = w.scatter_add_element(idx)
+        return lines + [f"symdiff_atomic_add({w.k.out.buffer.name} + {at}, {value});"]
 
-    return _elementwise(w, w.s.shape_of(v), body, before=_zero_fill(w))
+    return _elementwise(w, w.s.shape_of(w.k.node.inputs[0]), body, before=_zero_fill(w))
 
 
 RENDER = {

@@ -282,6 +282,21 @@ class KernelWriter:
         body.lines += ["  " + line for line in inner.lines] + [f"  {var} = {got};", "}"]
         return var
 
+    def scatter_add_element(self, idx):
+        """(lines, output position, value) for element ``idx`` of a scatter_add kernel's values: the
+        index read (and checked once per kernel) and wrapped as numpy wraps a negative one."""
+        node = self.k.node
+        v, ind = node.inputs
+        axis, n = node.attr("axis"), self.k.out.shape[node.attr("axis")]
+        self.validate_indices(ind, n, "scatter_add: index", allow_negative=True)
+        k = len(self.s.shape_of(ind))
+        b = Body()
+        val = self.value(v, idx, b)
+        raw = self.value(ind, idx[axis:axis + k], b)
+        out_idx = list(idx[:axis]) + [f"({raw} < 0 ? {raw} + {n} : {raw})"] + list(idx[axis + k:])
+        value = val if isinstance(val, str) else literal(val, node.dtype)
+        return b.lines, self.index_expr(self.k.out, out_idx), value
+
     def cast_expr(self, expr, from_dtype, to_dtype, body):
         var = self.fresh()
         body.lines.append(f"const {C_TYPE[to_dtype]} {var} = static_cast<{C_TYPE[to_dtype]}>({expr});")
