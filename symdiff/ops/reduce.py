@@ -86,14 +86,20 @@ max_op = Op("max", infer=_reduce_infer(lambda d: d), **REDUCTION, has_identity=F
             evaluate=lambda v, at, s, b: np.max(v[0], axis=at["axis"], keepdims=at["keepdims"]))
 
 
-@max_op.defjvp
-def _max_jvp(node, ts, nb):
-    return sum_(ts[0] * _max_weights(node), axis=_shift(node, nb), keepdims=node.attr("keepdims"))
+def _weighted_reduction_rules(op, weights):
+    """JVP and VJP of a reduction whose derivative is a weighted sum of its inputs (``weights``:
+    where the max is, for max; the softmax, for logsumexp)."""
+
+    @op.defjvp
+    def _jvp(node, ts, nb):
+        return sum_(ts[0] * weights(node), axis=_shift(node, nb), keepdims=node.attr("keepdims"))
+
+    @op.defvjp
+    def _vjp(node, ct, nb, needed=None):
+        return [_spread(node, ct, nb) * weights(node)]
 
 
-@max_op.defvjp
-def _max_vjp(node, ct, nb, needed=None):
-    return [_spread(node, ct, nb) * _max_weights(node)]
+_weighted_reduction_rules(max_op, lambda node: _max_weights(node))
 
 
 @max_op.defsymbolic
@@ -106,14 +112,7 @@ logsumexp_op = Op("logsumexp", infer=_reduce_infer(_float_only("logsumexp")), **
                   evaluate=lambda v, at, s, b: _logsumexp(v[0], at["axis"], at["keepdims"]))
 
 
-@logsumexp_op.defjvp
-def _logsumexp_jvp(node, ts, nb):
-    return sum_(ts[0] * _lse_weights(node), axis=_shift(node, nb), keepdims=node.attr("keepdims"))
-
-
-@logsumexp_op.defvjp
-def _logsumexp_vjp(node, ct, nb, needed=None):
-    return [_spread(node, ct, nb) * _lse_weights(node)]
+_weighted_reduction_rules(logsumexp_op, lambda node: _lse_weights(node))
 
 
 @logsumexp_op.defsymbolic
