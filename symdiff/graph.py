@@ -25,11 +25,12 @@ def as_list(exprs) -> list:
     raise TypeError(f"expected an expression or a list of expressions, got {type(exprs).__name__}")
 
 
-def toposort(outputs) -> list:
+def toposort(outputs, stop=()) -> list:
     """Nodes reachable from ``outputs``, inputs before users, in a deterministic order.
 
     Depth-first from the outputs in order, each node's inputs in order (iterative,
-    so deep graphs do not hit the recursion limit).
+    so deep graphs do not hit the recursion limit); the nodes whose ids are in ``stop`` are
+    listed but not entered (the printer's atoms: a program's buffers).
     """
     order, done = [], set()
     for root in as_list(outputs):
@@ -39,9 +40,10 @@ def toposort(outputs) -> list:
         on_stack = {id(root)}
         while stack:
             node, i = stack[-1]
-            if i < len(node.inputs):
+            inputs = () if id(node) in stop else node.inputs
+            if i < len(inputs):
                 stack[-1] = (node, i + 1)
-                child = node.inputs[i]
+                child = inputs[i]
                 if id(child) not in done and id(child) not in on_stack:
                     stack.append((child, 0))
                     on_stack.add(id(child))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..graph import as_list, is_operation
+from ..graph import as_list, is_operation, toposort
 from ..names import derivative_label, name_of, position_label
 from ..ops.registry import ATOM
 
@@ -110,30 +110,6 @@ def infix(node, args, style: Style):
     return f"{a}{style.symbols.get(declared.symbol, declared.symbol)}{b}", prec
 
 
-def _order(outputs, stop) -> list:
-    """Nodes reachable from ``outputs``, inputs before users, depth-first in input order (as
-    :func:`symdiff.graph.toposort`), not entering the nodes whose ids are in ``stop``."""
-    order, done = [], set()
-    for root in outputs:
-        if id(root) in done:
-            continue
-        stack, on_stack = [(root, 0)], {id(root)}
-        while stack:
-            node, i = stack[-1]
-            inputs = () if id(node) in stop else node.inputs
-            if i < len(inputs):
-                stack[-1] = (node, i + 1)
-                child = inputs[i]
-                if id(child) not in done and id(child) not in on_stack:
-                    stack.append((child, 0))
-                    on_stack.add(id(child))
-            else:
-                stack.pop()
-                done.add(id(node))
-                order.append(node)
-    return order
-
-
 def result_label(node, style: Style, exprs=None, position: int = 0):
     """What a result is, where it says: ∂L/∂W for a derivative (of the list ``exprs`` at
     ``position``, or recorded on the node), the user's name for a named node; else None."""
@@ -152,7 +128,7 @@ def walk(exprs, style: Style, show_shapes: bool = False, atoms: dict | None = No
     walk does not look below them."""
     outputs = as_list(exprs)
     atoms = atoms or {}
-    order = _order(outputs, atoms)
+    order = toposort(outputs, atoms)
     counts = dict.fromkeys(map(id, order), 0)  # uses within what is printed
     for node in order:
         for i in () if id(node) in atoms else node.inputs:
