@@ -339,23 +339,12 @@ PROGRAM_GRAPHS = ["every_op_float64", "every_op_float32", "softmax_regression_sg
 def test_generated_programs_equal_the_reference_evaluator(emulated_programs, graph):
     # the graphs and tolerances of test_cuda_program.py's on-device test, run on the emulation
     from symdiff.lowering.programs.cuda import CudaProgram
-    from test_cuda_program import GRAPHS, TOL, TRAIN_TOL
-
-    import symdiff as sd
+    from test_cuda_program import GRAPHS, TOL, TRAIN_TOL, assert_equals_the_evaluator
 
     outputs, inputs, updates, env, dtype = GRAPHS[graph]()
     prog = CudaProgram(outputs, inputs, updates, optimize=not graph.startswith("every_op"))
-    arrays = [env[leaf].copy() for leaf in prog.inputs]
-    old = {id(leaf): a.copy() for leaf, a in zip(prog.inputs, arrays)}
-    got = prog(*arrays)
-    want = sd.evaluate(prog.outputs + [v for _, v in prog.updates], {leaf: old[id(leaf)] for leaf in prog.inputs})
     tol = (TOL if graph.startswith("every_op") else TRAIN_TOL)[dtype]
-    for k, (g, w) in enumerate(zip(got, want)):
-        assert g.shape == w.shape and g.dtype == w.dtype, f"output {k}"
-        np.testing.assert_allclose(g, w, **tol, err_msg=f"{graph}: output {k}")
-    position = {id(leaf): k for k, leaf in enumerate(prog.inputs)}
-    for (leaf, _), w in zip(prog.updates, want[len(prog.outputs):]):
-        np.testing.assert_allclose(arrays[position[id(leaf)]], w, **tol, err_msg=f"update of {leaf.name}")
+    assert_equals_the_evaluator(prog, [env[leaf].copy() for leaf in prog.inputs], tol, f"{graph}: ")
 
 
 def test_out_of_range_labels_are_an_error_in_a_generated_program(emulated_programs):
@@ -399,9 +388,7 @@ def _batch_step(dtype):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_a_generated_program_with_a_run_time_batch_serves_every_size(emulated_programs, dtype):
     from symdiff.lowering.programs.cuda import CudaProgram
-    from test_cuda_program import TRAIN_TOL
-
-    import symdiff as sd
+    from test_cuda_program import TRAIN_TOL, assert_equals_the_evaluator
 
     outputs, inputs, updates = _batch_step(dtype)
     prog = CudaProgram(outputs, inputs, updates)
@@ -409,16 +396,6 @@ def test_a_generated_program_with_a_run_time_batch_serves_every_size(emulated_pr
         rng = np.random.default_rng(m)
         arrays = [rng.standard_normal((m, 40)).astype(dtype), rng.integers(0, 10, m)]
         arrays += [(0.2 * rng.standard_normal(p.shape)).astype(dtype) for p in inputs[2:]]
-        old = {id(leaf): a.copy() for leaf, a in zip(prog.inputs, arrays)}
-        got = prog(*arrays)
-        want = sd.evaluate(prog.outputs + [v for _, v in prog.updates],
-                           {leaf: old[id(leaf)] for leaf in prog.inputs})
-        for k, (g, w) in enumerate(zip(got, want)):
-            assert g.shape == w.shape, f"m={m} output {k}"
-            np.testing.assert_allclose(g, w, **TRAIN_TOL[dtype], err_msg=f"m={m}: output {k}")
-        position = {id(leaf): k for k, leaf in enumerate(prog.inputs)}
-        for (leaf, _), w in zip(prog.updates, want[len(prog.outputs):]):
-            np.testing.assert_allclose(arrays[position[id(leaf)]], w, **TRAIN_TOL[dtype],
-                                       err_msg=f"m={m}: update of {leaf.name}")
+        assert_equals_the_evaluator(prog, arrays, TRAIN_TOL[dtype], f"m={m}: ")
     assert prog.libraries == 1 and prog.specialized_because is None, prog.specialized_because
     assert "symdiff_blocks(" in prog.source and "const int64_t D0" in prog.source

@@ -43,6 +43,20 @@ pytestmark = [pytest.mark.skipif(not _has_nvcc(), reason="nvcc not found"),
 # Each builder makes fresh leaves: (outputs, inputs, updates, {leaf: value}, dtype).
 
 
+def assert_equals_the_evaluator(prog, arrays, tol, label=""):
+    """Call ``prog`` on ``arrays`` (updated ones are written in place) and compare its outputs and
+    updated arrays with the reference evaluator at the values from before the call."""
+    old = {id(leaf): a.copy() for leaf, a in zip(prog.inputs, arrays)}
+    got = prog(*arrays)
+    want = sd.evaluate(prog.outputs + [v for _, v in prog.updates], {leaf: old[id(leaf)] for leaf in prog.inputs})
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape and g.dtype == w.dtype, f"{label}output {k}: {g.shape} {g.dtype}, {w.shape} {w.dtype}"
+        np.testing.assert_allclose(g, w, **tol, err_msg=f"{label}output {k}")
+    position = {id(leaf): k for k, leaf in enumerate(prog.inputs)}
+    for (leaf, _), w in zip(prog.updates, want[len(prog.outputs):]):
+        np.testing.assert_allclose(arrays[position[id(leaf)]], w, **tol, err_msg=f"{label}update of {leaf.name}")
+
+
 def every_op(dtype):
     rng = np.random.default_rng(7)
     exprs, env = [], {}

@@ -4,21 +4,11 @@ installed. The same graph runs on the CPU emulation in test_flip_cuda_emulated.p
 import numpy as np
 import pytest
 from symdiff.lowering import cuda_info
-from symdiff.lowering.compiler import toolchain
 from symdiff.lowering.programs.cuda import CudaProgram
+from test_cuda_program import TRAIN_TOL as TOL
+from test_cuda_program import _has_nvcc, assert_equals_the_evaluator
 
 import symdiff as sd
-
-TOL = {"float32": {"rtol": 1e-4, "atol": 1e-5}, "float64": {"rtol": 1e-10, "atol": 1e-12}}
-
-
-def _has_nvcc() -> bool:
-    try:
-        toolchain.nvcc()
-        return True
-    except toolchain.CompilerNotFound:
-        return False
-
 
 pytestmark = [pytest.mark.skipif(not _has_nvcc(), reason="nvcc not found"),
               pytest.mark.usefixtures("module_program_cache")]
@@ -42,13 +32,7 @@ def flip_graph(dtype):
 def check_against_the_reference(dtype):
     outputs, inputs, updates, env = flip_graph(dtype)
     prog = CudaProgram(outputs, inputs, updates)
-    arrays = [env[leaf].copy() for leaf in prog.inputs]
-    got = prog(*arrays)
-    want = sd.evaluate(prog.outputs + [v for _, v in prog.updates], env)
-    for k, (g, w) in enumerate(zip(got, want)):
-        assert g.shape == w.shape and g.dtype == w.dtype, f"output {k}"
-        np.testing.assert_allclose(g, w, **TOL[dtype], err_msg=f"output {k}: {outputs[k]}")
-    np.testing.assert_allclose(arrays[1], want[-1], **TOL[dtype], err_msg="the update of W")
+    assert_equals_the_evaluator(prog, [env[leaf].copy() for leaf in prog.inputs], TOL[dtype])
     return prog
 
 

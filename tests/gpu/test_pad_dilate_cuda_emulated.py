@@ -5,11 +5,11 @@ run-time batch. Runs on every machine with g++ and nvcc."""
 import numpy as np
 import pytest
 from test_cuda_emulated import CXX, emulated_programs  # noqa: F401  (the fixture: builds on the emulation)
+from test_cuda_program import TRAIN_TOL, assert_equals_the_evaluator
 
 import symdiff as sd
 
 pytestmark = pytest.mark.skipif(CXX is None, reason="the emulation needs a C++ compiler")
-TOL = {"float32": {"rtol": 1e-4, "atol": 1e-5}, "float64": {"rtol": 1e-10, "atol": 1e-12}}
 
 
 def pad_dilate_graph(dtype, rows):
@@ -30,12 +30,5 @@ def test_pads_and_dilates_equal_the_reference_evaluator_on_the_emulation(emulate
     prog = CudaProgram(*pad_dilate_graph(dtype, "m"))
     for m in (5, 1, 12):  # a run-time batch: one program for every size
         rng = np.random.default_rng(m)
-        env = {prog.inputs[0]: rng.standard_normal((m, 4)).astype(dtype),
-               prog.inputs[1]: rng.standard_normal((10, 3)).astype(dtype)}
-        arrays = [env[leaf].copy() for leaf in prog.inputs]
-        got = prog(*arrays)
-        want = sd.evaluate(prog.outputs + [v for _, v in prog.updates], env)
-        for k, (g, w) in enumerate(zip(got, want)):
-            assert g.shape == w.shape and g.dtype == w.dtype, f"m={m} output {k}"
-            np.testing.assert_allclose(g, w, **TOL[dtype], err_msg=f"m={m} output {k}")
-        np.testing.assert_allclose(arrays[1], want[-1], **TOL[dtype], err_msg="the update of W")
+        arrays = [rng.standard_normal((m, 4)).astype(dtype), rng.standard_normal((10, 3)).astype(dtype)]
+        assert_equals_the_evaluator(prog, arrays, TRAIN_TOL[dtype], f"m={m}: ")
