@@ -3,8 +3,10 @@
 ``optimizer.updates(grads)`` returns ``{leaf: new value}`` for every parameter and every
 state tensor (momentum, Adam's moments). The trainer hands it to ``sd.compile(...,
 updates=...)``: the update fuses with the backward pass, is written in place, and prints
-as a formula. State arrays live here, as numpy arrays fed to the compiled step; Adam's
-step counter ``t`` is a scalar input, so one compiled program serves every step.
+as a formula. State arrays live here, as numpy arrays fed to the compiled step. The
+learning rate ``lr`` and Adam's step counter ``t`` are scalar inputs, so one compiled
+program serves every step and every rate: a schedule (:class:`MultiStepLR`) sets
+``optimizer.lr`` between steps without recompiling.
 
 >>> import symdiff as sd
 >>> from symdiff import nn
@@ -13,8 +15,11 @@ step counter ``t`` is a scalar input, so one compiled program serves every step.
 >>> loss = sd.sum(model(sd.tensor("X", ("m", 3), "float32")))
 >>> updates = opt.updates(sd.grad(loss, [p.leaf for p in opt.params]))
 >>> print(sd.pretty(sd.optimize(list(updates.values()))))
-W₁ − 0.1·(0.9v_W₁ + Xᵀ·1)
+W₁ − lr·(0.9v_W₁ + Xᵀ·1)
 0.9v_W₁ + Xᵀ·1
+>>> opt.lr = 0.01  # the next run of the compiled step uses it
+>>> opt.arguments()[-1], opt.config()["lr"]
+(array(0.01, dtype=float32), 0.1)
 """
 
 from __future__ import annotations
@@ -44,10 +49,26 @@ class Optimizer:
         for key, value in hyper.items():
             if isinstance(value, float) and (value < 0 or not np.isfinite(value)):
                 raise ValueError(f"{type(self).__name__}: {key} must be a finite number >= 0, got {value}")
-        self.hyper = hyper
+        self.hyper = hyper  # as constructed: config() rebuilds the optimizer from them
         self.step_count = 0
         self.state = {f"{i}.{slot}": np.zeros(p.shape, p.dtype)
                       for i, p in enumerate(self.params) for slot in self.slots}
+        dtype = self.params[0].dtype
+        self._lr = np.array(hyper.get("lr", 0.0), dtype)  # the rate the next step uses
+        self.lr_leaf = sd.tensor("lr", (), dtype)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the next step; setting it needs no recompilation (it is an
+        input of the step, ``hyper["lr"]`` stays the initial rate)."""
+        return float(self._lr)
+
+    @lr.setter
+    def lr(self, value) -> None:
+        value = float(value)
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{type(self).__name__}: lr must be a finite number >= 0, got {value}")
+        self._lr[...] = value
 
     def _slot(self, i, slot):
         p = self.params[i]
@@ -55,10 +76,10 @@ class Optimizer:
 
     def leaves(self) -> list:
         """Inputs of the step beyond the parameters, in the order of :meth:`arguments`."""
-        return [self._slot(i, slot) for i in range(len(self.params)) for slot in self.slots]
+        return [self._slot(i, slot) for i in range(len(self.params)) for slot in self.slots] + [self.lr_leaf]
 
     def arguments(self) -> list:
-        return [self.state[f"{i}.{slot}"] for i in range(len(self.params)) for slot in self.slots]
+        return [self.state[f"{i}.{slot}"] for i in range(len(self.params)) for slot in self.slots] + [self._lr]
 
     def begin_step(self) -> None:
         """Called before each run of the step (advances the step counter)."""
@@ -78,7 +99,8 @@ class Optimizer:
         return {"optimizer": type(self).__name__, **self.hyper}
 
     def state_dict(self) -> dict:
-        return {**{k: v.copy() for k, v in self.state.items()}, "step_count": np.array(self.step_count)}
+        return {**{k: v.copy() for k, v in self.state.items()}, "step_count": np.array(self.step_count),
+                "lr": self._lr.copy()}
 
     def load_state_dict(self, state: dict) -> None:
         for key, target in self.state.items():
@@ -90,6 +112,8 @@ class Optimizer:
                                  f"expected {target.shape} {target.dtype}")
             np.copyto(target, value)
         self.step_count = int(state["step_count"])
+        # checkpoints written before the rate was an input have none: the initial rate holds
+        self.lr = float(state["lr"]) if "lr" in state else self.hyper["lr"]
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.hyper.items())})"
@@ -118,11 +142,11 @@ class SGD(Optimizer):
         if h["weight_decay"]:
             g = g + h["weight_decay"] * p
         if not h["momentum"]:
-            return {p: p - h["lr"] * g}
+            return {p: p - self.lr_leaf * g}
         v = self._slot(i, "v")
         v_new = h["momentum"] * v + g
         step = g + h["momentum"] * v_new if h["nesterov"] else v_new
-        return {p: p - h["lr"] * step, v: v_new}
+        return {p: p - self.lr_leaf * step, v: v_new}
 
 
 class Adam(Optimizer):
@@ -178,8 +202,9 @@ class Adam(Optimizer):
         v_new = h["beta2"] * v + (1.0 - h["beta2"]) * sd.square(g)
         m_hat = m_new / (1.0 - h["beta1"] ** self.t)
         v_hat = v_new / (1.0 - h["beta2"] ** self.t)
-        base = p * (1.0 - h["lr"] * h["weight_decay"]) if h["weight_decay"] and h["decoupled"] else p
-        return {p: base - h["lr"] * m_hat / (sd.sqrt(v_hat) + h["eps"]), m: m_new, v: v_new}
+        lr = self.lr_leaf
+        base = p * (1.0 - lr * h["weight_decay"]) if h["weight_decay"] and h["decoupled"] else p
+        return {p: base - lr * m_hat / (sd.sqrt(v_hat) + h["eps"]), m: m_new, v: v_new}
 
 
 class AdamW(Adam):
@@ -188,6 +213,48 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.01, decoupled: bool = True):
         super().__init__(params, lr, betas, eps, weight_decay, decoupled)
+
+
+class MultiStepLR:
+    """A step decay of the learning rate, as PyTorch's ``MultiStepLR``: epoch ``e`` (counted
+    from 0) trains at ``initial · gamma^k``, k the number of milestones ≤ e. The trainer sets
+    ``optimizer.lr`` from it before each epoch; the compiled step is not rebuilt.
+
+    >>> schedule = MultiStepLR([8], gamma=0.1)  # x0.1 after epoch 8: epochs 9, 10, ... at 0.005
+    >>> [round(schedule.lr(0.05, e), 6) for e in (0, 7, 8, 14)]
+    [0.05, 0.05, 0.005, 0.005]
+    """
+
+    def __init__(self, milestones, gamma: float = 0.1):
+        milestones = [int(m) for m in milestones]
+        if not milestones or any(m < 1 for m in milestones) or sorted(set(milestones)) != milestones:
+            raise ValueError(f"MultiStepLR: milestones must be increasing epoch counts >= 1, got {milestones}")
+        if not (np.isfinite(gamma) and 0 < gamma):
+            raise ValueError(f"MultiStepLR: gamma must be a finite number > 0, got {gamma}")
+        self.milestones, self.gamma = milestones, float(gamma)
+
+    def lr(self, initial: float, epoch: int) -> float:
+        return initial * self.gamma ** sum(m <= epoch for m in self.milestones)
+
+    def config(self) -> dict:
+        return {"schedule": type(self).__name__, "milestones": list(self.milestones), "gamma": self.gamma}
+
+    def __repr__(self):
+        return f"MultiStepLR(milestones={self.milestones}, gamma={self.gamma})"
+
+
+SCHEDULES = {"MultiStepLR": MultiStepLR}
+
+
+def schedule_from_config(config):
+    """Rebuild a schedule from its ``config()`` (None for none)."""
+    if config is None:
+        return None
+    config = dict(config)
+    name = config.pop("schedule", None)
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown learning-rate schedule {name!r} in a checkpoint")
+    return SCHEDULES[name](**config)
 
 
 def from_config(config: dict, params) -> Optimizer:

@@ -66,13 +66,18 @@ class Trainer:
     """Train ``model`` on ``loss`` with ``optimizer`` (built from ``model.parameters()``).
 
     ``seed`` drives Dropout's masks (from the counter-based RNG, by step), so a run is
-    reproducible and a resumed run continues exactly.
+    reproducible and a resumed run continues exactly. ``schedule`` (e.g.
+    :class:`~symdiff.nn.optim.MultiStepLR`) sets the optimizer's learning rate before each
+    epoch from the epoch count; the rate is an input of the compiled step, so changing it
+    recompiles nothing. ``settings`` is a JSON-able dict kept in checkpoints for the caller
+    (the command line keeps its data settings there).
     """
 
     def __init__(self, model: Module, loss: Module, optimizer: optim.Optimizer, backend: str = "cpu",
-                 seed: int = 0, progress: bool = True):
+                 seed: int = 0, progress: bool = True, schedule=None, settings: dict | None = None):
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.backend, self.seed, self.progress = backend, int(seed), progress
+        self.schedule, self.settings = schedule, dict(settings or {})
         self.epoch = 0
         self.global_step = 0
         self.history = {"loss": [], "accuracy": [], "samples_per_second": [], "batch_loss": []}
@@ -220,6 +225,8 @@ class Trainer:
         for _ in range(int(epochs)):
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(self.epoch)
+            if self.schedule is not None:
+                self.optimizer.lr = self.schedule.lr(self.optimizer.hyper["lr"], self.epoch)
             start, total, correct, seen = time.perf_counter(), 0.0, 0.0, 0
             bar = tqdm(loader, total=len(loader), desc=f"epoch {self.epoch + 1}", disable=not self.progress,
                        unit="batch", leave=True)
@@ -262,6 +269,7 @@ class Trainer:
             self.history["loss"].append(total / max(seen, 1))
             self.history["accuracy"].append(correct / max(seen, 1) if self.classification else None)
             self.history["samples_per_second"].append(seen / max(seconds, 1e-9))
+            self.history.setdefault("lr", []).append(self.optimizer.lr)
             if val_loader is not None:
                 result = self.evaluate(val_loader)
                 self.history.setdefault("val_loss", []).append(result["loss"])
@@ -310,7 +318,8 @@ class Trainer:
         (``.npz``, no pickle), atomically."""
         meta = {"model": self.model.config(), "loss": self.loss.config(), "optimizer": self.optimizer.config(),
                 "backend": self.backend, "seed": self.seed, "epoch": self.epoch, "global_step": self.global_step,
-                "signature": self._signature, "history": self.history}
+                "signature": self._signature, "history": self.history,
+                "schedule": None if self.schedule is None else self.schedule.config(), "settings": self.settings}
         arrays = {"format": np.array(checkpoint.FORMAT), "version": np.array(checkpoint.VERSION),
                   "meta": np.array(json.dumps(meta))}
         arrays.update({f"model/{k}": v for k, v in self.model.state_dict().items()})
@@ -339,7 +348,8 @@ class Trainer:
                 init.set_state(saved_init)  # rebuilding must not move the user's init stream
             optimizer = optim.from_config(meta["optimizer"], model.parameters())
             trainer = cls(model, loss, optimizer, backend=backend or meta["backend"], seed=meta["seed"],
-                          progress=progress)
+                          progress=progress, schedule=optim.schedule_from_config(meta.get("schedule")),
+                          settings=meta.get("settings"))
             model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
             optimizer.load_state_dict({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
         except (KeyError, TypeError, ValueError) as e:

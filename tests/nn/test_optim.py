@@ -75,7 +75,7 @@ def test_update_is_an_expression_of_the_state():
     X = sd.tensor("X", ("m", 2), "float32")
     updates = opt.updates(sd.grad(sd.sum(model(X)), [p.leaf for p in model.parameters()]))
     assert sorted(leaf.name for leaf in updates) == ["W1", "m_W1", "v_W1"]
-    assert [leaf.name for leaf in opt.leaves()] == ["m_W1", "v_W1", "t"]
+    assert [leaf.name for leaf in opt.leaves()] == ["m_W1", "v_W1", "lr", "t"]
     text = sd.pretty(sd.optimize(list(updates.values())))
     assert "√" in text or "sqrt" in text
 
@@ -90,3 +90,35 @@ def test_bad_hyperparameters():
         nn.optim.Adam(params, betas=(0.9, 1.0))
     with pytest.raises(ValueError, match="twice"):
         nn.optim.SGD(params + params[:1])
+
+
+def test_the_learning_rate_is_an_input_of_the_step(tmp_path):
+    """Changing lr between steps changes the update and recompiles nothing; a MultiStepLR
+    schedule is applied per epoch and kept by checkpoints."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(8, 3)).astype(np.float32), rng.normal(size=(8, 2)).astype(np.float32)
+    loader = DataLoader(ArrayDataset(X, Y), batch_size=8)
+    model = nn.Linear(3, 2)
+    schedule = nn.optim.MultiStepLR([1, 2], gamma=0.5)
+    trainer = nn.Trainer(model, nn.MSELoss(), nn.optim.SGD(model.parameters(), lr=0.2), backend="cpu",
+                         progress=False, schedule=schedule)
+    W = model.weight.data.astype(np.float64)
+    b = model.bias.data.astype(np.float64)
+    trainer.fit(loader, epochs=1)
+    program = trainer._program("train")[0]
+    trainer.fit(loader, epochs=2)
+    assert trainer._program("train")[0] is program and list(trainer._programs) == ["train"]
+    assert trainer.history["lr"] == pytest.approx([0.2, 0.1, 0.05])
+    for lr in (0.2, 0.1, 0.05):
+        d = 2 * (X @ W + b - Y) / Y.size
+        W, b = W - lr * X.T @ d, b - lr * d.sum(0)
+    np.testing.assert_allclose(model.weight.data, W, rtol=1e-5, atol=1e-6)
+    ck = tmp_path / "ck.npz"
+    trainer.save(ck)
+    loaded = nn.Trainer.load(ck, progress=False)
+    assert repr(loaded.schedule) == "MultiStepLR(milestones=[1, 2], gamma=0.5)"
+    assert loaded.optimizer.lr == pytest.approx(0.05) and loaded.optimizer.config()["lr"] == 0.2
+    with pytest.raises(ValueError, match="milestones must be increasing"):
+        nn.optim.MultiStepLR([8, 3])
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        trainer.optimizer.lr = float("nan")
