@@ -22,7 +22,7 @@ import numpy as np
 import sympy
 
 from .ops.registry import FUNCTIONS, OPS
-from .node import tensor
+from .node import make, tensor
 from .ops.elementwise import ElementwiseOp
 
 
@@ -156,6 +156,115 @@ def _dilated(a, dilation, axes):
     return out
 
 
+def conv2d_loops(x, w, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    """conv2d by explicit loops over every output element and kernel tap: an independent reference."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n, o, oh, ow))
+    og = o // groups
+    for b, f, i, j in itertools.product(range(n), range(o), range(oh), range(ow)):
+        acc = 0.0
+        for ci, p, q in itertools.product(range(cg), range(kh), range(kw)):
+            r, s = i * sh + p * dh - ph, j * sw + q * dw - pw
+            if 0 <= r < h and 0 <= s < wd:
+                acc += x[b, (f // og) * cg + ci, r, s] * w[f, ci, p, q]
+        out[b, f, i, j] = acc
+    return out
+
+
+def pool2d_loops(x, kernel, stride, padding, kind):
+    """max or average pooling by explicit loops (padding -inf for max, 0 counted for the mean)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    *lead, h, wd = x.shape
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    out = np.zeros((*lead, oh, ow))
+    for idx in np.ndindex(*lead, oh, ow):
+        *pre, i, j = idx
+        vals = [x[(*pre, i * sh + p - ph, j * sw + q - pw)] if 0 <= i * sh + p - ph < h and 0 <= j * sw + q - pw < wd
+                else (-np.inf if kind == "max" else 0.0) for p in range(kh) for q in range(kw)]
+        out[idx] = max(vals) if kind == "max" else sum(vals) / (kh * kw)
+    return out
+
+
+def _argmax_routes(x, kernel, stride, padding):
+    """For each output of a max pool: the input position of its window's first maximum."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    *lead, h, wd = x.shape
+    oh, ow = (h + 2 * ph - kh) // sh + 1, (wd + 2 * pw - kw) // sw + 1
+    routes = {}
+    for idx in np.ndindex(*lead, oh, ow):
+        *pre, i, j = idx
+        best = None
+        for p, q in itertools.product(range(kh), range(kw)):
+            r, s = i * sh + p - ph, j * sw + q - pw
+            if 0 <= r < h and 0 <= s < wd and (best is None or x[(*pre, r, s)] > x[best]):
+                best = (*pre, r, s)
+        routes[idx] = best
+    return routes
+
+
+def _max_gather_loops(x, t, kernel, stride, padding):
+    routes = _argmax_routes(x, kernel, stride, padding)
+    out = np.zeros(tuple(np.array(list(routes)).max(axis=0) + 1))
+    for idx, src in routes.items():
+        out[idx] = t[src]
+    return out
+
+
+def _max_scatter_loops(x, c, kernel, stride, padding):
+    out = np.zeros(x.shape)
+    for idx, src in _argmax_routes(x, kernel, stride, padding).items():
+        out[src] += c[idx]
+    return out
+
+
+def _avg_scatter_loops(c, size, kernel, stride, padding):
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    out = np.zeros(c.shape[:-2] + tuple(size))
+    for idx in np.ndindex(*c.shape):
+        *pre, i, j = idx
+        for p, q in itertools.product(range(kh), range(kw)):
+            r, s = i * sh + p - ph, j * sw + q - pw
+            if 0 <= r < size[0] and 0 <= s < size[1]:
+                out[(*pre, r, s)] += c[idx] / (kh * kw)
+    return out
+
+
+def _window_cases():
+    """Convolutions and pooling, against the explicit loops above."""
+    F = FUNCTIONS
+    X = Input((2, 3, 6, 5))
+    yield OpCase("conv2d", lambda x, w: F["conv2d"](x, w), [X, Input((4, 3, 3, 2))], conv2d_loops, "plain")
+    yield OpCase("conv2d", lambda x, w: F["conv2d"](x, w, stride=2, padding=1), [X, Input((2, 3, 3, 3))],
+                 lambda x, w: conv2d_loops(x, w, (2, 2), (1, 1)), "stride and padding")
+    yield OpCase("conv2d", lambda x, w: F["conv2d"](x, w, stride=(1, 2), padding=(2, 0), dilation=(2, 1)),
+                 [X, Input((2, 3, 2, 2))], lambda x, w: conv2d_loops(x, w, (1, 2), (2, 0), (2, 1)), "dilation")
+    yield OpCase("conv2d", lambda x, w: F["conv2d"](x, w, padding=1, groups=2), [Input((2, 4, 5, 5)), Input((6, 2, 3, 3))],
+                 lambda x, w: conv2d_loops(x, w, padding=(1, 1), groups=2), "groups")
+    yield OpCase("conv2d", lambda x, w: F["conv2d"](x, w, padding=1), [Input(("N", 2, 4, 4), values=(3, 2, 4, 4)),
+                 Input((3, 2, 3, 3))], lambda x, w: conv2d_loops(x, w, padding=(1, 1)), "symbolic")
+    for kind in ("max", "avg"):
+        fn = F[f"{kind}_pool2d"]
+        yield OpCase(f"{kind}_pool2d", lambda x, fn=fn: fn(x, 2), [X],
+                     lambda x, kind=kind: pool2d_loops(x, (2, 2), (2, 2), (0, 0), kind), "2x2")
+        yield OpCase(f"{kind}_pool2d", lambda x, fn=fn: fn(x, (3, 2), stride=(2, 1), padding=1), [Input((3, 5, 4))],
+                     lambda x, kind=kind: pool2d_loops(x, (3, 2), (2, 1), (1, 1), kind), "padding")
+        yield OpCase(f"{kind}_pool2d", lambda x, fn=fn: fn(x, 2), [Input(("N", 2, 4, 4), values=(3, 2, 4, 4))],
+                     lambda x, kind=kind: pool2d_loops(x, (2, 2), (2, 2), (0, 0), kind), "symbolic")
+    window = {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 1)}
+    args = ((3, 2), (2, 1), (1, 1))
+    x0 = Input((2, 5, 4))
+    yield OpCase("max_pool2d_gather", lambda x, t: make(OPS["max_pool2d_gather"], (x, t), **window), [x0, x0],
+                 lambda x, t: _max_gather_loops(x, t, *args))
+    yield OpCase("max_pool2d_scatter", lambda x, c: make(OPS["max_pool2d_scatter"], (x, c), **window),
+                 [x0, Input((2, 3, 5))], lambda x, c: _max_scatter_loops(x, c, *args))
+    yield OpCase("avg_pool2d_scatter", lambda c: make(OPS["avg_pool2d_scatter"], (c,), size=(5, 4), **window),
+                 [Input((2, 3, 5))], lambda c: _avg_scatter_loops(c, (5, 4), *args))
+
+
 def _structural_cases():
     F = FUNCTIONS
     M = Input((3, 4))
@@ -271,6 +380,7 @@ def cases():
             yield from _elementwise_cases(op)
     yield from _structural_cases()
     yield from _gradient_op_cases()
+    yield from _window_cases()
     yield from _composite_cases()
 
 

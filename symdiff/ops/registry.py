@@ -86,6 +86,8 @@ class Op:
     - ``implicit``: printed as its input, as numpy leaves broadcasting implicit;
     - ``infix``: an :class:`Infix` for binary ops the text printer writes between operands;
     - ``print_attrs``: the attributes the text printer shows, as :class:`Shown` entries;
+    - ``pretty_attrs``: the Unicode and LaTeX printers show them too (``conv2d(X, W, stride=2)``),
+      where they change what the call means;
     - ``symbolic``: symbolic mode runs ``evaluate`` on object arrays of sympy expressions
       (False: it cannot); ``@op.defsymbolic`` registers a sympy-specific rule instead.
       Elementwise ops scalarize through their scalar form and need neither.
@@ -111,6 +113,7 @@ class Op:
         implicit: bool = False,
         infix: Infix | None = None,
         print_attrs: tuple = (),
+        pretty_attrs: bool = False,
         symbolic: bool = True,
     ):
         if name in OPS:
@@ -130,6 +133,7 @@ class Op:
         self.implicit = implicit
         self.infix = infix
         self.print_attrs = tuple(Shown(a) if isinstance(a, str) else a for a in print_attrs)
+        self.pretty_attrs = pretty_attrs
         # (values, attrs, out_shape, bindings) -> object array, or None where symbolic mode cannot
         self.symbolic = evaluate if symbolic else None
         self.jvp = None  # (node, tangents, nb) -> tangent of the output; set by @op.defjvp

@@ -302,6 +302,8 @@ class Unicode(Style):
         if op in ("pad", "dilate"):  # what they add is the attributes: pad(X, (0, 0), (1, 2))
             texts += [_attr_text(node.attr(s.name)) if s.name != "value" else f"value={node.attr('value')}"
                       for s in node.op.print_attrs if not s.is_default(node)]
+        if node.op.pretty_attrs:  # conv2d(X, W, stride=2): a pair of equal values as one number
+            texts += [f"{s.name}={_compact(node.attr(s.name))}" for s in node.op.print_attrs if not s.is_default(node)]
         return self.func(op, texts)
 
     def func(self, name, args):
@@ -377,6 +379,13 @@ class Buffers(Unicode):
 
 
 UNICODE, LATEX, BUFFERS = Unicode(), Latex(), Buffers()
+
+
+def _compact(value) -> str:
+    """An attribute as the Unicode and LaTeX printers show it: (2, 2) as 2."""
+    if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+        return str(value[0])
+    return str(value)
 
 
 def _attr_text(value) -> str:

@@ -9,7 +9,8 @@ from symdiff import symbolic
 from symdiff.symbolic import TooLarge, scalarize, symbolic_derivatives
 from symdiff.testing import cases, extreme_cases
 
-SMALL = [c for c in cases() if c.op not in ("argmax",)]
+# argmax and max pooling's derivatives pick elements by comparing them: no formula in the elements
+SMALL = [c for c in cases() if c.op not in ("argmax", "max_pool2d_gather", "max_pool2d_scatter")]
 
 
 @pytest.mark.parametrize("case", SMALL, ids=str)
