@@ -303,11 +303,15 @@ class Unicode(Style):
             texts += [_attr_text(node.attr(s.name)) if s.name != "value" else f"value={node.attr('value')}"
                       for s in node.op.print_attrs if not s.is_default(node)]
         if node.op.pretty_attrs:  # conv2d(X, W, stride=2): a pair of equal values as one number
-            texts += [f"{s.name}={_compact(node.attr(s.name))}" for s in node.op.print_attrs if not s.is_default(node)]
+            texts += [self.keyword(s.name, _compact(node.attr(s.name))) for s in node.op.print_attrs
+                      if not s.is_default(node)]
         return self.func(op, texts)
 
     def func(self, name, args):
         return f"{name}({', '.join(args)})"
+
+    def keyword(self, name, value):
+        return f"{name}={value}"
 
     def power(self, base, k):
         return base + str(k).translate(SUP)
@@ -343,8 +347,11 @@ class Latex(Unicode):
     NAMED = frozenset({"exp", "log", "sin", "cos", "tan", "tanh"})
 
     def func(self, name, args):
-        head = f"\\{name}" if name in self.NAMED else f"\\operatorname{{{name}}}"
+        head = f"\\{name}" if name in self.NAMED else f"\\operatorname{{{_escaped(name)}}}"
         return f"{head}\\left({', '.join(args)}\\right)"
+
+    def keyword(self, name, value):
+        return f"\\mathrm{{{_escaped(name)}}}={value}"
 
     def power(self, base, k):
         return f"{{{base}}}^{{{k}}}"
@@ -379,6 +386,11 @@ class Buffers(Unicode):
 
 
 UNICODE, LATEX, BUFFERS = Unicode(), Latex(), Buffers()
+
+
+def _escaped(name: str) -> str:
+    """A name in LaTeX text: max_pool2d is max\\_pool2d (a bare _ starts a subscript)."""
+    return name.replace("_", "\\_")
 
 
 def _compact(value) -> str:

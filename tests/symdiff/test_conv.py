@@ -110,7 +110,8 @@ def test_rules_are_convolutions_and_print_as_such():
     text = str(y)
     assert text == "conv2d(X, W, stride=(2, 2), padding=(1, 1))"
     assert sd.parse(text, {"X": X, "W": W}) is y
-    assert sd.latex(y) == r"\operatorname{conv2d}\left(X, W, stride=2, padding=1\right)"
+    assert sd.latex(y) == r"\operatorname{conv2d}\left(X, W, \mathrm{stride}=2, \mathrm{padding}=1\right)"
+    assert sd.latex(sd.max_pool2d(X, 2)) == r"\operatorname{max\_pool2d}\left(X, \mathrm{kernel\_size}=2, \mathrm{stride}=2\right)"
 
 
 def test_hessian_vector_products_of_a_convolutional_loss():
