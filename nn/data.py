@@ -74,6 +74,9 @@ class DataLoader:
     copy a batch if you keep it past the next one. ``shuffle`` draws each epoch's order from
     ``(seed, epoch)``, so an epoch's batches are the same whenever it is run (resuming
     training replays them); iterating advances :attr:`epoch`, :meth:`set_epoch` sets it.
+    ``transforms`` (:mod:`symdiff.nn.transforms`) change each batch's features in turn, with a
+    generator drawn from ``(seed, epoch, batch)``: augmentation is new every epoch and the
+    same whenever an epoch is replayed.
 
     >>> ds = ArrayDataset(np.arange(6, dtype=np.float32)[:, None], np.arange(6))
     >>> loader = DataLoader(ds, batch_size=4, shuffle=True, seed=1, drop_last=True)
@@ -82,7 +85,10 @@ class DataLoader:
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
-                 drop_last: bool = False):
+                 drop_last: bool = False, transforms=()):
+        self.transforms = list(transforms)
+        if not all(callable(t) for t in self.transforms):
+            raise TypeError("DataLoader: transforms must be callables transform(X, rng) -> X")
         if int(batch_size) < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         if len(dataset) == 0:
@@ -123,7 +129,16 @@ class DataLoader:
             else:
                 for j, i in enumerate(index):
                     X[j], y[j] = self.dataset[int(i)]
+            if self.transforms:
+                rng = np.random.default_rng([self.seed, self.epoch - 1, start, _AUGMENT_STREAM])
+                changed = X
+                for transform in self.transforms:
+                    changed = transform(changed, rng)
+                np.copyto(X, changed)  # the batch stays in the loader's buffer
             yield X, y
+
+
+_AUGMENT_STREAM = 1  # keeps augmentation's draws apart from the shuffle's ([seed, epoch])
 
 
 # -- files ----------------------------------------------------------------------------------
