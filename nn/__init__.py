@@ -13,9 +13,11 @@ Sequential(
 )
 """
 
-from . import checkpoint, data, init, optim
+from . import checkpoint, data, init, optim, transforms
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .layers import (
                      BatchNorm1d,
+                     BatchNorm2d,
                      Dropout,
                      Flatten,
                      Identity,
@@ -28,9 +30,11 @@ from .layers import (
                      Tanh,
 )
 from .loss import MSELoss, SoftmaxLoss
+from .models import ConvBN, LeNet5, ResNet9
 from .module import Buffer, Module, Parameter, from_config, trace
 from .trainer import Trainer, TrainingError
 
-__all__ = ["BatchNorm1d", "Buffer", "Dropout", "Flatten", "Identity", "LayerNorm1d", "Linear", "MSELoss", "Module",
-           "Parameter", "ReLU", "Residual", "Sequential", "Sigmoid", "SoftmaxLoss", "Tanh", "Trainer",
-           "TrainingError", "checkpoint", "data", "from_config", "init", "optim", "trace"]
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Buffer", "Conv2d", "ConvBN", "Dropout",
+           "Flatten", "Identity", "LayerNorm1d", "LeNet5", "Linear", "MaxPool2d", "MSELoss", "Module", "Parameter",
+           "ReLU", "ResNet9", "Residual", "Sequential", "Sigmoid", "SoftmaxLoss", "Tanh", "Trainer", "TrainingError",
+           "checkpoint", "data", "from_config", "init", "optim", "trace", "transforms"]

@@ -1,8 +1,9 @@
 """The layers: each ``forward`` is a few ``sd`` ops on graph nodes.
 
 Shapes follow the course (needle): ``X`` is (batch, features), ``Linear`` computes
-``X·W + b`` with ``W`` of shape (in, out). Normalization layers work on the feature axis
-of (batch, features) inputs.
+``X·W + b`` with ``W`` of shape (in, out). ``LayerNorm1d`` and ``BatchNorm1d`` work on the
+feature axis of (batch, features) inputs, ``BatchNorm2d`` on the channel axis of images
+(N, C, H, W) (the convolution and pooling layers are in :mod:`symdiff.nn.conv`).
 
 >>> import numpy as np
 >>> import symdiff as sd
@@ -90,8 +91,9 @@ class Sequential(Module):
         index = ""
         for layer in self.layers:
             x = layer(x)
-            if isinstance(layer, Linear):
-                index = layer.weight.name[len(layer.weight.short):]
+            weight = getattr(layer, "weight", None)
+            if isinstance(weight, Parameter) and weight.short == "W":  # Linear, Conv2d: Z₁ = ...
+                index = weight.name[len(weight.short):]
             elif isinstance(layer, (ReLU, Sigmoid, Tanh)) and index.isdigit():
                 x = sd.name(x, f"A{index}")  # A₁ = relu(Z₁): the activation of layer 1
         return x
@@ -109,7 +111,12 @@ class Residual(Module):
 
 
 class Flatten(Module):
-    """(batch, d1, d2, ...) -> (batch, d1·d2·...)."""
+    """(batch, d1, d2, ...) -> (batch, d1·d2·...), in C order as PyTorch's ``nn.Flatten``.
+
+    >>> import symdiff as sd
+    >>> Flatten()(sd.tensor("X", ("m", 16, 5, 5))).shape
+    (m, 400)
+    """
 
     def forward(self, x):
         return x.reshape((x.shape[0], math.prod(x.shape[1:])))
@@ -141,6 +148,17 @@ class Dropout(Module):
 
 def _normalize(x, mean, var, eps):
     return (x - mean) / sd.sqrt(var + eps)
+
+
+def _trace_for_updates(layer: str):
+    """The trace that collects a training-mode layer's new running statistics."""
+    t = current_trace()
+    if t is None:
+        raise RuntimeError(
+            f"{layer} in training mode gives its running statistics new values: build the "
+            "graph inside `with nn.trace() as t:` and pass t.updates to sd.compile(..., updates=...) "
+            "(nn.Trainer does both), or call model.eval() to normalize with the running statistics")
+    return t
 
 
 class LayerNorm1d(Module):
@@ -194,15 +212,60 @@ class BatchNorm1d(Module):
         if self.training:
             mean = sd.mean(x, axis=0)
             var = sd.mean(sd.square(x - mean), axis=0)
-            t = current_trace()
-            if t is None:
-                raise RuntimeError(
-                    "BatchNorm1d in training mode gives its running statistics new values: build the "
-                    "graph inside `with nn.trace() as t:` and pass t.updates to sd.compile(..., updates=...) "
-                    "(nn.Trainer does both), or call model.eval() to normalize with the running statistics")
+            t = _trace_for_updates("BatchNorm1d")
             t.updates[rm] = (1.0 - self.momentum) * rm + self.momentum * mean
             t.updates[rv] = (1.0 - self.momentum) * rv + self.momentum * var
         else:
             mean, var = rm, rv
         return self.weight.leaf * _normalize(x, mean, var, self.eps) + self.bias.leaf
 
+
+
+class BatchNorm2d(Module):
+    """Normalize each channel of (N, C, H, W) images over (N, H, W), then scale by γ and
+    shift by β (each of shape (C,)). Training mode normalizes with the batch's biased
+    variance and moves the running statistics as PyTorch does: r ← (1 − momentum)·r +
+    momentum·batch statistic, where the running variance takes the *unbiased* batch variance
+    (times n/(n − 1), n = N·H·W; BatchNorm1d follows needle and keeps the biased one), so
+    running statistics compare one to one with ``torch.nn.BatchNorm2d``. The update is an
+    in-place ``updates=`` entry of the compiled step, as for BatchNorm1d. Eval mode
+    normalizes with the running statistics.
+
+    >>> import symdiff as sd
+    >>> from symdiff import nn
+    >>> with nn.trace() as t:
+    ...     out = nn.BatchNorm2d(3)(sd.tensor("X", ("m", 3, 4, 4), "float32"))
+    >>> out.shape, sorted(leaf.name for leaf in t.updates)
+    ((m, 3, 4, 4), ['mu1', 'var1'])
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype: str = "float32"):
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.weight = Parameter(np.ones(num_features, dtype), "gamma")
+        self.bias = Parameter(np.zeros(num_features, dtype), "beta")
+        self.running_mean = Buffer(np.zeros(num_features, dtype), "mu")
+        self.running_var = Buffer(np.ones(num_features, dtype), "var")
+
+    def forward(self, x):
+        c = self.num_features
+        if x.ndim != 4 or (isinstance(x.shape[1], int) and x.shape[1] != c):
+            raise sd.ShapeError(f"BatchNorm2d({c}) takes images of shape (N, {c}, H, W), got shape "
+                                f"{tuple(x.shape)}")
+        per_channel = (1, c, 1, 1)
+        rm, rv = self.running_mean.leaf, self.running_var.leaf
+        if self.training:
+            mean = sd.mean(x, axis=(0, 2, 3), keepdims=True)
+            var = sd.mean(sd.square(x - mean), axis=(0, 2, 3), keepdims=True)
+            n = x.shape[0] * x.shape[2] * x.shape[3]  # a sympy expression when N is symbolic
+            if n == 1:
+                raise sd.ShapeError(f"BatchNorm2d({c}) in training mode needs more than one value per "
+                                    f"channel, got input {tuple(x.shape)}")
+            t = _trace_for_updates("BatchNorm2d")
+            unbiased = sd.constant(n / (n - 1), x.dtype) * var.reshape((c,))
+            t.updates[rm] = (1.0 - self.momentum) * rm + self.momentum * mean.reshape((c,))
+            t.updates[rv] = (1.0 - self.momentum) * rv + self.momentum * unbiased
+        else:
+            mean, var = rm.reshape(per_channel), rv.reshape(per_channel)
+        return (self.weight.leaf.reshape(per_channel) * _normalize(x, mean, var, self.eps)
+                + self.bias.leaf.reshape(per_channel))
