@@ -41,7 +41,8 @@ ASAN_VENV := .venv-asan
 ASAN_TESTS ?= tests/lowering/test_gemm.py tests/lowering/test_native_reduce.py tests/lowering/test_reduce_kernels.py \
 	tests/lowering/test_softmax_kernels.py tests/lowering/test_im2col.py tests/lowering/test_philox.py \
 	tests/lowering/test_program.py tests/lowering/test_program_calls.py tests/lowering/test_program_edges.py \
-	tests/lowering/test_cache.py tests/lowering/test_cache_tampering.py tests/lowering/test_runtime_dims.py
+	tests/lowering/test_cache.py tests/lowering/test_cache_tampering.py tests/lowering/test_runtime_dims.py \
+	tests/lowering/test_conv_program.py
 asan:
 	test -x $(ASAN_VENV)/bin/python || $(PYTHON) -m venv $(ASAN_VENV)
 	$(ASAN_VENV)/bin/python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" ninja \

@@ -1,0 +1,78 @@
+"""conv2d and the pooling ops lowered on the cpu backend: a LeNet-like training step (conv,
+relu, max pool, conv, relu, average pool, a dense layer, cross-entropy) and its gradients
+with respect to every weight, against the reference evaluator, with stride, padding,
+dilation, groups and a batch size known only at run time."""
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+
+pytestmark = pytest.mark.usefixtures("module_program_cache")  # tests/conftest.py
+TOL = {"float64": {"rtol": 1e-11, "atol": 1e-12}, "float32": {"rtol": 1e-4, "atol": 1e-5}}
+
+
+def _lenet(dtype, batch="N"):
+    """(loss, weights, inputs): two convolutions (groups=2 with padding; stride 2 with padding
+    and dilation), max and average pooling, a dense layer and softmax cross-entropy."""
+    X = sd.tensor("X", (batch, 2, 12, 12), dtype)
+    labels = sd.tensor("y", (batch,), "int64")
+    W1, b1 = sd.tensor("W1", (4, 1, 3, 3), dtype), sd.tensor("b1", (4,), dtype)
+    W2, b2 = sd.tensor("W2", (6, 4, 3, 3), dtype), sd.tensor("b2", (6,), dtype)
+    W3, b3 = sd.tensor("W3", (6, 10), dtype), sd.tensor("b3", (10,), dtype)
+    h = sd.relu(sd.conv2d(X, W1, padding=1, groups=2) + b1.reshape((1, 4, 1, 1)))  # (N, 4, 12, 12)
+    h = sd.max_pool2d(h, 2)                                                          # (N, 4, 6, 6)
+    h = sd.relu(sd.conv2d(h, W2, stride=2, padding=2, dilation=2) + b2.reshape((1, 6, 1, 1)))  # (N, 6, 3, 3)
+    h = sd.avg_pool2d(h, 2, stride=1)                                                # (N, 6, 2, 2)
+    h = sd.max_pool2d(h, 2, stride=2, padding=1)                                     # (N, 6, 2, 2)
+    z = h.reshape((h.shape[0], 24)) @ sd.concatenate([W3, W3[::-1], W3, W3[:, ::-1]], axis=0) + b3
+    loss = sd.softmax_cross_entropy(z, labels)
+    return loss, [W1, b1, W2, b2, W3, b3], [X, labels]
+
+
+def _values(dtype, n, rng):
+    shapes = [(4, 1, 3, 3), (4,), (6, 4, 3, 3), (6,), (6, 10), (10,)]
+    weights = [(rng.standard_normal(s) * 0.5).astype(dtype) for s in shapes]
+    return weights, [rng.standard_normal((n, 2, 12, 12)).astype(dtype), rng.integers(0, 10, n)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_lenet_step_and_its_gradients_equal_the_evaluator_at_two_batch_sizes(dtype):
+    loss, weights, (X, labels) = _lenet(dtype)
+    grads = sd.grad(loss, weights + [X])
+    inputs = weights + [X, labels]
+    step = sd.compile([loss] + grads, inputs)
+    rng = np.random.default_rng(0)
+    for n in (5, 2):
+        w, (x, y) = _values(dtype, n, rng)
+        env = dict(zip(inputs, w + [x, y]))
+        got, want = step(*env.values()), sd.evaluate([loss] + grads, env)
+        for k, (g, v) in enumerate(zip(got, want)):
+            assert g.shape == v.shape and g.dtype == v.dtype
+            np.testing.assert_allclose(g, v, **TOL[dtype], err_msg=f"n={n} output {k}")
+    assert step.libraries == 1 and step.specialized_because is None  # one library serves both
+
+
+def test_a_convolution_of_a_single_image_and_its_input_gradient():
+    X, W = sd.tensor("X", (1, 3, 7, 9)), sd.tensor("W", (4, 3, 2, 3))
+    C = sd.tensor("C", (1, 4, 4, 2))
+    y = sd.conv2d(X, W, stride=(2, 3), padding=(1, 0), dilation=(1, 2))
+    gx, gw = sd.grad(sd.sum(y * C), [X, W])
+    prog = sd.compile([y, gx, gw], [X, W, C])
+    rng = np.random.default_rng(1)
+    env = {X: rng.standard_normal((1, 3, 7, 9)), W: rng.standard_normal((4, 3, 2, 3)),
+           C: rng.standard_normal((1, 4, 4, 2))}
+    for g, v in zip(prog(*env.values()), sd.evaluate([y, gx, gw], env)):
+        np.testing.assert_allclose(g, v, **TOL["float64"])
+
+
+def test_max_pooling_picks_the_first_maximum_and_never_the_padding():
+    X, T = sd.tensor("X", (1, 1, 3, 4)), sd.tensor("T", (1, 1, 3, 4))
+    x = np.array([[[[1.0, 1.0, -np.inf, 2.0], [1.0, 0.5, 2.0, 2.0], [-np.inf, -np.inf, 3.0, 3.0]]]])
+    t = np.arange(12.0).reshape(1, 1, 3, 4)
+    y = sd.max_pool2d(X, 2, padding=1)
+    (jvp_like,) = sd.grad(sd.sum(y * y), [X])
+    exprs = [y, jvp_like, sd.max_pool2d(sd.exp(X) + T, (3, 2), stride=1)]
+    prog = sd.compile(exprs, [X, T])
+    for g, v in zip(prog(x, t), sd.evaluate(exprs, {X: x, T: t})):
+        np.testing.assert_array_equal(g, v)
