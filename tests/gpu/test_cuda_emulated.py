@@ -399,3 +399,64 @@ def test_a_generated_program_with_a_run_time_batch_serves_every_size(emulated_pr
         assert_equals_the_evaluator(prog, arrays, TRAIN_TOL[dtype], f"m={m}: ")
     assert prog.libraries == 1 and prog.specialized_because is None, prog.specialized_because
     assert "symdiff_blocks(" in prog.source and "const int64_t D0" in prog.source
+
+
+# -- convolutions and pooling (the LeNet-like step is in test_conv_cuda_emulated.py) -------------
+
+
+WINDOW_KINDS = ("conv2d", "max_pool2d", "max_pool2d_scatter", "avg_pool2d", "avg_pool2d_scatter")
+
+
+def _window_cases(dtype):
+    """Every registry case of an op with a convolution or pooling kernel, in one program, its
+    symbolic batches kept symbolic (a run-time N): (outputs, inputs, {id(leaf): shape in N})."""
+    import symdiff as sd
+    from symdiff.ops.registry import OPS
+    from symdiff.testing import cases
+
+    outputs, inputs, shape_at = [], [], {}
+    for k, case in enumerate(c for c in cases() if getattr(OPS.get(c.op), "kernel", None) in WINDOW_KINDS):
+        leaves = [sd.tensor(f"c{k}_a{i}", spec.shape, dtype) for i, spec in enumerate(case.inputs)]
+        outputs.append(case.build(*leaves))
+        inputs += leaves
+        shape_at.update({id(leaf): tuple(spec.shape) for leaf, spec in zip(leaves, case.inputs)})
+    return outputs, inputs, shape_at
+
+
+@pytest.mark.parametrize("dtype", ["float32"])  # float64: test_conv_cuda_emulated.py's bounds test
+def test_conv_and_pool_cases_with_a_run_time_batch_equal_the_evaluator(emulated_programs, dtype):
+    from symdiff.lowering.programs.cuda import CudaProgram
+    from test_cuda_program import TOL, assert_equals_the_evaluator
+
+    outputs, inputs, shape_at = _window_cases(dtype)
+    prog = CudaProgram(outputs, inputs, optimize=False)
+    for n in (3, 1, 6):
+        rng = np.random.default_rng(n)
+        arrays = [rng.standard_normal(tuple(n if str(d) == "N" else d for d in shape_at[id(leaf)])).astype(dtype)
+                  for leaf in inputs]
+        assert_equals_the_evaluator(prog, arrays, TOL[dtype], f"N={n}: ")
+    assert prog.libraries == 1 and prog.specialized_because is None, prog.specialized_because
+
+
+def test_max_pool_ties_infinities_and_nans_route_like_the_evaluator(emulated_programs):
+    # the first maximum of each window (row-major) takes the tangent and the cotangent; a NaN is
+    # the maximum; a window of -inf whose first place is padding passes nothing on
+    from symdiff.lowering.programs.cuda import CudaProgram
+    from test_cuda_program import TOL, assert_equals_the_evaluator
+
+    import symdiff as sd
+
+    X, T = sd.tensor("X", ("N", 2, 5, 4)), sd.tensor("T", ("N", 2, 5, 4))
+    C = sd.tensor("C", ("N", 2, 3, 5))
+    pool = sd.max_pool2d(X, (3, 2), stride=(2, 1), padding=1)
+    (scattered,) = sd.grad(sd.sum(pool * C), [X])
+    gathered = sd.jvp(pool, [X], [T])
+    prog = CudaProgram([pool, scattered, gathered], [X, T, C], optimize=False)
+    assert "max_pool2d_scatter" in str(scattered) and "max_pool2d_gather" in str(gathered)
+    rng = np.random.default_rng(0)
+    x = rng.integers(-1, 2, (4, 2, 5, 4)).astype(np.float64)  # ties in nearly every window
+    x[0, 0, :2, :2] = -np.inf
+    x[1, 1, 2, 1] = np.nan
+    x[2] = 1.0
+    arrays = [x, rng.standard_normal((4, 2, 5, 4)), rng.standard_normal((4, 2, 3, 5))]
+    assert_equals_the_evaluator(prog, arrays, TOL["float64"])
