@@ -54,7 +54,8 @@ class LeNet5(Sequential):
         p2 = 2 if small else 0
         h, w = _conv_out(h // 2, 5, 1, p2) // 2, _conv_out(w // 2, 5, 1, p2) // 2
         if h < 1 or w < 1:
-            raise ValueError(f"LeNet5: images of {image_size} pixels are too small for two convolutions and two 2x2 pools")
+            raise ValueError(f"LeNet5: images of {image_size} pixels are too small for two convolutions "
+                             "and two 2x2 pools")
 
         def norm(channels):
             return BatchNorm2d(channels) if batchnorm else Identity()

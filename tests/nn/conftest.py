@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from symdiff.lowering.render import cpu_kernels
 from symdiff.nn import data
+
+import symdiff as sd
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,9 +70,6 @@ def blobs():
 def missing_cnn_kernels() -> list:
     """The kernel kinds of the convolution and pooling ops that the CPU backend cannot render
     yet (their lowering is being written for issue 15); empty once a CNN step compiles."""
-    import symdiff as sd
-    from symdiff.lowering.render import cpu_kernels
-
     kinds = {op.kernel for name, op in sd.OPS.items() if ("conv" in name or "pool" in name) and op.kernel}
     return sorted(kinds - set(cpu_kernels.RENDER))
 

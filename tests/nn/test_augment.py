@@ -69,7 +69,7 @@ def _epoch(loader):
 def test_the_loader_augments_each_epoch_anew_and_replays_an_epoch_exactly():
     X = np.random.default_rng(0).uniform(size=(50, 1, 6, 6)).astype(np.float32)
     ds = ArrayDataset(X, np.arange(50))
-    make = lambda seed=7: DataLoader(ds, batch_size=16, shuffle=True, seed=seed,  # noqa: E731
+    make = lambda seed=7: DataLoader(ds, batch_size=16, shuffle=True, seed=seed,
                                      transforms=[RandomCrop(2), RandomFlipHorizontal()])
     loader = make()
     first, second = _epoch(loader), _epoch(loader)

@@ -30,7 +30,7 @@ def _run(module, x, training=False):
 
 def conv_loop(x, w, b, stride, padding, dilation, groups):
     """Convolution by explicit loops over every output element (cross-correlation, as PyTorch)."""
-    n, c, h, wd = x.shape
+    n, _, h, wd = x.shape
     o, cg, kh, kw = w.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -73,7 +73,7 @@ def test_conv2d_forward_equals_a_loop(c, o, k, stride, padding, dilation, groups
     conv = nn.Conv2d(c, o, k, stride=stride, padding=padding, dilation=dilation, groups=groups, dtype="float64")
     x = _x(2, c, 7, 6)
     out, _ = _run(conv, x)
-    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)
     want = conv_loop(x, conv.weight.data, conv.bias.data, pair(stride), pair(padding), pair(dilation), groups)
     assert out.shape == want.shape
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
@@ -235,7 +235,7 @@ def test_model_shapes_at_28_and_8_pixels():
         assert str(nn.LeNet5(num_classes=7, image_size=size)(X).shape) == "(m, 7)"
         assert str(nn.ResNet9(num_classes=5, image_size=size).eval()(X).shape) == "(m, 5)"
     resnet = nn.ResNet9()
-    conv_bn = lambda c, o, k: o * c * k * k + 2 * o  # noqa: E731  (no conv bias; BatchNorm's γ, β)
+    conv_bn = lambda c, o, k: o * c * k * k + 2 * o  # no conv bias; BatchNorm's γ, β
     count = (conv_bn(1, 16, 7) + conv_bn(16, 32, 3) + 2 * conv_bn(32, 32, 3) + conv_bn(32, 64, 3)
              + conv_bn(64, 128, 3) + 2 * conv_bn(128, 128, 3) + 128 * 128 + 128 + 128 * 10 + 10)
     assert sum(p.data.size for p in resnet.parameters()) == count == 429_818
