@@ -99,19 +99,19 @@ def test_the_conv_step_and_the_registry_cases_stay_inside_their_buffers(bounds_c
 def test_a_stray_read_is_caught(bounds_checked):
     # the check must be able to fail: a convolution whose padding test is dropped reads outside x
     from symdiff.lowering.programs.cuda import CudaProgram
-    from symdiff.lowering.render import cuda_kernels
+    from symdiff.lowering.render import cuda_windows
 
     import symdiff as sd
 
     X, K = sd.tensor("X", ("N", 1, 4, 4)), sd.tensor("K", (2, 1, 3, 3))
-    original = cuda_kernels._tap
+    original = cuda_windows._tap
 
     def unguarded(*args):
         return original(*args)[:1]
 
     prog = CudaProgram([sd.conv2d(X, K, padding=1)], [X, K])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cuda_kernels, "_tap", unguarded)
+        mp.setattr(cuda_windows, "_tap", unguarded)
         bounds_checked(prog)
         with pytest.raises(RuntimeError, match=r"out of bounds: in0\[-"):
             prog(np.ones((2, 1, 4, 4)), np.ones((2, 1, 3, 3)))
