@@ -6,6 +6,16 @@ dilate, flip and transpose of the derivative graphs are index arithmetic in the 
 A tap that padding puts outside the input is skipped before anything is read: no read leaves a
 buffer. The scatters are gathers (each input position sums the windows that contain it): no
 atomics, and every sum is taken in one fixed order, so results are the same on every run.
+
+>>> import symdiff as sd
+>>> from symdiff.lowering.plan.schedule import schedule
+>>> from symdiff.lowering.render.cuda_unit import generate
+>>> X, K = sd.tensor("X", (1, 2, 5, 5)), sd.tensor("K", (3, 2, 3, 3))
+>>> source = generate(schedule([sd.conv2d(X, K, padding=1)], [X, K])).source
+>>> print(source[source.index("const int xh"):source.index("const int xw")].strip())
+const int xh = oh - 1 + kp;
+      if (xh < 0 || xh >= 5) continue;
+      for (int kq = 0; kq < 3; ++kq) {
 """
 
 from __future__ import annotations
@@ -121,17 +131,18 @@ def _pool_window(node):
     return node.attr("kernel_size"), node.attr("stride"), node.attr("padding"), (1, 1)
 
 
-def _argmax_lines(w, x, lead, out_hw, in_hw) -> list[str]:
-    """``best`` and its window position (``bp``, ``bq``): the first maximum in row-major order, or
-    the first NaN (numpy's max and argmax); (0, 0) when nothing beats -inf, as numpy's argmax of
-    a window of -inf whose first place may be padding."""
+def _argmax_lines(w, x, lead, out_hw, in_hw, where=True) -> list[str]:
+    """``best`` and (``where``) its window position (``bp``, ``bq``): the first maximum in
+    row-major order, or the first NaN (numpy's max and argmax); (0, 0) when nothing beats -inf,
+    as numpy's argmax of a window of -inf whose first place may be padding."""
     node, t = w.k.node, w.index_type
+    keep = " bp = kp; bq = kq;" if where else ""
 
     def better(xh, xw):
         lines, v = _read(w, x, lead + [xh, xw])
-        return lines + [f"if (best == best && ({v} > best || {v} != {v})) {{ best = {v}; bp = kp; bq = kq; }}"]
+        return lines + [f"if (best == best && ({v} > best || {v} != {v})) {{ best = {v};{keep} }}"]
 
-    return ([f"{C_TYPE[x.dtype]} best = -INFINITY;", f"{t} bp = 0, bq = 0;"]
+    return ([f"{C_TYPE[x.dtype]} best = -INFINITY;"] + ([f"{t} bp = 0, bq = 0;"] if where else [])
             + _window_taps(w, out_hw, _pool_window(node), in_hw, better, ("xh", "xw")))
 
 
@@ -167,9 +178,9 @@ def render_max_pool2d(w: CudaKernelWriter) -> Launch:
     t = w.index_type
 
     def element(lead, hw):
-        lines = _argmax_lines(w, x, lead, hw, in_hw)
         if node.op.name == "max_pool2d":
-            return lines + [store(w, lead + hw, "best", node.dtype)]
+            return _argmax_lines(w, x, lead, hw, in_hw, where=False) + [store(w, lead + hw, "best", node.dtype)]
+        lines = _argmax_lines(w, x, lead, hw, in_hw)
         lines += [f"const {t} ah = {_at(hw[0], 'bp', sh, ph)}, aw = {_at(hw[1], 'bq', sw, pw)};"]
         lines += _guarded_value(w, node.inputs[1], lead + ["ah", "aw"], _inside("ah", "aw", in_hw), "got")
         return lines + [store(w, lead + hw, "got", node.dtype)]
