@@ -90,6 +90,7 @@ def _lifetimes(sched, reads):
         first.setdefault(name, i)
         last[name] = max(last.get(name, i), i)
         for r in reads[i]:
+            first.setdefault(r, i)  # a kernel's scratch: no kernel writes it, it lives where it is read
             last[r] = max(last.get(r, i), i)
     for _, view in sched.updates:
         last[view.buffer.name] = end

@@ -102,6 +102,7 @@ class Kernel:
     reads_dims: bool = False  # filled by the renderer: the kernel takes the run-time dimensions
     alpha: float = 1.0  # gemm: out = alpha * product + beta * out
     beta: float = 0.0
+    scratch: dict = dataclasses.field(default_factory=dict)  # renderer's key -> a temp this kernel alone uses
 
 
 @dataclasses.dataclass(eq=False)

@@ -76,3 +76,27 @@ def test_max_pooling_picks_the_first_maximum_and_never_the_padding():
     prog = sd.compile(exprs, [X, T])
     for g, v in zip(prog(x, t), sd.evaluate(exprs, {X: x, T: t})):
         np.testing.assert_array_equal(g, v)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_one_channel_layer_with_bias_and_relu_and_its_gradients(dtype):
+    # LeNet's first layer, small: one input channel (the weight gradient's transposed input is a
+    # reshape then), padding 2, a bias and a relu after it
+    X, W, b = sd.tensor("X", ("N", 1, 9, 8), dtype), sd.tensor("W", (3, 1, 5, 5), dtype), sd.tensor("b", (3,), dtype)
+    C = sd.tensor("C", ("N", 3, 9, 8), dtype)
+    y = sd.relu(sd.conv2d(X, W, padding=2) + b.reshape((1, 3, 1, 1)))
+    exprs = [y] + sd.grad(sd.sum(y * C), [X, W, b])
+    prog = sd.compile(exprs, [X, W, b, C])
+    rng = np.random.default_rng(2)
+    for n in (3, 1):
+        env = {X: rng.standard_normal((n, 1, 9, 8)).astype(dtype), W: rng.standard_normal((3, 1, 5, 5)).astype(dtype),
+               b: rng.standard_normal(3).astype(dtype), C: rng.standard_normal((n, 3, 9, 8)).astype(dtype)}
+        for k, (g, v) in enumerate(zip(prog(*env.values()), sd.evaluate(exprs, env))):
+            np.testing.assert_allclose(g, v, **TOL[dtype], err_msg=f"n={n} output {k}")
+
+
+def test_the_column_buffers_are_arena_memory():
+    X, W = sd.tensor("X", (2, 3, 10, 10), "float32"), sd.tensor("W", (4, 3, 3, 3), "float32")
+    prog = sd.compile(sd.conv2d(X, W), [X, W])  # no temporary but the columns of the im2col form
+    assert "symdiff::cpu::conv_items(" in prog.source
+    assert prog.stats["arena_bytes"] >= 4 * (3 * 3 * 3) * (8 * 8)
