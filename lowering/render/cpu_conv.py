@@ -266,9 +266,9 @@ def _render_transposed(w: KernelWriter, t: str, form) -> list[str]:
              f"      for (int64_t sa = 0; sa < {hs}; ++sa) {{",
              f"        const int64_t y = sa * {sy} + {top} - ki * {dh};",
              f"        if (y < 0 || y >= {oh}) continue;",
-             f"        {t}* dst = plane + y * {ow} + off;",
+             f"        const int64_t base = y * {ow} + off;  // an index: with off < 0 it starts before the row",
              f"        const {t}* from = row + sa * {ws};",
-             f"        for (int64_t sb = lo; sb < hi; ++sb) dst[sb * {sx}] += from[sb];",
+             f"        for (int64_t sb = lo; sb < hi; ++sb) plane[base + sb * {sx}] += from[sb];",
              "      }", "    }", "  }", "}"]
     return a_lines + _items(t, n, slots, 2 * n * m * hws * o, body)
 
