@@ -302,6 +302,33 @@ def rss_worker(args):
     print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
 
 
+def compile_worker(args):
+    """sd.compile of the model's training step to its first result, in this process."""
+    import symdiff as sd
+    import symdiff.lowering  # noqa: F401  (imported before the clock starts, as a user's process has it)
+
+    model = _model(args.model)
+    X, y = batches(1, args.batch)
+    begun = time.perf_counter()
+    step, program, _ = ours(model, X, y)
+    step(X[0], y[0])
+    print(json.dumps({"seconds": time.perf_counter() - begun, "cache": program.stats["cache"],
+                      "kernels": program.stats["kernels"], "source_bytes": len(program.source)}))
+    del sd
+
+
+def compile_times(model, batch):
+    """Cold (an empty program cache) and warm (the cache it filled, a new process) compile times."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, SYMDIFF_CACHE_DIR=cache)
+        cmd = [sys.executable, __file__, "--compile-worker", "--models", model, "--batches", str(batch)]
+        runs = [json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+                           .stdout.strip().splitlines()[-1]) for _ in range(2)]
+    return runs
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="lenet,resnet9")
@@ -312,9 +339,23 @@ def main():
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     p.add_argument("--layers", action="store_true", help="the per-layer table")
     p.add_argument("--memory", action="store_true", help="peak RSS growth of ours and PyTorch eager over 10 steps")
+    p.add_argument("--compile-time", action="store_true", help="cold and warm compile time of each model's step")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--compile-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--rss", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.compile_worker:
+        args.model, args.batch = args.models, int(args.batches)
+        compile_worker(args)
+        return
+    if args.compile_time:
+        for model in args.models.split(","):
+            batch = int(args.batches.split(",")[0])
+            cold, warm = compile_times(model, batch)
+            print(f"# {model} step, batch {batch}: cold {cold['seconds']:.2f} s (cache {cold['cache']}, "
+                  f"{cold['kernels']} kernels, {cold['source_bytes']:,} bytes of C++), warm {warm['seconds']:.3f} s "
+                  f"(cache {warm['cache']}); loadavg {os.getloadavg()[0]:.2f}")
+        return
     if args.worker or args.rss:
         args.model, args.batch, args.threads = args.models, int(args.batches), int(args.threads)
         if args.rss:
