@@ -3,7 +3,9 @@
 //   g++ -O3 -fopenmp -std=c++17 -Icsrc/include bench/gemm_micro.cpp -o /tmp/gemm_micro
 //   OMP_NUM_THREADS=2 /tmp/gemm_micro          # GFLOP/s per shape, float32 and float64
 //   /tmp/gemm_micro check                      # every kernel family against a naive loop
-//   SYMDIFF_GEMM_ISA=1 /tmp/gemm_micro         # pin the kernels: 0 scalar, 1 AVX2, 2 AVX-512
+//   /tmp/gemm_micro squares                    # the square shapes only
+//   /tmp/gemm_micro w3                         # the products of bench/train_step.py's W3 step
+//   SYMDIFF_GEMM_ISA=avx2 /tmp/gemm_micro      # pin the kernels: scalar, avx2 or avx512
 //
 // Built without -march, like the Python module: the kernels are chosen at run time.
 #include <algorithm>
@@ -64,10 +66,9 @@ double gflops(bool ta, bool tb, int64_t m, int64_t n, int64_t k) {
 }
 
 int main(int argc, char** argv) {
-  if (const char* isa = std::getenv("SYMDIFF_GEMM_ISA")) set_gemm_isa(std::atoi(isa));
   if (argc > 1 && std::string(argv[1]) == "check") {
     double worst = 0;
-    const int best = int(current_gemm_isa());
+    const int best = int(gemm_detail::cpu_isa());
     for (int isa = 0; isa <= best; ++isa) {
       set_gemm_isa(isa);
       for (int ta = 0; ta < 2; ++ta)
@@ -89,13 +90,25 @@ int main(int argc, char** argv) {
     int64_t m, k, n;
     bool ta, tb;
   };
-  const shape shapes[] = {{256, 256, 256, 0, 0},  {512, 512, 512, 0, 0},   {1024, 1024, 1024, 0, 0},
-                          {2048, 2048, 2048, 0, 0}, {100, 784, 100, 0, 0},  {100, 100, 10, 0, 0},
-                          {784, 100, 100, 1, 0},  {100, 100, 784, 0, 1},   {256, 1024, 1024, 0, 0}};
-  std::printf("threads %d, kernels %d (0 scalar, 1 avx2, 2 avx512)\n", omp_get_max_threads(),
-              int(current_gemm_isa()));
-  for (const shape& s : shapes)
+  const std::vector<shape> general = {{256, 256, 256, 0, 0},  {512, 512, 512, 0, 0},   {1024, 1024, 1024, 0, 0},
+                                      {2048, 2048, 2048, 0, 0}, {100, 784, 100, 0, 0},  {100, 100, 10, 0, 0},
+                                      {784, 100, 100, 1, 0},  {100, 100, 784, 0, 1},   {256, 1024, 1024, 0, 0}};
+  // bench/train_step.py's W3 step (784-1024-1024-10, batch 256): forward, then the gradients
+  const std::vector<shape> w3 = {{256, 784, 1024, 0, 0}, {256, 1024, 1024, 0, 0}, {256, 1024, 10, 0, 0},
+                                 {1024, 256, 10, 1, 0},  {256, 10, 1024, 0, 1},   {1024, 256, 1024, 1, 0},
+                                 {256, 1024, 1024, 0, 1}, {784, 256, 1024, 1, 0}};
+  const std::string group = argc > 1 ? argv[1] : "";
+  const std::vector<shape>& shapes = group == "w3" ? w3 : general;
+  const auto f32 = gemm_detail::kernels_for<float>(current_gemm_isa());
+  const auto f64 = gemm_detail::kernels_for<double>(current_gemm_isa());
+  std::printf("threads %d, %s kernels (CPU best %s), tile float32 %dx%d, float64 %dx%d\n", omp_get_max_threads(),
+              gemm_detail::isa_name(current_gemm_isa()), gemm_detail::isa_name(gemm_detail::cpu_isa()), f32.mr,
+              f32.nr(), f64.mr, f64.nr());
+  const bool squares_only = group == "squares";
+  for (const shape& s : shapes) {
+    if (squares_only && !(s.m == s.k && s.k == s.n)) continue;
     std::printf("m=%5ld k=%5ld n=%5ld %s%s  float32 %7.1f  float64 %7.1f GFLOP/s\n", long(s.m), long(s.k),
                 long(s.n), s.ta ? "At" : "A", s.tb ? "Bt" : "B", gflops<float>(s.ta, s.tb, s.m, s.n, s.k),
                 gflops<double>(s.ta, s.tb, s.m, s.n, s.k));
+  }
 }

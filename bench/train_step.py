@@ -11,7 +11,9 @@ timing. Per-step times are the median of a round, rounds alternate the order of 
 implementations; an epoch is 60,000 samples. Compile times (cold: empty cache; warm: a new
 program object over the populated cache; both from sd.compile to a ready program, in a fresh
 process that has imported symdiff.lowering) are reported apart. Each thread setting runs in its
-own process, numpy with and without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE.
+own process, numpy with and without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE. The header names the
+GEMM kernels ours ran (``SYMDIFF_GEMM_ISA`` pins them); XLA_FLAGS from the environment are kept
+(``--xla_cpu_max_isa=AVX2`` pins XLA's code generation to AVX2, for the AVX2 proxy).
 """
 
 from __future__ import annotations
@@ -269,8 +271,10 @@ def worker(args):
                     fn(xb, yb)
                     times.append(time.perf_counter() - t)
                 per_step[k].append(statistics.median(times))
+        from symdiff.lowering import gemm
+
         results.append({"workload": name, "per_step": per_step, "compile": compile_info,
-                        "batch": spec["batch"]})
+                        "batch": spec["batch"], "gemm_kernel": gemm.gemm_kernel()})
     print(json.dumps(results))
 
 
@@ -310,7 +314,8 @@ def main():
     if args.worker:
         return worker(args)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads), XLA_FLAGS="--xla_cpu_multi_thread_eigen=true",
+               MKL_NUM_THREADS=str(args.threads),
+               XLA_FLAGS=" ".join(["--xla_cpu_multi_thread_eigen=true", os.environ.get("XLA_FLAGS", "")]).strip(),
                PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, __file__, "--worker", "--workloads", args.workloads, "--rounds", str(args.rounds),
            "--steps", str(args.steps), "--only", args.only]
@@ -322,6 +327,10 @@ def main():
         runs.append(json.loads(subprocess.run(cmd, env=unset, check=True, capture_output=True, text=True).stdout))
     print(f"# loadavg {open('/proc/loadavg').read().split()[:3]}, threads {args.threads}, "
           f"OPENBLAS vars {slow or 'unset'}; epoch = {EPOCH} samples; per-step: best [worst] round median")
+    kernel = runs[0][0]["gemm_kernel"]
+    print(f"# symdiff GEMM: {kernel['isa']} kernels (CPU best {kernel['cpu_isa']}), tiles float32 {kernel['float32']}"
+          f", float64 {kernel['float64']}; SYMDIFF_CXXFLAGS {os.environ.get('SYMDIFF_CXXFLAGS', 'unset')!r}; "
+          f"XLA_FLAGS {env['XLA_FLAGS']!r}")
     print("| workload | implementation | epoch s (best) | epoch s (worst) | symdiff speed-up (best) |")
     print("|---|---|---|---|---|")
     for k, res in enumerate(runs[0]):

@@ -162,18 +162,20 @@ py::array gemm_any(const py::array& a, const py::array& b, const py::object& c, 
   return p.out;
 }
 
-const char* isa_name(symdiff::cpu::gemm_isa isa) {
-  switch (isa) {
-    case symdiff::cpu::gemm_isa::avx512: return "avx512";
-    case symdiff::cpu::gemm_isa::avx2: return "avx2";
-    default: return "scalar";
-  }
+const char* isa_name(symdiff::cpu::gemm_isa isa) { return symdiff::cpu::gemm_detail::isa_name(isa); }
+
+// "6x16": the register tile (rows x columns of C) of the general kernels for T in family isa.
+template <class T>
+std::string tile_name(symdiff::cpu::gemm_isa isa) {
+  const auto ks = symdiff::cpu::gemm_detail::kernels_for<T>(isa);
+  return std::to_string(ks.mr) + "x" + std::to_string(ks.nr());
 }
 
 }  // namespace
 
 // The kernels generated programs call (symdiff/cpu/gemm_call.hpp), handed to each at load time.
 const symdiff_services* program_services() {
+  (void)symdiff::cpu::current_gemm_isa();  // an unusable $SYMDIFF_GEMM_ISA fails the load, not a call
   static const symdiff_services services{kSymdiffServicesVersion, &symdiff::cpu::gemm<float>,
                                          &symdiff::cpu::gemm<double>};
   return &services;
@@ -194,6 +196,18 @@ void bind_gemm(py::module_& m) {
         "gemm over the first axis of 3-D arrays (a batch of 1 in a or b is shared by every entry).");
   m.def("current_gemm_isa", [] { return std::string(isa_name(symdiff::cpu::current_gemm_isa())); },
         "Kernel family gemm uses now: 'avx512', 'avx2' or 'scalar'.");
+  m.def("gemm_kernel",
+        [] {
+          const auto isa = symdiff::cpu::current_gemm_isa();
+          py::dict d;
+          d["isa"] = isa_name(isa);
+          d["cpu_isa"] = isa_name(symdiff::cpu::gemm_detail::cpu_isa());
+          d["float32"] = tile_name<float>(isa);
+          d["float64"] = tile_name<double>(isa);
+          return d;
+        },
+        "The general kernels gemm uses now: {'isa', 'cpu_isa' (the best this CPU runs), 'float32', "
+        "'float64' (register tiles, rows x columns of C)}.");
   m.def("set_gemm_isa",
         [](const std::string& name) {
           int isa = name == "auto" ? -1 : name == "scalar" ? 0 : name == "avx2" ? 1 : name == "avx512" ? 2 : -2;

@@ -46,12 +46,27 @@ def gemm_batched(a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, tran
 
 
 def current_gemm_isa() -> str:
-    """The kernel family in use: ``"avx512"``, ``"avx2"`` or ``"scalar"``."""
+    """The kernel family in use: ``"avx512"``, ``"avx2"`` or ``"scalar"``.
+
+    The default is the best family the CPU runs, or the one ``$SYMDIFF_GEMM_ISA`` names
+    (``avx512``, ``avx2``, ``scalar``; read once per process), which stands in for a CPU without
+    the wider ones. A name the CPU can not run makes every GEMM raise ValueError.
+    """
     return compiled.current_gemm_isa()
 
 
+def gemm_kernel() -> dict[str, str]:
+    """The general kernels in use: family, the CPU's best family, register tiles (rows x columns).
+
+    >>> info = gemm_kernel()
+    >>> sorted(info), info["isa"] == current_gemm_isa()
+    (['cpu_isa', 'float32', 'float64', 'isa'], True)
+    """
+    return dict(compiled.gemm_kernel())
+
+
 def set_gemm_isa(name: str) -> None:
-    """Pin the kernel family (``"auto"`` restores the best one the CPU supports)."""
+    """Pin the kernel family (``"auto"`` restores the process's default, see ``current_gemm_isa``)."""
     if name not in ISAS:
         raise ValueError(f"set_gemm_isa: name must be one of {ISAS}, got {name!r}")
     compiled.set_gemm_isa(name)

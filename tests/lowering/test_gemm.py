@@ -1,6 +1,11 @@
 """The native GEMM against a float64 numpy reference: sizes, transposes, dtypes, threads, kernels,
 alpha/beta, batches, strided views, and the errors for arguments it must refuse."""
 
+import os
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from symdiff.lowering import gemm, native
@@ -224,6 +229,61 @@ def test_batched_large_matrices_use_every_thread(threads):
     out = gemm.gemm_batched(a, b)
     for i in range(3):
         _check(out[i], a[i], b[i], False, False)
+
+
+# Run in a fresh process with SYMDIFF_GEMM_ISA set (read once, at the first product): odd shapes
+# of every layout and both dtypes, on 1 and 2 threads, against float64 numpy within the bound of
+# _check; prints the family that ran and the worst error / bound.
+_PINNED_CHILD = """
+import numpy as np
+from symdiff.lowering import gemm
+rng = np.random.default_rng(3)
+worst = 0.0
+shapes = [(1, 1, 1), (5, 3, 7), (13, 37, 19), (65, 17, 300), (100, 100, 10), (7, 255, 33), (127, 130, 600),
+          (301, 263, 517), (33, 1000, 2)]
+for m, n, k in shapes:
+    for ta in (False, True):
+        for tb in (False, True):
+            for dtype in (np.float32, np.float64):
+                a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+                b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+                c0 = rng.standard_normal((m, n)).astype(dtype)
+                got = gemm.gemm(a, b, c0.copy(), trans_a=ta, trans_b=tb, alpha=1.5, beta=-0.5)
+                opa, opb = (a.T if ta else a).astype(np.float64), (b.T if tb else b).astype(np.float64)
+                ref = 1.5 * opa @ opb - 0.5 * c0
+                bound = 1.5 * np.abs(opa) @ np.abs(opb) + 0.5 * np.abs(c0)
+                tol = (k + 2) * np.finfo(dtype).eps * bound + np.finfo(dtype).tiny
+                worst = max(worst, float((np.abs(got - ref) / tol).max()))
+print(gemm.current_gemm_isa(), gemm.gemm_kernel()["isa"], worst)
+"""
+
+
+def _run_pinned(isa, threads=2):
+    env = dict(os.environ, SYMDIFF_GEMM_ISA=isa, OMP_NUM_THREADS=str(threads))
+    return subprocess.run([sys.executable, "-c", _PINNED_CHILD], env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("threads_in_child", [1, 2])
+@pytest.mark.parametrize("name", ["avx512", "avx2", "scalar"])
+def test_every_isa_pinned_by_the_environment_matches_numpy(name, threads_in_child):
+    if name not in _supported_isas():
+        pytest.skip(f"this CPU cannot run the {name} kernels")
+    out = _run_pinned(name, threads_in_child)
+    assert out.returncode == 0, out.stderr
+    ran, reported, worst = out.stdout.split()
+    assert ran == reported == name
+    assert float(worst) <= 1.0, f"{name}: worst error {worst} x the bound"
+
+
+@pytest.mark.parametrize("name,match", [("sse9", r"SYMDIFF_GEMM_ISA='sse9': expected avx512, avx2, scalar or auto"),
+                                        ("avx512", r"SYMDIFF_GEMM_ISA=avx512: this CPU can not run those kernels"),
+                                        ("avx2", r"SYMDIFF_GEMM_ISA=avx2: this CPU can not run those kernels")])
+def test_an_isa_the_cpu_lacks_is_refused(name, match):
+    if name in _supported_isas():
+        pytest.skip(f"this CPU runs the {name} kernels")
+    out = _run_pinned(name)
+    assert out.returncode != 0
+    assert re.search("ValueError: " + match, out.stderr), out.stderr
 
 
 def test_isa_choice_is_validated():

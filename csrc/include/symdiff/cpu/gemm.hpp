@@ -14,7 +14,8 @@
 //     each thread, over its own range of the other dimension, in L2-sized blocks:
 //       pack its block privately (or read B in place when it is row-major and reuse is low)
 //       for each MR-row A panel, for each NR-column B panel: register-tiled microkernel
-// The microkernel is chosen once per process from the CPU: AVX-512, AVX2+FMA or portable C++.
+// The microkernel is chosen once per process from the CPU: AVX-512, AVX2+FMA or portable C++
+// ($SYMDIFF_GEMM_ISA pins a narrower family: see default_isa).
 #pragma once
 
 #include <omp.h>
@@ -25,6 +26,7 @@
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 
 #include "symdiff/cpu/gemm_kernels.hpp"
 #include "symdiff/cpu/gemm_narrow.hpp"
@@ -81,9 +83,9 @@ kernel_set<T> kernels_for(gemm_isa isa) {
   return {4, 8, 1, {{ukernel_scalar<T, 4, 8, false>}, {ukernel_scalar<T, 4, 8, true>}}, 0, {}, {}};
 }
 
-// Detected once: cpu_features() runs cpuid and sysconf, which in a VM trap to the hypervisor
-// (about 1 µs per call measured here, a third of a 100x100x10 product).
-inline gemm_isa best_isa() {
+// The best family this CPU runs. Detected once: cpu_features() runs cpuid and sysconf, which in
+// a VM trap to the hypervisor (about 1 µs per call measured here, a third of a 100x100x10 product).
+inline gemm_isa cpu_isa() {
   static const gemm_isa best = [] {
     const cpu_features_t f = cpu_features();
     if (f.avx512f && f.avx512dq && f.avx512vl && f.avx2 && f.fma) return gemm_isa::avx512;
@@ -93,7 +95,37 @@ inline gemm_isa best_isa() {
   return best;
 }
 
-// -1: not chosen yet (use best_isa). Tests pin a slower path to check it on an AVX-512 machine.
+inline const char* isa_name(gemm_isa isa) {
+  return isa == gemm_isa::avx512 ? "avx512" : isa == gemm_isa::avx2 ? "avx2" : "scalar";
+}
+
+// The process's family: $SYMDIFF_GEMM_ISA (avx512, avx2, scalar; unset, empty or auto: the CPU's
+// best), read once. Pinning a narrower family stands in for a machine without the wider one (the
+// AVX2 kernels of a Zen 3 measured on a Zen 4). A name the CPU can not run, or an unknown one, is
+// an error at every gemm call, never a silent fallback: a benchmark must not time another kernel.
+struct isa_choice {
+  gemm_isa isa;
+  std::string error;  // non-empty: the variable is unusable
+};
+
+inline isa_choice choose_isa(const char* env, gemm_isa best) {
+  const std::string name = env ? env : "";
+  if (name.empty() || name == "auto") return {best, ""};
+  const int isa = name == "scalar" ? 0 : name == "avx2" ? 1 : name == "avx512" ? 2 : -1;
+  if (isa < 0) return {best, "SYMDIFF_GEMM_ISA='" + name + "': expected avx512, avx2, scalar or auto"};
+  if (isa > int(best))
+    return {best, "SYMDIFF_GEMM_ISA=" + name + ": this CPU can not run those kernels (its best is " +
+                      isa_name(best) + "); choose one it has, or unset the variable"};
+  return {gemm_isa(isa), ""};
+}
+
+inline gemm_isa default_isa() {
+  static const isa_choice choice = choose_isa(std::getenv("SYMDIFF_GEMM_ISA"), cpu_isa());
+  if (!choice.error.empty()) throw std::invalid_argument(choice.error);
+  return choice.isa;
+}
+
+// -1: not chosen yet (use default_isa). Tests pin a slower path to check it on an AVX-512 machine.
 inline int& isa_override() {
   static int value = -1;
   return value;
@@ -329,14 +361,20 @@ plan<T> make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
                   int64_t ldb, T beta, T* c, int64_t ldc, int max_threads) {
   plan<T> P{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, {}, 0, 0, 0, true, false, false, false, 1};
   const int override_isa = isa_override();
-  const gemm_isa isa = override_isa >= 0 ? gemm_isa(override_isa) : best_isa();
+  const gemm_isa isa = override_isa >= 0 ? gemm_isa(override_isa) : default_isa();
   P.ks = kernels_for<T>(isa);
   P.avx2 = isa != gemm_isa::scalar;
   const int64_t mr = P.ks.mr, nr = P.ks.nr(), sz = sizeof(T);
   const cache_sizes& cs = caches();
 
-  // K block: an A micro-panel (mr x kc) fills about half of L1; split K evenly.
-  const int64_t kc_max = std::clamp<int64_t>(cs.l1 / 2 / (mr * sz), 64, 1024);
+  // K block, split evenly. AVX-512: an A micro-panel (mr x kc) fills about half of L1, and the
+  // wider B panel streams past it from L2 (24 FMAs per k step hide that; measured a few % ahead
+  // of shallower blocks). AVX2: a tile has half the FMAs per k step, so both micro-panels stay in
+  // L1, as in BLIS's Haswell/Zen kernels (kc = 256 with a 32 KB L1): (mr + nr) kc within 7/8 of
+  // L1, kc = 325 float / 256 double on Zen 3. Flat on the Zen 4 / Xeon proxies (kc 256 to 1024
+  // within 1%), where the 48 KB L1 holds either.
+  const int64_t l1_share = isa == gemm_isa::avx2 ? cs.l1 * 7 / 8 / (mr + nr) : cs.l1 / 2 / mr;
+  const int64_t kc_max = std::clamp<int64_t>(l1_share / sz, 64, 1024);
   P.kc = ceil_div(k, ceil_div(k, kc_max));
 
   const double flops = 2.0 * double(m) * double(n) * double(k);
@@ -381,18 +419,17 @@ plan<T> make_plan(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, co
 
 }  // namespace gemm_detail
 
-// Pin the kernel family (for tests and benchmarks); gemm_isa(-1) restores automatic choice.
+// Pin the kernel family (for tests and benchmarks); -1 restores the process's default
+// ($SYMDIFF_GEMM_ISA, else the CPU's best).
 inline void set_gemm_isa(int isa) {
-  if (isa >= 0) {
-    const gemm_isa best = gemm_detail::best_isa();
-    if (isa > int(best)) throw std::invalid_argument("set_gemm_isa: this CPU does not support that kernel");
-  }
+  if (isa >= 0 && isa > int(gemm_detail::cpu_isa()))
+    throw std::invalid_argument("set_gemm_isa: this CPU does not support that kernel");
   gemm_detail::isa_override() = isa < 0 ? -1 : isa;
 }
 
 inline gemm_isa current_gemm_isa() {
   const int o = gemm_detail::isa_override();
-  return o >= 0 ? gemm_isa(o) : gemm_detail::best_isa();
+  return o >= 0 ? gemm_isa(o) : gemm_detail::default_isa();
 }
 
 template <class T>
