@@ -138,7 +138,6 @@ def _window_argmax(w: KernelWriter, x, t, lead_names, size, window, fill_x: str)
     xv = guarded(w, x, lead_names + ["iy", "ix"], inside, fill_x, b)
     t_x = C_TYPE[x.dtype]
     lines = [f"{t_x} best = {fill_x};", "int64_t at_y = 0, at_x = 0;", "bool found = false;"]
-    take = ["found = true;", f"best = {xv};", "at_y = iy;", "at_x = ix;"]
     if t is not None:
         lines.insert(1, f"{C_TYPE[t.dtype]} tv = 0;")
     lines += [f"for (int64_t ki = 0; ki < {kh}; ++ki) {{",
@@ -146,13 +145,16 @@ def _window_argmax(w: KernelWriter, x, t, lead_names, size, window, fill_x: str)
               f"  for (int64_t kj = 0; kj < {kw}; ++kj) {{",
               f"    const int64_t ix = ox * {sw} - {pw} + kj;"]
     lines += _indent(b.lines, 2)
-    lines.append(f"    if (!found || {xv} > best || ({xv} != {xv} && best == best)) {{")
-    lines += _indent(take, 3)
+    # selects, not branches: which element wins is data, and a mispredicted branch per element
+    # cost more than the whole window
+    take = ["found = true;", f"best = take ? {xv} : best;", "at_y = take ? iy : at_y;", "at_x = take ? ix : at_x;"]
+    lines.append(f"    const bool take = !found || {xv} > best || ({xv} != {xv} && best == best);")
+    lines += _indent(take, 2)
     if t is not None:
         tb = Body()
         tv = guarded(w, t, lead_names + ["iy", "ix"], inside, "0", tb)
-        lines += _indent(tb.lines + [f"tv = {tv};"], 3)
-    lines += ["    }", "  }", "}"]
+        lines += _indent(tb.lines + [f"tv = take ? {tv} : tv;"], 2)
+    lines += ["  }", "}"]
     return lines
 
 
@@ -180,6 +182,9 @@ def render_max_pool2d_scatter(w: KernelWriter) -> list[str]:
     lead, (h, wd), _, *window = _pool_geometry(w, w.s.shape_of(ct), w.s.shape_of(x))
     oh, ow = w.s.shape_of(ct)[-2:]
     out = w.k.out.buffer.name
+    (kh, kw), (sh, sw), (ph, pw) = window
+    if (kh, kw) == (sh, sw) and (ph, pw) == (0, 0) and (h, wd) == (oh * kh, ow * kw):
+        return _max_pool2d_scatter_tiled(w, x, ct, lead, (oh, ow), (kh, kw))
 
     def per_plane(names):
         lines = [f"for (int64_t zy = 0; zy < {h}; ++zy)", f"  for (int64_t zx = 0; zx < {wd}; ++zx)",
@@ -198,6 +203,31 @@ def render_max_pool2d_scatter(w: KernelWriter) -> list[str]:
         return lines
 
     return _per_plane(w, lead, (h * wd + oh * ow * window[0][0] * window[0][1]), per_plane)
+
+
+def _max_pool2d_scatter_tiled(w: KernelWriter, x, ct, lead, pooled, kernel) -> list[str]:
+    """The windows tile the plane (stride = kernel, no padding): every input pixel is in one
+    window, so each window writes its own pixels, the cotangent at the argmax and zeros elsewhere,
+    with no zeroing pass and no sum."""
+    (oh, ow), (kh, kw) = pooled, kernel
+    out = w.k.out.buffer.name
+
+    def per_plane(names):
+        b = Body()
+        cv = w.value(ct, names + ["oy", "ox"], b)
+        cv = cv if isinstance(cv, str) else literal(cv, ct.dtype)
+        lines = [f"for (int64_t oy = 0; oy < {oh}; ++oy) {{", f"  for (int64_t ox = 0; ox < {ow}; ++ox) {{"]
+        lines += _indent(_window_argmax(w, x, None, names, (oh * kh, ow * kw), ((kh, kw), (kh, kw), (0, 0)),
+                                        "-INFINITY"), 2)
+        lines += _indent(b.lines, 2)
+        at = w.index_expr(w.k.out, names + [f"(oy * {kh} + ki)", f"(ox * {kw} + kj)"])
+        lines += [f"    for (int64_t ki = 0; ki < {kh}; ++ki)",
+                  f"      for (int64_t kj = 0; kj < {kw}; ++kj)",
+                  f"        {out}[{at}] = (oy * {kh} + ki == at_y && ox * {kw} + kj == at_x) ? {cv} : 0;",
+                  "  }", "}"]
+        return lines
+
+    return _per_plane(w, lead, 2 * oh * ow * kh * kw, per_plane)
 
 
 def render_avg_pool2d(w: KernelWriter) -> list[str]:

@@ -100,3 +100,44 @@ def test_the_column_buffers_are_arena_memory():
     prog = sd.compile(sd.conv2d(X, W), [X, W])  # no temporary but the columns of the im2col form
     assert "symdiff::cpu::conv_items(" in prog.source
     assert prog.stats["arena_bytes"] >= 4 * (3 * 3 * 3) * (8 * 8)
+
+
+def _small_resnet_stage(dtype):
+    """Convolutions of 4x4, 2x2 and 1x1 images (3x3, padding 1, strides 1 and 2) and a tiling
+    max pool: the batched forms, their dropped taps and pixels, and the tiled pool scatter."""
+    X = sd.tensor("X", ("N", 3, 8, 8), dtype)
+    Ws = [sd.tensor(f"W{k}", s, dtype) for k, s in enumerate([(4, 3, 3, 3), (5, 4, 3, 3), (6, 5, 3, 3), (6, 6, 3, 3)])]
+    h = sd.max_pool2d(sd.relu(sd.conv2d(X, Ws[0], padding=1)), 2)  # (N, 4, 4, 4)
+    h = sd.relu(sd.conv2d(h, Ws[1], stride=2, padding=1))          # (N, 5, 2, 2)
+    h = sd.relu(sd.conv2d(h, Ws[2], stride=2, padding=1))          # (N, 6, 1, 1)
+    h = sd.conv2d(h, Ws[3], padding=1) + h                          # (N, 6, 1, 1): the centre tap only
+    C = sd.tensor("C", ("N", 6, 1, 1), dtype)
+    loss = sd.sum(h * C)
+    return [h] + sd.grad(loss, Ws + [X]), Ws + [X, C]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_small_images_by_one_product_over_the_batch_equal_the_evaluator(chunked, monkeypatch):
+    from symdiff.lowering.render import cpu_conv
+
+    if chunked:  # chunks of two images, and of a few channels for the weight gradients
+        monkeypatch.setattr(cpu_conv, "COLUMN_TARGET", 2)
+        monkeypatch.setattr(cpu_conv, "COLUMN_BUDGET", 64)
+    exprs, inputs = _small_resnet_stage("float64")
+    prog = sd.compile(exprs, inputs)
+    rng = np.random.default_rng(3)
+    for n in (5, 3):
+        env = {leaf: rng.standard_normal(tuple(d if isinstance(d, int) else n for d in leaf.shape)) for leaf in inputs}
+        env[inputs[-2]][:, :, :2, :2] = 1.0  # ties in the first pool window: the first maximum wins
+        for k, (g, v) in enumerate(zip(prog(*env.values()), sd.evaluate(exprs, env))):
+            np.testing.assert_allclose(g, v, **TOL["float64"], err_msg=f"n={n} output {k}")
+    assert prog.libraries == 1
+
+
+def test_a_convolution_of_a_one_pixel_image_multiplies_by_the_centre_tap_alone():
+    X, W = sd.tensor("X", ("N", 8, 1, 1), "float32"), sd.tensor("W", (8, 8, 3, 3), "float32")
+    prog = sd.compile(sd.conv2d(X, W, padding=1), [X, W])
+    x, w = np.ones((2, 8, 1, 1), np.float32), np.ones((8, 8, 3, 3), np.float32)
+    np.testing.assert_allclose(prog(x, w), np.full((2, 8, 1, 1), 8.0, np.float32))
+    # the product's inner dimension is the 8 channels of one tap, not 8 x 9
+    assert "symdiff::cpu::gemm<float>(false, false, 8, nbc * 1, cbc * 1," in prog.source
