@@ -15,8 +15,8 @@ program serves every step and every rate: a schedule (:class:`MultiStepLR`) sets
 >>> loss = sd.sum(model(sd.tensor("X", ("m", 3), "float32")))
 >>> updates = opt.updates(sd.grad(loss, [p.leaf for p in opt.params]))
 >>> print(sd.pretty(sd.optimize(list(updates.values()))))
-W₁ − lr·(0.9v_W₁ + Xᵀ·1)
-0.9v_W₁ + Xᵀ·1
+W₁ − lr·(0.9·v_W₁ + Xᵀ·1)
+0.9·v_W₁ + Xᵀ·1
 >>> opt.lr = 0.01  # the next run of the compiled step uses it
 >>> opt.arguments()[-1], opt.config()["lr"]
 (array(0.01, dtype=float32), 0.1)

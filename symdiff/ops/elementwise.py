@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import functools
 
+import math
+
 import numpy as np
 import sympy
 from sympy.codegen.cfunctions import log1p as _sym_log1p
@@ -143,6 +145,23 @@ def _softplus(a):
     return (np.maximum(a, a.dtype.type(0)) + np.log1p(np.exp(-np.abs(a)))).astype(a.dtype, copy=False)
 
 
+def _erf(a):
+    """numpy has no erf: math.erf per element (the reference; kernels call the C library's)."""
+    if a.size == 0:
+        return a.copy()
+    return np.vectorize(math.erf, otypes=[a.dtype])(a)
+
+
+def _erfc(a):
+    if a.size == 0:
+        return a.copy()
+    return np.vectorize(math.erfc, otypes=[a.dtype])(a)
+
+
+def _gelu(a):
+    return (a * _erfc(-a / np.sqrt(a.dtype.type(2))) / 2).astype(a.dtype, copy=False)
+
+
 def _power(a, b):
     if a.dtype.kind in "iu" and (b < 0).any():
         raise ValueError("power: integers to negative integer powers are not allowed")
@@ -215,6 +234,11 @@ softplus = elementwise("softplus", sympy.log(1 + sympy.exp(x)), _softplus, compu
 relu = elementwise("relu", sympy.Max(x, 0), _relu,
                    derivatives=[lambda a, result: _indicator(apply(greater, a, 0), a)])  # relu'(0) = 0
 sign = elementwise("sign", sympy.sign(x), np.sign, differentiable=False)
+erf = elementwise("erf", sympy.erf(x), _erf, compute="float")
+erfc = elementwise("erfc", sympy.erfc(x), _erfc, compute="float")  # 1 − erf(x), without the cancellation
+# PyTorch's GELU (approximate="none"): x·Φ(x) with Φ(x) = erfc(−x/√2)/2 the standard normal CDF
+# (the form (1 + erf(x/√2))/2 cancels to 0 for x < −6, where Φ does not)
+gelu = elementwise("gelu", x * sympy.erfc(-x / sympy.sqrt(2), evaluate=False) / 2, _gelu, compute="float")
 less = elementwise("less", sympy.StrictLessThan(x, y), np.less, params=(x, y), result="bool",
                    differentiable=False, infix=_compare("<"))
 less_equal = elementwise("less_equal", sympy.LessThan(x, y), np.less_equal, params=(x, y),
@@ -326,7 +350,8 @@ def _functions() -> dict:
     scalar form is its exp/log form: found in the registry, not listed here by name."""
     table = {
         sympy.exp: exp, sympy.log: log, sympy.sin: sin, sympy.cos: cos, sympy.tan: tan,
-        sympy.tanh: tanh, sympy.Abs: abs_, sympy.sign: sign, _sym_log1p: log1p,
+        sympy.tanh: tanh, sympy.Abs: abs_, sympy.sign: sign, _sym_log1p: log1p, sympy.erf: erf,
+        sympy.erfc: erfc,
     }
     for fn in sympy_functions.UNARY:
         table[fn] = next(op for op in OPS.values() if isinstance(op, ElementwiseOp) and op.arity == 1
@@ -378,6 +403,8 @@ def scalar_graph(expr, mapping: dict, like: Node | None = None, memo: dict | Non
             raise UnsupportedSympy(f"no node for symbol {x}")
         if x.is_Number:
             return number(x)
+        if x.is_number and not x.free_symbols and x.is_real:  # π, √2/√π: a constant, to float precision
+            return number(sympy.Float(x.evalf(30), 30))
         if x in (sympy.true, sympy.false):
             return as_node(bool(x))
         if x.is_Add:
@@ -391,10 +418,14 @@ def scalar_graph(expr, mapping: dict, like: Node | None = None, memo: dict | Non
                 else:
                     result = result - node if minus else result + node
             return result
+        if x.is_Mul and any(f.is_number and not f.is_Rational for f in x.args):
+            # √2·x/(2√π): the irrational constants and the rational ones folded into one number
+            c = sympy.Mul(*[f for f in x.args if f.is_number])
+            return number(sympy.Float(c.evalf(30), 30)) * conv(sympy.Mul(*[f for f in x.args if not f.is_number]))
         if x.is_Mul or (x.is_Pow and x.exp.is_negative):
             if x.could_extract_minus_sign():
                 return -conv(-x)
-            num, den = sympy.fraction(x)
+            num, den = sympy.fraction(x, exact=True)  # exp(−u) stays a factor: 1/exp(u) overflows first
             if den == 1:
                 return product(sorted(sympy.Mul.make_args(num), key=lambda f: not f.is_Number))
             bottom = product(sympy.Mul.make_args(den))

@@ -173,7 +173,9 @@ def _multiply(node, args, style, seen):
         elementwise = f"{wrap(a, pa, POWER)}{style.hadamard}{wrap(b, pb, POWER)}", HADAMARD
         return _diagonal(node, seen, style) or elementwise
     if scalar_value(node.inputs[0]) is not None and pb >= POWER and style.juxtapose:  # 2x
-        return f"{a}{b}" if b[:1].isalpha() else f"{a}{style.times}{b}", PRODUCT
+        # 2x and 2X², but 1.12838·exp(x) and 0.5·x: a call or a decimal point reads apart
+        name = b[:1].isalpha() and "(" not in b and "." not in a
+        return f"{a}{b}" if name else f"{a}{style.times}{b}", PRODUCT
     if node.inputs[0].shape == () or scalar_value(node.inputs[0]) is not None:  # scalar · (product)
         return f"{wrap(a, pa, PRODUCT)}{style.times}{wrap(b, pb, PRODUCT)}", PRODUCT
     return f"{wrap(a, pa, PRODUCT)}{style.times}{wrap(b, pb, PRODUCT + 1)}", PRODUCT
