@@ -361,6 +361,7 @@ def _gradient_op_cases():
     yield OpCase("scatter_add", lambda v, i: F["scatter_add"](v, i, 1, (3, 6)),
                  [Input((3, 5)), Input((5,), "int64", 0, 3)], _scatter_add_ref, "repeated indices add")
     yield OpCase("eye", lambda a: F["eye"](3, a.dtype) * a, [Input(())], lambda a: np.eye(3) * a)
+    yield OpCase("stop_gradient", lambda a: F["stop_gradient"](a) * a, [Input((3, 4))], lambda a: a * a)
 
 
 def _composite_cases():

@@ -140,6 +140,8 @@ def contiguous_strides(shape) -> tuple:
 def movement_view(node: Node, base: View, shape_of) -> View | None:
     """The view a movement op makes of ``base`` (its input's view), or None when not strided."""
     name, out_shape = node.op.name, shape_of(node)
+    if name == "stop_gradient":  # the value itself: only differentiation tells it apart
+        return base
     if name == "broadcast_to":
         lead = len(out_shape) - len(base.shape)
         strides = [0] * lead + [0 if (d == 1 and o != 1) else s

@@ -84,6 +84,9 @@ class ScalarPrinter(C99CodePrinter):
             return f"symdiff_tanh({self._print(expr.args[0])})"  # vectorizable (cpu/vmath.hpp): libm's is 6x slower
         return super()._print_Function(expr)
 
+    def _print_normal_cdf(self, expr):  # Φ(x) = erfc(−x/√2)/2: no cancellation below −6
+        return f"(0.5 * erfc(-({self._print(expr.args[0])}) * M_SQRT1_2))"
+
     def _print_Infinity(self, expr):
         return "INFINITY"
 

@@ -234,6 +234,8 @@ class KernelWriter:
         name = node.op.name
         src = node.inputs[0]
         in_shape, out_shape = self.s.shape_of(src), self.s.shape_of(node)
+        if name == "stop_gradient":
+            return list(idx)
         if name == "broadcast_to":
             lead = len(out_shape) - len(in_shape)
             return ["0" if d == 1 else i for d, i in zip(in_shape, idx[lead:])]

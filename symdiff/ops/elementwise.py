@@ -28,7 +28,7 @@ from sympy.codegen.cfunctions import log1p as _sym_log1p
 from .. import dtypes, shapes
 from ..node import Node, as_node, constant, make
 from . import registry, sympy_functions
-from .movement import broadcast_to  # above movement: apply makes broadcasting explicit
+from .movement import broadcast_to, stop_gradient  # above movement: apply makes broadcasting explicit
 from .registry import OPS, Infix, Op, Shown, function
 
 x, y = sympy.symbols("x y", real=True)
@@ -238,7 +238,7 @@ erf = elementwise("erf", sympy.erf(x), _erf, compute="float")
 erfc = elementwise("erfc", sympy.erfc(x), _erfc, compute="float")  # 1 − erf(x), without the cancellation
 # PyTorch's GELU (approximate="none"): x·Φ(x) with Φ(x) = erfc(−x/√2)/2 the standard normal CDF
 # (the form (1 + erf(x/√2))/2 cancels to 0 for x < −6, where Φ does not)
-gelu = elementwise("gelu", x * sympy.erfc(-x / sympy.sqrt(2), evaluate=False) / 2, _gelu, compute="float")
+gelu = elementwise("gelu", x * sympy_functions.normal_cdf(x), _gelu, compute="float")
 less = elementwise("less", sympy.StrictLessThan(x, y), np.less, params=(x, y), result="bool",
                    differentiable=False, infix=_compare("<"))
 less_equal = elementwise("less_equal", sympy.LessThan(x, y), np.less_equal, params=(x, y),
@@ -289,6 +289,62 @@ for _op in list(OPS.values()):
         function(_public(_op), name=_op.name)
 for _alias, _target in _BINARY_ALIASES.items():
     function(_public(OPS[_target]), name=_alias)
+
+
+@function
+def clip(a, a_min=None, a_max=None) -> Node:
+    """``a`` limited to ``[a_min, a_max]``, numpy's ``clip`` (either bound may be None, a
+    number or an expression): ``minimum(maximum(a, a_min), a_max)``. The derivative is 1
+    inside and 0 outside; at a bound it is maximum's and minimum's (½ at a tie).
+
+    >>> import symdiff as sd
+    >>> v = sd.tensor("v", (3,))
+    >>> sd.evaluate(sd.clip(v, -1.0, 1.0), {v: [-3.0, 0.5, 2.0]}).tolist()
+    [-1.0, 0.5, 1.0]
+    """
+    if a_min is None and a_max is None:
+        raise ValueError("clip: give a_min, a_max or both")
+    out = as_node(a)
+    if a_min is not None:
+        out = apply(maximum, out, a_min)
+    if a_max is not None:
+        out = apply(minimum, out, a_max)
+    return out
+
+
+@function
+def masked_fill(a, mask, value) -> Node:
+    """``a`` with ``value`` where the bool ``mask`` (broadcast to ``a``) is True, as PyTorch's
+    ``Tensor.masked_fill``: ``where(mask, value, a)``. With ``-inf`` before a softmax it masks
+    attention scores (see :func:`causal_mask`).
+
+    >>> import symdiff as sd
+    >>> S = sd.tensor("S", (2, 2))
+    >>> sd.evaluate(sd.masked_fill(S, sd.causal_mask(2), -1e9), {S: [[1.0, 2.0], [3.0, 4.0]]}).tolist()
+    [[1.0, -1000000000.0], [3.0, 4.0]]
+    """
+    mask = as_node(mask)
+    if mask.dtype != "bool":
+        raise TypeError(f"masked_fill: the mask must be bool, got {mask.dtype}")
+    a = as_node(a)
+    shapes.broadcast_shapes("masked_fill", a.shape, mask.shape)
+    return where(mask, value, a)
+
+
+@function
+def causal_mask(n) -> Node:
+    """The (n, n) mask of a causal (autoregressive) attention: True above the diagonal, where
+    position ``i`` would see a later position ``j > i`` (PyTorch's
+    ``torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)``, the mask
+    ``nn.Transformer.generate_square_subsequent_mask`` fills with -inf).
+
+    >>> import symdiff as sd
+    >>> sd.evaluate(sd.causal_mask(3), {}).astype(int).tolist()
+    [[0, 1, 1], [0, 0, 1], [0, 0, 0]]
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"causal_mask: n must be a positive int, got {n!r}")
+    return constant(np.triu(np.ones((int(n), int(n)), dtype=bool), k=1))
 
 
 @function
@@ -458,6 +514,10 @@ def scalar_graph(expr, mapping: dict, like: Node | None = None, memo: dict | Non
             return result
         if isinstance(x, sympy.core.relational.Relational):
             return apply(_RELATIONS[type(x)], conv(x.lhs), conv(x.rhs))
+        if isinstance(x, sympy_functions.normal_cdf):  # erfc(−x·√½)/2, built as graph ops
+            return apply(erfc, -conv(x.args[0]) * (1 / math.sqrt(2))) * 0.5
+        if isinstance(x, sympy_functions.stopped):
+            return stop_gradient(conv(x.args[0]))
         if isinstance(x, sympy.Heaviside):
             arg = conv(x.args[0])
             return astype(apply(greater, arg, 0), like.dtype if like is not None else "float64")

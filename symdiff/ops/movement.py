@@ -22,6 +22,7 @@ from .. import dtypes, shapes
 from ..node import Node, as_node, constant, make
 from ..shapes import ShapeError, format_shape
 from .registry import Op, Shown, function
+from .sympy_functions import stopped
 
 # The lowest op family: it imports no other (symdiff.expr draws the layers). Its rules reach the
 # families above through the Expr methods: a.astype(dtype), x.sum(axis), as for arithmetic.
@@ -399,6 +400,65 @@ def take(a, indices, axis: int = 0) -> Node:
     return make(take_op, (a, indices), axis=axis)
 
 
+@function
+def embedding(weight, indices) -> Node:
+    """Rows of ``weight`` (num_embeddings, dim) at ``indices`` (int64, any shape), as
+    ``torch.nn.functional.embedding``: the result has shape ``indices.shape + (dim,)``. It is
+    ``take`` along axis 0, whose VJP adds the cotangent rows back (a scatter-add, so a repeated
+    index gets the sum). An index outside ``[0, num_embeddings)`` is an error: ``IndexError``
+    when evaluated, a checked error inside a compiled program, never an out-of-bounds read.
+
+    >>> import symdiff as sd
+    >>> E, ids = sd.tensor("E", (100, 16)), sd.tensor("ids", ("T", "B"), "int64")
+    >>> sd.embedding(E, ids).shape
+    (T, B, 16)
+    """
+    weight, indices = as_node(weight), as_node(indices)
+    if weight.ndim != 2:
+        raise ShapeError(f"embedding: the weight must be (num_embeddings, dim), got {format_shape(weight.shape)}")
+    if indices.dtype != "int64":
+        raise TypeError(f"embedding: indices must be int64, got {indices.dtype}")
+    return take(weight, indices, axis=0)
+
+
+# -- stop_gradient ---------------------------------------------------------------------------
+stop_gradient_op = Op("stop_gradient", infer=lambda inputs, attrs: (inputs[0].shape, inputs[0].dtype), view=True,
+                      evaluate=lambda v, attrs, out_shape, b: v[0],
+                      doc="its input, as a constant for differentiation (JAX's lax.stop_gradient)")
+
+
+@stop_gradient_op.defsymbolic
+def _stop_gradient_symbolic(values, attrs, out_shape, bindings):
+    out = np.empty(values[0].shape, dtype=object)
+    for i in np.ndindex(out.shape):
+        out[i] = stopped(values[0][i])
+    return out
+
+
+@stop_gradient_op.defjvp
+def _stop_gradient_jvp(node, ts, nb):
+    return None  # a zero tangent
+
+
+@stop_gradient_op.defvjp
+def _stop_gradient_vjp(node, ct, nb, needed=None):
+    return [None]
+
+
+@function
+def stop_gradient(a) -> Node:
+    """``a`` itself, with zero derivative: every mode treats it as a constant (as JAX's
+    ``lax.stop_gradient`` and PyTorch's ``detach``). Compiled, it costs nothing (a view).
+
+    >>> import symdiff as sd
+    >>> x = sd.tensor("x", ())
+    >>> (g,) = sd.grad(x * sd.stop_gradient(x), [x])
+    >>> float(sd.evaluate(g, {x: 3.0}))
+    3.0
+    """
+    return make(stop_gradient_op, (as_node(a),))
+
+
 # -- concatenate / stack -------------------------------------------------------------------
 def _concatenate_infer(inputs, attrs):
     axis, first = attrs["axis"], inputs[0]
@@ -546,6 +606,51 @@ def scatter_add(a, indices, axis: int, shape) -> Node:
 
 
 # -- helpers of the derivative rules -------------------------------------------------------
+
+
+@function
+def split(a, indices_or_sections, axis: int = 0) -> list:
+    """``numpy.split``: an int ``k`` gives ``k`` equal parts along ``axis`` (it must divide the
+    axis), a list of indices the parts between them. Each part is a slice (a view); the
+    inverse of ``concatenate``, so each part's VJP puts its cotangent back in place.
+
+    >>> import symdiff as sd
+    >>> X = sd.tensor("X", (2, 6))
+    >>> [p.shape for p in sd.split(X, 3, axis=1)], [p.shape for p in sd.split(X, [1, 4], axis=1)]
+    ([(2, 2), (2, 2), (2, 2)], [(2, 1), (2, 3), (2, 2)])
+    """
+    a = as_node(a)
+    axis = shapes.normalize_axis(axis, a.ndim, "split")
+    d = a.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)) and not isinstance(indices_or_sections, bool):
+        k = int(indices_or_sections)
+        if k < 1:
+            raise ValueError(f"split: the number of sections must be positive, got {k}")
+        if isinstance(d, int):
+            if d % k:
+                raise ShapeError(f"split: {k} sections do not divide axis {axis} of size {d} "
+                                 f"(shape {format_shape(a.shape)})")
+            step = d // k
+        else:
+            step = sympy.sympify(d) / k
+            if not (step.is_integer or step.is_Symbol or step.is_Mul and all(f.is_integer for f in step.args)):
+                raise ShapeError(f"split: {k} sections do not divide the symbolic axis {axis} of size {d}")
+        bounds = [i * step for i in range(k + 1)]
+    elif isinstance(indices_or_sections, (list, tuple)):
+        cuts = list(indices_or_sections)
+        if not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in cuts):
+            raise TypeError(f"split: indices must be ints, got {indices_or_sections!r}")
+        if not isinstance(d, int):
+            raise ShapeError("split: split points need a concrete axis size; give a number of sections")
+        cuts = [min(max(int(c) + d if c < 0 else int(c), 0), d) for c in cuts]
+        bounds = [0] + cuts + [d]
+    else:
+        raise TypeError(f"split: expected an int or a list of indices, got {indices_or_sections!r}")
+    parts = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        stop = max(stop, start) if isinstance(stop, int) and isinstance(start, int) else stop
+        parts.append(slice_axis(a, axis, start, stop) if (start, stop) != (0, d) else a)
+    return parts
 
 
 def zeros(shape, dtype) -> Node:

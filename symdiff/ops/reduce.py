@@ -181,6 +181,36 @@ def logsumexp(a, axis=None, keepdims=False) -> Node:
 
 
 @function
+def var(a, axis=None, keepdims=False, ddof=0) -> Node:
+    """Variance over ``axis``, numpy's ``var``: the mean squared deviation from the mean,
+    divided by ``count − ddof`` instead of ``count`` (``ddof=1``: the unbiased estimate).
+
+    >>> import symdiff as sd
+    >>> v = sd.tensor("v", (4,))
+    >>> float(sd.evaluate(sd.var(v), {v: [1.0, 2.0, 3.0, 4.0]})), float(sd.evaluate(sd.var(v, ddof=1), {v: [1.0, 2.0, 3.0, 4.0]}))
+    (1.25, 1.6666666666666667)
+    """
+    a = as_node(a)
+    axes = shapes.normalize_axes(axis, a.ndim, "var")
+    if not isinstance(ddof, (int, np.integer)) or isinstance(ddof, bool) or ddof < 0:
+        raise ValueError(f"var: ddof must be a non-negative int, got {ddof!r}")
+    centered = a - mean(a, axis=axes, keepdims=True)
+    if not ddof:
+        return mean(centered * centered, axis=axes, keepdims=keepdims)
+    count = shapes.numel([a.shape[i] for i in axes])
+    if isinstance(count, int) and count <= ddof:
+        raise ValueError(f"var: ddof={ddof} needs more than {ddof} elements, got {count}")
+    total = sum_(centered * centered, axis=axes, keepdims=keepdims)
+    return total / constant(count - ddof, total.dtype)  # numpy's sum / (n − ddof), rounded as numpy's
+
+
+@function
+def std(a, axis=None, keepdims=False, ddof=0) -> Node:
+    """Standard deviation over ``axis``: ``sqrt(var(a, axis, keepdims, ddof))``, numpy's ``std``."""
+    return var(a, axis=axis, keepdims=keepdims, ddof=ddof) ** 0.5
+
+
+@function
 def mean(a, axis=None, keepdims=False) -> Node:
     """Mean over ``axis``: the sum divided by the (possibly symbolic) count.
 

@@ -33,6 +33,37 @@ from sympy.core.function import ArgumentIndexError
 from sympy.core.logic import fuzzy_and
 
 
+class stopped(sympy.Function):
+    """``stop_gradient``'s element in symbolic mode: its argument's value, derivative 0."""
+
+    def fdiff(self, argindex=1):
+        return sympy.Integer(0)
+
+    def _eval_evalf(self, prec):
+        return self.args[0].evalf(prec_to_dps(prec))
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+
+class normal_cdf(sympy.Function):
+    """Φ(x), the standard normal CDF, ``erfc(−x/√2)/2``. A function of its own because sympy
+    rewrites ``erfc(−z)`` as ``2 − erfc(z)``, which cancels to 0 below x ≈ −6 where Φ does not
+    (the kernels print it as ``0.5·erfc(−x·√½)``)."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return sympy.exp(-x**2 / 2) / sympy.sqrt(2 * sympy.pi)
+
+    def _eval_evalf(self, prec):
+        if self.args[0].is_number:
+            return (sympy.erfc(-self.args[0] / sympy.sqrt(2)) / 2).evalf(prec_to_dps(prec))
+        return None
+
+    def _eval_is_extended_real(self):
+        return self.args[0].is_extended_real
+
+
 class StableFunction(sympy.Function):
     """A function whose graph op is evaluated stably; ``naive()`` is its exp/log form."""
 

@@ -110,7 +110,8 @@ def test_groups_are_derived_from_the_registry():
     from symdiff.rewrite import COMMUTATIVE
 
     assert COMMUTATIVE == ops_with(commutative=True)
-    assert {op.name for op in ops_with(view=True)} == {"broadcast_to", "reshape", "transpose", "flip", "getitem"}
+    assert {op.name for op in ops_with(view=True)} == {"broadcast_to", "reshape", "transpose", "flip", "getitem",
+                                                           "stop_gradient"}
     assert all(op.kernel == "reduce" for op in ops_with(has_identity=False))
 
 
