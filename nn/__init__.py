@@ -31,6 +31,7 @@ from .layers import (
 )
 from .loss import MSELoss, SoftmaxLoss
 from .models import ConvBN, LeNet5, ResNet9
+from .sequence import GELU, Embedding, LayerNorm
 from .module import Buffer, Module, Parameter, from_config, trace
 from .trainer import Trainer, TrainingError
 
@@ -43,6 +44,9 @@ __all__ = [
                      "Conv2d",
                      "ConvBN",
                      "Dropout",
+                     "Embedding",
+                     "GELU",
+                     "LayerNorm",
                      "Flatten",
                      "Identity",
                      "LayerNorm1d",

@@ -146,3 +146,22 @@ def test_gelu_against_pytorch_when_installed():
                                rtol=1e-12, atol=2e-15)
     (g,) = sd.grad(sd.sum(sd.gelu(x)), [x])
     np.testing.assert_allclose(sd.evaluate(g, {x: v}), t.grad.numpy(), rtol=1e-10, atol=2e-15)
+
+
+def test_a_causal_attention_step_compiles_batched_and_4d():
+    """Batched 4-D matmuls (heads as a batch axis), a masked softmax over the last axis, gelu: the
+    compiled forward and gradients equal the evaluator, for two batch sizes of one program."""
+    Q, K = sd.tensor("Q", ("B", 4, 8, 16), "float32"), sd.tensor("K", ("B", 4, 8, 16), "float32")
+    V = sd.tensor("V", (16, 16), "float32")
+    scores = Q @ sd.transpose(K, (0, 1, 3, 2)) / 4.0
+    attn = sd.softmax(sd.masked_fill(scores, sd.causal_mask(8), -1e9), axis=-1)
+    loss = sd.sum(sd.gelu((attn @ K) @ V) ** 2)
+    grads = sd.grad(loss, [Q, K, V])
+    program = sd.compile([loss, *grads], [Q, K, V])
+    for b in (3, 1):
+        at = {Q: RNG.standard_normal((b, 4, 8, 16)).astype(np.float32),
+              K: RNG.standard_normal((b, 4, 8, 16)).astype(np.float32),
+              V: RNG.standard_normal((16, 16)).astype(np.float32)}
+        for got, want in zip(program(at[Q], at[K], at[V]), sd.evaluate([loss, *grads], at)):
+            np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4 * float(np.abs(want).max()))
+    assert program.libraries == 1
