@@ -56,6 +56,7 @@ def _model(name):
 def torch_twin(module):
     """A PyTorch module computing what our ``module`` does, with its weights."""
     import torch
+
     from symdiff import nn
 
     tn = torch.nn
@@ -304,8 +305,9 @@ def rss_worker(args):
 
 def compile_worker(args):
     """sd.compile of the model's training step to its first result, in this process."""
-    import symdiff as sd
     import symdiff.lowering  # noqa: F401  (imported before the clock starts, as a user's process has it)
+
+    import symdiff as sd
 
     model = _model(args.model)
     X, y = batches(1, args.batch)
@@ -398,7 +400,7 @@ def main():
         print("\n# per layer, 1 thread: best of 5 rounds of 10 calls, ms; ratio = PyTorch / ours")
         print(f"{'model':8} {'batch':>5} {'x':>18} {'w':>16} {'part':>12} {'ours':>8} {'torch':>8} {'ratio':>6} equal")
         for model, batch, row in layer_rows:
-            print(f"{model:8} {batch:5} {str(tuple(row['x'])):>18} {str(tuple(row['w'])):>16} {row['part']:>12} "
+            print(f"{model:8} {batch:5} {tuple(row['x'])!s:>18} {tuple(row['w'])!s:>16} {row['part']:>12} "
                   f"{row['ours_s'] * 1e3:8.3f} {row['torch_s'] * 1e3:8.3f} {row['torch_s'] / row['ours_s']:6.2f} "
                   f"{row['equal']}")
 

@@ -91,8 +91,7 @@ def windows(x: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
 # -- the op --------------------------------------------------------------------------------
 def _conv_infer(inputs, attrs):
     x, w = inputs
-    n, c, _, _ = x.shape
-    o, cg, kh, kw = w.shape
+    n, o, (kh, kw) = x.shape[0], w.shape[0], w.shape[2:]
     oh, ow = spatial_output("conv2d", x.shape, (kh, kw), attrs["stride"], attrs["padding"], attrs["dilation"])
     return (n, o, oh, ow), x.dtype
 
@@ -111,7 +110,7 @@ def _conv_evaluate(values, attrs, out_shape, bindings):
 
 
 def _conv_flops(node):
-    x, w = node.inputs
+    w = node.inputs[1]
     return 2 * shapes.numel(node.shape) * shapes.numel(w.shape[1:])
 
 

@@ -18,7 +18,6 @@ nodes, so every elementwise node's inputs share one shape and dtype:
 from __future__ import annotations
 
 import functools
-
 import math
 
 import numpy as np
