@@ -31,6 +31,7 @@ from .layers import (
 )
 from .loss import MSELoss, SoftmaxLoss
 from .models import ConvBN, LeNet5, ResNet9
+from .recurrent import LSTM, RNN, LSTMCell, RNNCell
 from .sequence import GELU, Embedding, LayerNorm
 from .module import Buffer, Module, Parameter, from_config, trace
 from .trainer import Trainer, TrainingError
@@ -45,6 +46,10 @@ __all__ = [
                      "ConvBN",
                      "Dropout",
                      "Embedding",
+                     "LSTM",
+                     "LSTMCell",
+                     "RNN",
+                     "RNNCell",
                      "GELU",
                      "LayerNorm",
                      "Flatten",
