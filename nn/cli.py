@@ -96,6 +96,8 @@ def build_optimizer(args, params):
 
 
 def build_schedule(args):
+    if args.lr_cosine:
+        return optim.CosineAnnealingLR(args.lr_cosine)
     return optim.MultiStepLR(args.lr_step, args.lr_gamma) if args.lr_step else None
 
 
@@ -152,7 +154,7 @@ class UsageError(ValueError):
 # continues the saved run, as loading a PyTorch checkpoint does).
 DEFAULTS = {"model": "mlp", "hidden": 256, "dropout": 0.0, "batchnorm": False, "optimizer": "sgd", "lr": 0.05,
             "momentum": 0.9, "nesterov": False, "weight_decay": 0.0, "lr_step": (), "lr_gamma": 0.1,
-            "augment": "none", "seed": 0}
+            "lr_cosine": 0, "augment": "none", "seed": 0}
 APPLIES_TO = {"hidden": ("model", "mlp"), "dropout": ("model", "mlp"), "batchnorm": ("model", "lenet"),
               "momentum": ("optimizer", "sgd"), "nesterov": ("optimizer", "sgd")}
 
@@ -207,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-step", type=epoch_list, metavar="EPOCH[,EPOCH...]", help="multiply the learning rate "
                    "by --lr-gamma after each of these epochs (default: a constant rate)")
     p.add_argument("--lr-gamma", type=float, help=f"the factor of --lr-step (default: {d['lr_gamma']})")
+    p.add_argument("--lr-cosine", type=int, metavar="T_MAX", help="cosine annealing of the rate to 0 at "
+                   "epoch T_MAX, as PyTorch's CosineAnnealingLR (default: a constant rate)")
     p.add_argument("--backend", choices=["cpu", "cuda", "numpy"], default="cpu")
     p.add_argument("--seed", type=int, help=f"initialization, shuffling and dropout (default: {d['seed']})")
     p.add_argument("--checkpoint", help="write a checkpoint here after every epoch")
@@ -223,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_arguments(args) -> None:
     """Refuse values that training would fail on, and unusable output paths or backends."""
-    for dest in ("epochs", "batch_size", "hidden"):
+    for dest in ("epochs", "batch_size", "hidden", "lr_cosine"):
         value = getattr(args, dest)
         if value is not None and value < 1:
             raise UsageError(f"{_flag(dest)} must be >= 1, got {value}")
@@ -285,8 +289,10 @@ def saved_settings(trainer) -> dict:
     settings.update(optimizer=config["optimizer"].lower(), lr=config["lr"], weight_decay=config["weight_decay"],
                     momentum=config.get("momentum"), nesterov=config.get("nesterov"), seed=trainer.seed)
     schedule = trainer.schedule
-    settings.update(lr_step=tuple(schedule.milestones) if schedule else (),
-                    lr_gamma=schedule.gamma if schedule else None,
+    multistep = schedule if isinstance(schedule, optim.MultiStepLR) else None
+    settings.update(lr_step=tuple(multistep.milestones) if multistep else (),
+                    lr_gamma=multistep.gamma if multistep else None,
+                    lr_cosine=schedule.T_max if isinstance(schedule, optim.CosineAnnealingLR) else 0,
                     augment=trainer.settings.get("augment", "none"))
     return settings
 
@@ -299,6 +305,8 @@ def check_applicable(args, settings: dict) -> None:
             raise UsageError(f"{flag} applies to --{owner} {kind}, not {settings[owner]}")
     if args.lr_gamma is not None and not settings["lr_step"]:
         raise UsageError("--lr-gamma applies with --lr-step, which this run does not have")
+    if settings["lr_step"] and settings["lr_cosine"]:
+        raise UsageError("--lr-step and --lr-cosine are two schedules: give one")
 
 
 def check_resume_conflicts(args, settings: dict) -> None:

@@ -5,8 +5,11 @@ state tensor (momentum, Adam's moments). The trainer hands it to ``sd.compile(..
 updates=...)``: the update fuses with the backward pass, is written in place, and prints
 as a formula. State arrays live here, as numpy arrays fed to the compiled step. The
 learning rate ``lr`` and Adam's step counter ``t`` are scalar inputs, so one compiled
-program serves every step and every rate: a schedule (:class:`MultiStepLR`) sets
-``optimizer.lr`` between steps without recompiling.
+program serves every step and every rate: a schedule (:class:`MultiStepLR`,
+:class:`CosineAnnealingLR`) sets ``optimizer.lr`` between steps without recompiling.
+``clip_norm=c`` scales every gradient by min(1, c / (‖g‖₂ + 1e-6)), ‖g‖₂ over all the
+parameters' gradients together (PyTorch's ``clip_grad_norm_`` before the step), inside the
+same compiled step.
 
 >>> import symdiff as sd
 >>> from symdiff import nn
@@ -24,6 +27,8 @@ W₁ − lr·(0.9·v_W₁ + Xᵀ·1)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import symdiff as sd
@@ -40,7 +45,13 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         OPTIMIZERS[cls.__name__] = cls
 
-    def __init__(self, params, **hyper):
+    def __init__(self, params, clip_norm: float | None = None, **hyper):
+        if clip_norm is not None:
+            clip_norm = float(clip_norm)
+            if not (np.isfinite(clip_norm) and clip_norm > 0):
+                raise ValueError(f"{type(self).__name__}: clip_norm must be a finite number > 0, got {clip_norm}")
+            hyper["clip_norm"] = clip_norm  # absent when off: older configs and reprs stay as they were
+        self.clip_norm = clip_norm
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: no parameters to optimize")
@@ -90,6 +101,8 @@ class Optimizer:
         grads = list(grads)
         if len(grads) != len(self.params):
             raise ValueError(f"{len(grads)} gradients for {len(self.params)} parameters")
+        if self.clip_norm is not None:
+            grads = clip_by_global_norm(grads, self.clip_norm)
         out = {}
         for i, (p, g) in enumerate(zip(self.params, grads)):
             out.update(self._update(i, p.leaf, g))
@@ -119,6 +132,22 @@ class Optimizer:
         return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in self.hyper.items())})"
 
 
+def clip_by_global_norm(grads, max_norm: float) -> list:
+    """Each gradient times min(1, c / (‖g‖₂ + 1e-6)), ‖g‖₂ the norm of all of them together
+    (``torch.nn.utils.clip_grad_norm_``); the step prints it as ``minimum(1, c / (1e-06 + √(…)))``.
+
+    >>> import symdiff as sd
+    >>> g = [sd.tensor("a", (2,), "float64"), sd.tensor("b", (3,), "float64")]
+    >>> out = clip_by_global_norm(g, 1.0)
+    >>> [round(float(v), 6) for v in sd.evaluate(out, {g[0]: [3.0, 0.0], g[1]: [0.0, 4.0, 0.0]})[0]]
+    [0.6, 0.0]
+    """
+    grads = list(grads)
+    norm = sd.sqrt(sum(sd.sum(sd.square(g)) for g in grads))
+    scale = sd.minimum(1.0, max_norm / (norm + 1e-6))
+    return [g * scale for g in grads]
+
+
 class SGD(Optimizer):
     """PyTorch's SGD: g ← ∇ + wd·p; v ← μ·v + g; step g (plain), v (momentum) or g + μ·v
     (Nesterov); p ← p − lr·step.
@@ -130,11 +159,11 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0):
+                 weight_decay: float = 0.0, clip_norm: float | None = None):
         if nesterov and momentum <= 0:
             raise ValueError("SGD: Nesterov momentum needs momentum > 0")
         self.slots = ("v",) if momentum else ()
-        super().__init__(params, lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov),
+        super().__init__(params, clip_norm, lr=float(lr), momentum=float(momentum), nesterov=bool(nesterov),
                          weight_decay=float(weight_decay))
 
     def _update(self, i, p, g):
@@ -164,11 +193,11 @@ class Adam(Optimizer):
     slots = ("m", "v")
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled: bool = False):
+                 weight_decay: float = 0.0, decoupled: bool = False, clip_norm: float | None = None):
         b1, b2 = (float(b) for b in betas)
         if not (0 <= b1 < 1 and 0 <= b2 < 1):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
-        super().__init__(params, lr=float(lr), beta1=b1, beta2=b2, eps=float(eps),
+        super().__init__(params, clip_norm, lr=float(lr), beta1=b1, beta2=b2, eps=float(eps),
                          weight_decay=float(weight_decay), decoupled=bool(decoupled))
         dtype = self.params[0].dtype
         self._t = np.zeros((), dtype)
@@ -211,8 +240,8 @@ class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter), default wd 0.01."""
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, decoupled: bool = True):
-        super().__init__(params, lr, betas, eps, weight_decay, decoupled)
+                 weight_decay: float = 0.01, decoupled: bool = True, clip_norm: float | None = None):
+        super().__init__(params, lr, betas, eps, weight_decay, decoupled, clip_norm)
 
 
 class MultiStepLR:
@@ -243,7 +272,34 @@ class MultiStepLR:
         return f"MultiStepLR(milestones={self.milestones}, gamma={self.gamma})"
 
 
-SCHEDULES = {"MultiStepLR": MultiStepLR}
+class CosineAnnealingLR:
+    """Cosine annealing, as PyTorch's ``CosineAnnealingLR`` stepped once per epoch: epoch ``e``
+    (counted from 0) trains at η_min + (initial − η_min)·(1 + cos(π·e/T_max))/2, so epoch T_max
+    is at η_min (and the rate rises again after it, as PyTorch's does).
+
+    >>> schedule = CosineAnnealingLR(4, eta_min=0.01)
+    >>> [round(schedule.lr(0.1, e), 6) for e in range(5)]
+    [0.1, 0.08682, 0.055, 0.02318, 0.01]
+    """
+
+    def __init__(self, T_max: int, eta_min: float = 0.0):
+        if int(T_max) != T_max or T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be an epoch count >= 1, got {T_max}")
+        if not (np.isfinite(eta_min) and eta_min >= 0):
+            raise ValueError(f"CosineAnnealingLR: eta_min must be a finite number >= 0, got {eta_min}")
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
+
+    def lr(self, initial: float, epoch: int) -> float:
+        return self.eta_min + (initial - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+    def config(self) -> dict:
+        return {"schedule": type(self).__name__, "T_max": self.T_max, "eta_min": self.eta_min}
+
+    def __repr__(self):
+        return f"CosineAnnealingLR(T_max={self.T_max}, eta_min={self.eta_min})"
+
+
+SCHEDULES = {"MultiStepLR": MultiStepLR, "CosineAnnealingLR": CosineAnnealingLR}
 
 
 def schedule_from_config(config):
