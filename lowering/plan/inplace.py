@@ -47,6 +47,7 @@ def fold(sched: Schedule) -> Schedule:
 def kernel_buffers(kernel, views) -> set:
     """Names of the buffers a kernel reads (through views and fused producers)."""
     roots = [kernel.node] if kernel.copy else list(kernel.node.inputs)
+    roots += [i for n in kernel.epilogue for i in n.inputs]
     out, seen, stack = set(), set(), roots
     while stack:
         n = stack.pop()

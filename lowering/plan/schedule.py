@@ -11,7 +11,11 @@ three groups:
   ``getitem``) over a buffer: strides and an offset, never a copy;
 * **fused** — elementwise nodes read by exactly one elementwise or reducing
   consumer, and index functions (``one_hot``, ``eye``, ``take``): computed inside
-  the consumer's loop, so a chain of them is one pass over memory.
+  the consumer's loop, so a chain of them is one pass over memory;
+* **epilogues** (cpu only) — a conv2d's chain of elementwise consumers (bias, inference
+  BatchNorm, relu) whose other operands are per-channel values, scalars or arrays of its shape:
+  computed in the convolution's output pass, the conv output never stored
+  (:meth:`_Scheduler.epilogue_chain`).
 
 Each materialized node is one :class:`Kernel`. The order is the graph's
 deterministic topological order.
@@ -41,6 +45,9 @@ from .dims import numel as _numel
 # (the kernel kind that materializes it; None: a loop), op.view (strides, never a copy),
 # op.fuses_inputs (elementwise producers fuse into its loops), op.index_function (no buffer to
 # read), op.has_identity (a reduction of nothing has a value).
+
+
+EPILOGUE_KINDS = {"conv2d"}  # kernel kinds whose renderers compute a chain of elementwise consumers
 
 
 class LoweringError(ValueError):
@@ -103,6 +110,9 @@ class Kernel:
     alpha: float = 1.0  # gemm: out = alpha * product + beta * out
     beta: float = 0.0
     scratch: dict = dataclasses.field(default_factory=dict)  # renderer's key -> a temp this kernel alone uses
+    # elementwise consumers of node computed in the kernel's output pass, in order: out holds
+    # the last one's value (node itself is never stored); see _Scheduler.epilogue_chain
+    epilogue: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(eq=False)
@@ -182,14 +192,18 @@ def consumers_of(order) -> dict:
     return out
 
 
-def schedule(outputs, inputs, updates=None, bindings=None) -> Schedule:
+def schedule(outputs, inputs, updates=None, bindings=None, epilogues=False) -> Schedule:
     """Decide kernels and buffers for ``outputs`` (and ``updates``) with ``bindings`` (graph
     dimension symbol -> int, or -> a run-time symbol of :func:`.dims.runtime_symbols`).
 
     Each update computes its new value into a temporary that the program copies into the
-    input's array at the end; :func:`.inplace.fold` then removes what copies it can."""
+    input's array at the end; :func:`.inplace.fold` then removes what copies it can.
+
+    ``epilogues``: a kernel of a kind in ``EPILOGUE_KINDS`` (conv2d) absorbs the chain of
+    elementwise consumers of its output (a backend whose renderer computes them in its output
+    pass asks for it: the cpu one)."""
     updates = list((updates or {}).items()) if hasattr(updates, "items") else list(updates or [])
-    s = _Scheduler(list(outputs), list(inputs), updates, dict(bindings or {}))
+    s = _Scheduler(list(outputs), list(inputs), updates, dict(bindings or {}), epilogues)
     gemm_copies = _gemm_operands_needing_copies(s.order, s.shape_of, s.views, s.input_pos)
     for n in s.order:
         s.place(n, copy_for_gemm=id(n) in gemm_copies)
@@ -210,7 +224,7 @@ def renumber_temps(temps):
 class _Scheduler:
     """The state of one :func:`schedule` call: shapes resolved once, then one decision per node."""
 
-    def __init__(self, outputs, inputs, updates, bindings):
+    def __init__(self, outputs, inputs, updates, bindings, epilogues=False):
         self.bindings = bindings
         self.input_pos = {id(leaf): k for k, leaf in enumerate(inputs)}
         self.order = toposort(list(outputs) + [value for _, value in updates])
@@ -233,6 +247,34 @@ class _Scheduler:
             self.views[id(leaf)] = View.contiguous(self.in_buffers[k], leaf_shape)
         self.consts, self.temps, self.kernels = [], [], []
         self.update_views, self.updated = [], []
+        self.absorbed, self.chain_end = set(), {}  # ids of a chain's conv and inner nodes; id(last) -> (conv, chain)
+        for n in self.order if epilogues else ():
+            chain = self.epilogue_chain(n) if n.op.kernel in EPILOGUE_KINDS else []
+            if chain:
+                self.absorbed |= {id(n)} | {id(c) for c in chain[:-1]}
+                self.chain_end[id(chain[-1])] = (n, chain)
+
+    def epilogue_chain(self, n) -> list:
+        """The elementwise nodes after ``n`` that its kernel computes in its output pass: each
+        the only consumer of the one before (which no output needs), of ``n``'s shape and dtype,
+        its other operands per-channel values or scalars (read through broadcasts) or arrays of
+        ``n``'s shape. The kernel runs where the last one is, after every operand's kernel."""
+        chain, cur, shape = [], n, self.shape[id(n)]
+        while id(cur) not in self.output_ids and len(self.consumers[id(cur)]) == 1:
+            u = self.consumers[id(cur)][0]
+            if (getattr(u.op, "kind", "") != "elementwise" or self.shape[id(u)] != shape or u.dtype != n.dtype
+                    or not all(self._epilogue_operand(i, shape) for i in u.inputs if i is not cur)):
+                break
+            chain.append(u)
+            cur = u
+        return chain
+
+    def _epilogue_operand(self, node, shape) -> bool:
+        while node.op.view:
+            node = node.inputs[0]
+        root = self.shape[id(node)]
+        return root == shape or (len(shape) >= 2 and not dims.is_runtime(shape[1])
+                                 and _numel(root) in (1, shape[1]) and all(d == 1 for d in root if d != shape[1]))
 
     def materialize(self, node) -> View:
         buffer = self.temp(node)
@@ -256,7 +298,13 @@ class _Scheduler:
         """Decide what ``n`` is: nothing (a leaf, a fused or index-function node), a constant
         buffer, a view of its input's buffer, or a kernel writing a buffer of its own."""
         shape = self.shape[id(n)]
-        if n.is_leaf and not n.is_constant:
+        if n.is_leaf and not n.is_constant or id(n) in self.absorbed:
+            return
+        if id(n) in self.chain_end:
+            conv, chain = self.chain_end[id(n)]
+            view = View.contiguous(self.temp(n), shape)
+            self.kernels.append(Kernel(conv.op.kernel, conv, view, epilogue=chain))
+            self.views[id(n)] = view
             return
         if n.is_constant:
             if shape != ():
@@ -285,7 +333,7 @@ class _Scheduler:
         raise LoweringError(f"compile: no lowering for op {n.op.name!r}")
 
     def output_buffer(self, k, o) -> Buffer:
-        own = next((kern for kern in self.kernels if kern.node is o), None)
+        own = next((kern for kern in self.kernels if (kern.epilogue[-1] if kern.epilogue else kern.node) is o), None)
         if own is not None and own.out.buffer.role == "temp":
             # the node's own kernel writes straight into the output: its temp becomes the output
             # (views of the node follow, since they hold the buffer object)

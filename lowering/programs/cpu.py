@@ -131,7 +131,7 @@ class CpuProgram:
     def translate(self, bindings: dict) -> TranslationUnit:
         """Optimize, schedule and render the program for concrete dimensions ``bindings``."""
         outputs, updates = self.optimized()
-        return generate(fold(schedule(outputs, self.inputs, updates, bindings)))
+        return generate(fold(schedule(outputs, self.inputs, updates, bindings, epilogues=True)))
 
     runtime_dims = True  # graphs with symbolic dimensions compile once, for every size
     RUNTIME_BINDINGS = 64  # signatures bound to the run-time library at once (each keeps its arenas)

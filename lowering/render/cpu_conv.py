@@ -36,7 +36,7 @@ from ..plan import dims
 from ..plan.schedule import Buffer
 from .cpu_windows import conv_geometry, render_conv2d_direct
 from .scalar import C_TYPE, literal
-from .writer import Body, KernelWriter, more_than_one
+from .writer import Body, KernelWriter, loop_nest, more_than_one
 
 SLOT_BUDGET = 4 << 20  # bytes of column slots per convolution kernel (the waves' width follows)
 MAX_SLOTS = 16
@@ -554,7 +554,13 @@ def _render_batched(w: KernelWriter, t: str, geometry) -> list[str]:
                  f"  const int64_t il = e / {o}, ko = e % {o};",
                  f"  {t}* plane = {out} + ((i0 + il) * {o} + ko) * {oh * ow};",
                  f"  const {t}* from = y + ko * (nbc * {q}) + il * {q};"]
-        if q == oh * ow:
+        if q == oh * ow and w.k.epilogue:  # the chain of elementwise consumers, per pixel
+            b = Body()
+            v = epilogue_value(w, ["(i0 + il)", "ko", f"(p / {ow})", f"(p % {ow})"], "from[p]", b)
+            body += ["  #pragma omp simd", f"  for (int64_t p = 0; p < {q}; ++p) {{"]
+            body += _indent(b.lines, 2) + [f"    plane[p] = {v};", "  }"]
+            w.epilogue_done = True
+        elif q == oh * ow:
             body += [f"  for (int64_t p = 0; p < {q}; ++p) plane[p] = from[p];"]
         else:
             body += [f"  for (int64_t p = 0; p < {oh * ow}; ++p) plane[p] = 0;",
@@ -581,7 +587,35 @@ def _pack_kernel(w, k, o, c0, cbc, kis, kjs, dst, ld) -> list[str]:
     return lines
 
 
+def epilogue_value(w: KernelWriter, idx, conv_value: str, body: Body) -> str:
+    """The kernel's epilogue (the chain of elementwise consumers the schedule gave it) at
+    ``idx``, the convolution's value there being the C expression ``conv_value``."""
+    body.memo[(id(w.k.node), tuple(idx))] = conv_value
+    last = w.k.epilogue[-1]
+    v = w._compute(last, idx, body)  # the last node has the kernel's output as its view: computed, not loaded
+    return v if isinstance(v, str) else literal(v, last.dtype)
+
+
+def _epilogue_pass(w: KernelWriter) -> list[str]:
+    """out = epilogue(out), in place: the forms whose last write is not one pass of their own."""
+    out = w.k.out
+
+    def body(idx):
+        b = Body()
+        v = epilogue_value(w, idx, w.load(out, idx, b), b)
+        return b.lines + [f"{out.buffer.name}[{w.index_expr(out, idx)}] = {v};"]
+
+    return loop_nest(out.shape, body)
+
+
 def render_conv2d(w: KernelWriter) -> list[str]:
+    """The convolution, then its epilogue where the form's output pass has not computed it."""
+    w.epilogue_done = not w.k.epilogue
+    lines = _render_forms(w)
+    return lines if w.epilogue_done else lines + _epilogue_pass(w)
+
+
+def _render_forms(w: KernelWriter) -> list[str]:
     """The GEMM form that fits the kernel, or the direct loops (integers cannot reach here:
     conv2d takes floats)."""
     node = w.k.node

@@ -62,8 +62,9 @@ def renderer(table: dict, kernel: Kernel, backend: str):
 
 def summary(kernel) -> str:
     """The op names a kernel's name ends with (``k_<hash8>_exp_multiply``)."""
-    names = []
-    for n in kernel.fused + [kernel.node]:
+    names, chain = [], {id(n) for n in kernel.epilogue}
+    before = [n for n in kernel.fused if id(n) not in chain]
+    for n in before + [kernel.node] + [n for n in kernel.fused if id(n) in chain]:
         if n.op.name not in names and n.op.name not in ("broadcast_to", "astype", "reshape"):
             names.append(n.op.name)
     if kernel.copy:

@@ -141,3 +141,42 @@ def test_a_convolution_of_a_one_pixel_image_multiplies_by_the_centre_tap_alone()
     np.testing.assert_allclose(prog(x, w), np.full((2, 8, 1, 1), 8.0, np.float32))
     # the product's inner dimension is the 8 channels of one tap, not 8 x 9
     assert "symdiff::cpu::gemm<float>(false, false, 8, nbc * 1, cbc * 1," in prog.source
+
+
+def _kernel_names(program, **sizes):
+    import re
+    return re.findall(r"k_[0-9a-f]{8}_(\w+):", program.explain(**sizes))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("padding", [1, 3])  # 3: pixels that see only padding (the in-place epilogue pass)
+def test_bias_batchnorm_and_relu_computed_in_the_convolutions_output_pass(dtype, padding):
+    X, K = sd.tensor("X", ("N", 3, 8, 8), dtype), sd.tensor("K", (4, 3, 3, 3), dtype)
+    b, mu, var, g, beta = (sd.tensor(name, (4,), dtype) for name in ("b", "mu", "var", "g", "beta"))
+    per_channel = lambda v: v.reshape((1, 4, 1, 1))
+    z = sd.conv2d(X, K, padding=padding) + per_channel(b)
+    y = sd.relu((z - per_channel(mu)) / sd.sqrt(per_channel(var) + 1e-5) * per_channel(g) + beta.reshape((4, 1, 1)))
+    program = sd.compile(y, [X, K, b, mu, var, g, beta])
+    rng = np.random.default_rng(1)
+    for n in (5, 3):
+        values = [rng.standard_normal((n, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))]
+        values += [rng.standard_normal(4), rng.standard_normal(4), rng.random(4) + 0.5, rng.standard_normal(4),
+                   rng.standard_normal(4)]
+        values = [v.astype(dtype) for v in values]
+        want = sd.evaluate(y, dict(zip([X, K, b, mu, var, g, beta], values)))
+        np.testing.assert_allclose(program(*values), want, **TOL[dtype])
+    assert [k for k in _kernel_names(program) if "conv2d" in k] == ["conv2d_add_subtract"]
+    assert program.stats["kernels"] == 2  # the per-channel sqrt(var + eps), then the convolution
+
+
+def test_a_convolution_read_elsewhere_keeps_its_own_kernel():
+    X, K, b = sd.tensor("X", ("N", 3, 8, 8)), sd.tensor("K", (4, 3, 3, 3)), sd.tensor("b", (4,))
+    z = sd.conv2d(X, K, padding=1)
+    outputs = [sd.relu(z + b.reshape((1, 4, 1, 1))), sd.sum(z)]
+    program = sd.compile(outputs, [X, K, b])
+    rng = np.random.default_rng(2)
+    for n in (5, 3):
+        values = [rng.standard_normal((n, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)]
+        for got, want in zip(program(*values), sd.evaluate(outputs, dict(zip([X, K, b], values)))):
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    assert _kernel_names(program)[0] == "conv2d"
