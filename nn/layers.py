@@ -150,6 +150,14 @@ def _normalize(x, mean, var, eps):
     return (x - mean) / sd.sqrt(var + eps)
 
 
+def _batchnorm_states(layer, n: int, dtype: str) -> None:
+    """γ ones and β zeros (trained), running mean zeros and variance ones (buffers), each (n,)."""
+    layer.weight = Parameter(np.ones(n, dtype), "gamma")
+    layer.bias = Parameter(np.zeros(n, dtype), "beta")
+    layer.running_mean = Buffer(np.zeros(n, dtype), "mu")
+    layer.running_var = Buffer(np.ones(n, dtype), "var")
+
+
 def _trace_for_updates(layer: str):
     """The trace that collects a training-mode layer's new running statistics."""
     t = current_trace()
@@ -202,10 +210,7 @@ class BatchNorm1d(Module):
     def __init__(self, dim: int, eps: float = 1e-5, momentum: float = 0.1, dtype: str = "float32"):
         super().__init__()
         self.dim, self.eps, self.momentum = int(dim), float(eps), float(momentum)
-        self.weight = Parameter(np.ones(dim, dtype), "gamma")
-        self.bias = Parameter(np.zeros(dim, dtype), "beta")
-        self.running_mean = Buffer(np.zeros(dim, dtype), "mu")
-        self.running_var = Buffer(np.ones(dim, dtype), "var")
+        _batchnorm_states(self, self.dim, dtype)
 
     def forward(self, x):
         rm, rv = self.running_mean.leaf, self.running_var.leaf
@@ -242,10 +247,7 @@ class BatchNorm2d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, dtype: str = "float32"):
         super().__init__()
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
-        self.weight = Parameter(np.ones(num_features, dtype), "gamma")
-        self.bias = Parameter(np.zeros(num_features, dtype), "beta")
-        self.running_mean = Buffer(np.zeros(num_features, dtype), "mu")
-        self.running_var = Buffer(np.ones(num_features, dtype), "var")
+        _batchnorm_states(self, self.num_features, dtype)
 
     def forward(self, x):
         c = self.num_features

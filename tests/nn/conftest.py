@@ -6,10 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from symdiff.lowering.render import cpu_kernels
 from symdiff.nn import data
 
-import symdiff as sd
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,18 +63,3 @@ def blobs():
     y = np.repeat(np.arange(3), 80)
     X = (centers[y] + rng.normal(size=(240, 6))).astype(np.float32)
     return X, y
-
-
-def missing_cnn_kernels() -> list:
-    """The kernel kinds of the convolution and pooling ops that the CPU backend cannot render
-    yet (their lowering is being written for issue 15); empty once a CNN step compiles."""
-    kinds = {op.kernel for name, op in sd.OPS.items() if ("conv" in name or "pool" in name) and op.kernel}
-    return sorted(kinds - set(cpu_kernels.RENDER))
-
-
-@pytest.fixture
-def compiled_cnn():
-    """Skips a test of a compiled (cpu backend) CNN step while the lowering lacks a kernel."""
-    missing = missing_cnn_kernels()
-    if missing:
-        pytest.skip(f"the cpu backend has no renderer yet for kernel kinds {missing} (conv/pool lowering)")

@@ -1,8 +1,8 @@
 """`symdiff train --model lenet|resnet9`: images reshaped to (N, 1, H, W), augmentation,
 the step decay of the learning rate, and checkpoints that resume all of it.
 
-Most runs use the reference evaluator (--backend numpy), which needs no kernel; the
-compiled runs wait for the conv/pool lowering (the ``compiled_cnn`` fixture)."""
+Most runs use the reference evaluator (--backend numpy), which is fast enough on digits;
+one runs the compiled cpu step."""
 
 import re
 import subprocess
@@ -66,7 +66,7 @@ def test_resnet9_on_digits_and_an_mlp_with_shifts(digits, capsys):
     assert code == 0 and "augment    shift=1" in out, err
 
 
-def test_lenet_compiled_on_digits(digits, compiled_cnn, capsys, tmp_path):
+def test_lenet_compiled_on_digits(digits, capsys, tmp_path):
     ck = tmp_path / "ck.npz"
     code, out, err = _train(capsys, "--model", "lenet", "--batchnorm", "--epochs", "2", "--lr", "0.1",
                             "--checkpoint", str(ck), "--print-step")

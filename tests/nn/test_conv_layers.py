@@ -298,7 +298,7 @@ def test_a_lenet_training_step_equals_torch():
                                    err_msg=key)
 
 
-def test_a_compiled_lenet_step_equals_the_evaluator(compiled_cnn):
+def test_a_compiled_lenet_step_equals_the_evaluator():
     """The cpu backend's LeNet-5 (with BatchNorm2d) step: same losses and weights as the
     reference evaluator's (needs the conv/pool lowering)."""
     x = RNG.uniform(size=(40, 1, 12, 12)).astype(np.float32)
