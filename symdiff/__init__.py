@@ -18,6 +18,7 @@ from .ops import nn as _nn, reduce as _reduce, linalg as _linalg  # noqa: F401  
 from .ops import conv as _conv, pooling as _pooling  # noqa: F401  (registration)
 from . import expr as _expr  # x + y, X.T, X[1:], X.sum(), print(X)
 from . import autodiff as _autodiff  # registers grad, jvp, vjp, jacobian, hessian, hvp
+from . import scan as _scan  # registers scan (its rules are the body's own, through autodiff)
 from .autodiff import DifferentiationError
 from . import numeric as _numeric  # registers numeric_grad, check_grads
 from . import compare as _compare  # registers compare

@@ -56,7 +56,13 @@ def _depends(order, wrt) -> set:
 
 def _accumulate(table, node, value):
     key = id(node)
-    table[key] = value if key not in table else table[key] + value
+    old = table.get(key)
+    if old is None:
+        table[key] = value
+        return
+    # the cotangents of a multi-output op (a scan) are packs of parts, summed part by part
+    combine = getattr(old.op, "add_cotangents", None) if old.op is value.op else None
+    table[key] = combine(old, value) if combine is not None else old + value
 
 
 def vjp_graph(outputs, cotangents, wrt, nb: int = 0) -> list:

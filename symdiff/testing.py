@@ -43,6 +43,7 @@ class OpCase:
     inputs: list
     reference: Callable
     label: str = ""
+    lowered: bool = True  # the compiled backends lower it (scan: not yet; its cases run in the core only)
 
     def __str__(self):
         return f"{self.op}[{self.label}]" if self.label else self.op
@@ -364,6 +365,39 @@ def _gradient_op_cases():
     yield OpCase("stop_gradient", lambda a: F["stop_gradient"](a) * a, [Input((3, 4))], lambda a: a * a)
 
 
+def scan_loops(h, xs, w, reverse=False):
+    """The reference of the scan cases: ``h ← tanh(h ⊙ w + x_t)`` step by step, and the
+    per-step outputs ``h ⊙ x_t`` (of the carry each step starts from)."""
+    ys = [None] * len(xs)
+    for t in (range(len(xs) - 1, -1, -1) if reverse else range(len(xs))):
+        ys[t] = h * xs[t]
+        h = np.tanh(h * w + xs[t])
+    return h, np.stack(ys) if ys else np.zeros((0,) + np.shape(h))
+
+
+def _loop_cases():
+    F = FUNCTIONS
+
+    def rnn(reverse=False):
+        return lambda h, xs, w: F["scan"](lambda c, x: (F["tanh"](c * w + x), c * x), h, xs, reverse=reverse)
+
+    specs = [Input((3,)), Input((4, 3)), Input((3,))]
+    yield OpCase("scan", lambda h, xs, w: rnn()(h, xs, w)[0], specs, lambda h, xs, w: scan_loops(h, xs, w)[0],
+                 "final carry", lowered=False)
+    yield OpCase("scan", lambda h, xs, w: rnn(True)(h, xs, w)[0], specs,
+                 lambda h, xs, w: scan_loops(h, xs, w, reverse=True)[0], "reverse", lowered=False)
+    yield OpCase("scan_part", lambda h, xs, w: rnn()(h, xs, w)[1], specs, lambda h, xs, w: scan_loops(h, xs, w)[1],
+                 "per-step outputs", lowered=False)
+
+    def pack(a, b):
+        from .scan import scan_pack_op
+        from .node import make
+        return make(scan_pack_op, (a, b), layout=((2, 3), (4,)))
+
+    yield OpCase("scan_pack", pack, [Input((2, 3)), Input((4,))],
+                 lambda a, b: np.concatenate([a.ravel(), b.ravel()]), lowered=False)
+
+
 def _composite_cases():
     F = FUNCTIONS
     M = Input((3, 4))
@@ -383,6 +417,7 @@ def cases():
     yield from _gradient_op_cases()
     yield from _window_cases()
     yield from _composite_cases()
+    yield from _loop_cases()
 
 
 # -- extreme values: where a naive exp/log form over- or underflows -------------------------

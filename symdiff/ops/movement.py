@@ -330,6 +330,8 @@ def _getitem_evaluate(values, attrs, out_shape, bindings):
         else:
             start, stop, step = (_concrete(v, bindings) for v in entry[1:4])
             index.append(slice(start, stop if stop >= 0 else None, step))
+    if all(entry[0] == "int" for entry in attrs["index"]) and isinstance(values[0], np.ndarray):
+        index.append(Ellipsis)  # a 0-d view, not a copied scalar: slice_scatter writes through it
     return values[0][tuple(index)]
 
 

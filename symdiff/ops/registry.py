@@ -17,7 +17,7 @@ Python functions that build nodes: it is the namespace of the parser too.
 >>> OPS["exp"].name, OPS["exp"].kind
 ('exp', 'elementwise')
 >>> [op.name for op in ops_with(view=True)]
-['broadcast_to', 'reshape', 'transpose', 'flip', 'getitem', 'stop_gradient']
+['broadcast_to', 'reshape', 'transpose', 'flip', 'getitem', 'stop_gradient', 'scan_part']
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import sympy
 from .. import shapes
 from ..ops.elementwise import scalar_value
 from ..ops.registry import ATOM, HADAMARD, POSTFIX, POWER, PRODUCT, SUM, UNARY
+from . import loops
 from .driver import Style, wrap
 
 _LIKE_A_BUFFER = re.compile(r"(in|out|t|c)[0-9]+")  # the names lowering gives buffers
@@ -247,7 +248,7 @@ RULES = {"broadcast_to": _broadcast, "reshape": _reshape, "astype": _astype, "ey
          "multiply": _multiply, "matmul": _matmul, "divide": _divide, "negative": _negative,
          "square": _power, "power": _power, "transpose": _transpose, "sigmoid": _sigmoid, "sqrt": _sqrt,
          "reciprocal": _reciprocal, "sum": _sum, "one_hot": _named("onehot"),
-         "softmax_cross_entropy": _named("CE"), "getitem": _getitem}
+         "softmax_cross_entropy": _named("CE"), "getitem": _getitem, **loops.RULES}
 
 
 class Unicode(Style):

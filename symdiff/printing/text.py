@@ -20,6 +20,7 @@ import sympy
 
 from ..graph import as_list, is_operation
 from ..ops.registry import ATOM, UNARY
+from . import loops
 from .driver import Style, walk
 
 
@@ -68,7 +69,7 @@ class Text(Style):
     """What ``sd.parse`` reads back: every op as it is called (``sum(x, axis=0)``), infix ops
     as declared (``x*y``, ``a @ b``), broadcasting implicit; no user names, temporaries t0, t1…"""
 
-    rules: ClassVar[dict] = {"negative": _negative, "getitem": _getitem}
+    rules: ClassVar[dict] = {"negative": _negative, "getitem": _getitem, **loops.RULES}
     names_nodes = labels_results = False
 
     def rule(self, node):

@@ -111,7 +111,7 @@ def test_groups_are_derived_from_the_registry():
 
     assert COMMUTATIVE == ops_with(commutative=True)
     assert {op.name for op in ops_with(view=True)} == {"broadcast_to", "reshape", "transpose", "flip", "getitem",
-                                                           "stop_gradient"}
+                                                           "stop_gradient", "scan_part"}
     assert all(op.kernel == "reduce" for op in ops_with(has_identity=False))
 
 
