@@ -14,6 +14,7 @@ Sequential(
 """
 
 from . import checkpoint, data, init, optim, transforms
+from .attention import MultiheadAttention, PositionalEmbedding, TransformerEncoderLayer
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .layers import (
                      BatchNorm1d,
@@ -30,6 +31,7 @@ from .layers import (
                      Tanh,
 )
 from .loss import MSELoss, SoftmaxLoss
+from .language_model import CharLSTM, CharTransformer
 from .models import ConvBN, LeNet5, ResNet9
 from .recurrent import LSTM, RNN, LSTMCell, RNNCell
 from .sequence import GELU, Embedding, LayerNorm
@@ -46,7 +48,12 @@ __all__ = [
                      "ConvBN",
                      "Dropout",
                      "Embedding",
+                     "CharLSTM",
+                     "CharTransformer",
                      "LSTM",
+                     "MultiheadAttention",
+                     "PositionalEmbedding",
+                     "TransformerEncoderLayer",
                      "LSTMCell",
                      "RNN",
                      "RNNCell",

@@ -44,10 +44,7 @@ from .sequence import Embedding, LayerNorm
 from .text import BPTTLoader
 from .trainer import TrainingError
 
-try:  # the transformer block is being written (issue 16); until it lands the LSTM path stands alone
-    from .attention import PositionalEmbedding, TransformerEncoderLayer
-except ImportError:  # pragma: no cover - removed once nn/attention.py is committed
-    PositionalEmbedding = TransformerEncoderLayer = None
+from .attention import PositionalEmbedding, TransformerEncoderLayer
 
 LN2 = math.log(2.0)
 
@@ -90,9 +87,6 @@ class CharTransformer(Module):
     def __init__(self, vocab: int, d_model: int = 128, nhead: int = 4, num_layers: int = 4, context: int = 128,
                  dropout: float = 0.0, dtype: str = "float32"):
         super().__init__()
-        if TransformerEncoderLayer is None:
-            raise NotImplementedError("CharTransformer needs symdiff.nn.attention (TransformerEncoderLayer, "
-                                      "PositionalEmbedding), which this checkout does not have yet")
         self.vocab, self.context = vocab, context
         self.embedding = Embedding(vocab, d_model, dtype=dtype)
         self.position = PositionalEmbedding(context, d_model)

@@ -2,7 +2,6 @@
 carried between windows, bpc is numpy's cross-entropy in bits, samples are vocabulary text,
 and `symdiff train --model lstm|transformer --dataset text:...` end to end."""
 
-import importlib.util
 import math
 
 import numpy as np
@@ -14,7 +13,6 @@ from symdiff.nn.text import UNKNOWN, BPTTLoader, Vocabulary
 import symdiff as sd
 
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
-HAS_ATTENTION = importlib.util.find_spec("symdiff.nn.attention") is not None
 
 
 def _lstm_trainer(vocab, seq_len=8, batch_size=4, lr=0.02, backend="cpu"):
@@ -79,7 +77,6 @@ def test_sample_has_the_length_and_only_vocabulary_characters():
         lm.sample(5, temperature=-1.0)
 
 
-@pytest.mark.skipif(not HAS_ATTENTION, reason="symdiff.nn.attention is not in this checkout yet")
 def test_transformer_lowers_bpc_and_samples():
     vocab = Vocabulary(TEXT)
     ids = vocab.encode(TEXT)
