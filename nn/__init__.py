@@ -16,6 +16,7 @@ Sequential(
 from . import checkpoint, data, init, optim, transforms
 from .attention import MultiheadAttention, PositionalEmbedding, TransformerEncoderLayer
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
+from .language_model import CharLSTM, CharTransformer
 from .layers import (
                      BatchNorm1d,
                      BatchNorm2d,
@@ -31,43 +32,41 @@ from .layers import (
                      Tanh,
 )
 from .loss import MSELoss, SoftmaxLoss
-from .language_model import CharLSTM, CharTransformer
 from .models import ConvBN, LeNet5, ResNet9
+from .module import Buffer, Module, Parameter, from_config, trace
 from .recurrent import LSTM, RNN, LSTMCell, RNNCell
 from .sequence import GELU, Embedding, LayerNorm
-from .module import Buffer, Module, Parameter, from_config, trace
 from .trainer import Trainer, TrainingError
 
 __all__ = [
+                     "GELU",
+                     "LSTM",
+                     "RNN",
                      "AdaptiveAvgPool2d",
                      "AvgPool2d",
                      "BatchNorm1d",
                      "BatchNorm2d",
                      "Buffer",
+                     "CharLSTM",
+                     "CharTransformer",
                      "Conv2d",
                      "ConvBN",
                      "Dropout",
                      "Embedding",
-                     "CharLSTM",
-                     "CharTransformer",
-                     "LSTM",
-                     "MultiheadAttention",
-                     "PositionalEmbedding",
-                     "TransformerEncoderLayer",
-                     "LSTMCell",
-                     "RNN",
-                     "RNNCell",
-                     "GELU",
-                     "LayerNorm",
                      "Flatten",
                      "Identity",
+                     "LSTMCell",
+                     "LayerNorm",
                      "LayerNorm1d",
                      "LeNet5",
                      "Linear",
                      "MSELoss",
                      "MaxPool2d",
                      "Module",
+                     "MultiheadAttention",
                      "Parameter",
+                     "PositionalEmbedding",
+                     "RNNCell",
                      "ReLU",
                      "ResNet9",
                      "Residual",
@@ -77,6 +76,7 @@ __all__ = [
                      "Tanh",
                      "Trainer",
                      "TrainingError",
+                     "TransformerEncoderLayer",
                      "checkpoint",
                      "data",
                      "from_config",

@@ -36,6 +36,7 @@ from symdiff.lowering import random
 import symdiff as sd
 
 from . import checkpoint
+from .attention import PositionalEmbedding, TransformerEncoderLayer
 from .data import DataError
 from .layers import Linear
 from .module import Module, trace
@@ -43,8 +44,6 @@ from .recurrent import LSTM
 from .sequence import Embedding, LayerNorm
 from .text import BPTTLoader
 from .trainer import TrainingError
-
-from .attention import PositionalEmbedding, TransformerEncoderLayer
 
 LN2 = math.log(2.0)
 

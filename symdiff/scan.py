@@ -51,7 +51,7 @@ class Body:
     outside) and outputs (the new carries, then the per-step ys). Immutable; two bodies are
     equal when they are the same nodes (which hash-consing makes of the same step built twice)."""
 
-    __slots__ = ("carries", "xs", "consts", "outputs", "_order", "_digest")
+    __slots__ = ("_digest", "_order", "carries", "consts", "outputs", "xs")
 
     def __init__(self, carries, xs, consts, outputs):
         self.carries, self.xs, self.consts = tuple(carries), tuple(xs), tuple(consts)
@@ -466,7 +466,7 @@ def _scan_vjp(node, ct, nb, needed=None):
     init, xs, consts = _groups(node, body)
     needed = needed or (True,) * len(node.inputs)
     _, need_x, need_k = _groups(list(needed), body)
-    nc, ny = len(body.carries), len(body.ys)
+    nc = len(body.carries)
     layout = layout_of(body, length, history)
     cts = unpack(ct, layout)
     lead = ct.shape[:nb]
@@ -602,4 +602,4 @@ def scan(step, init, xs=None, length=None, reverse: bool = False, names=None):
     return _shaped(finals, carry_kind), _shaped(parts[len(carries):], y_kind)
 
 
-__all__ = ["Body", "scan", "scan_part", "parts_of", "run_body", "layout_of", "DifferentiationError"]
+__all__ = ["Body", "DifferentiationError", "layout_of", "parts_of", "run_body", "scan", "scan_part"]

@@ -21,9 +21,9 @@ from collections.abc import Callable
 import numpy as np
 import sympy
 
-from .ops.registry import FUNCTIONS, OPS
 from .node import make, tensor
 from .ops.elementwise import ElementwiseOp
+from .ops.registry import FUNCTIONS, OPS
 
 
 @dataclasses.dataclass
@@ -390,8 +390,8 @@ def _loop_cases():
                  "per-step outputs", lowered=False)
 
     def pack(a, b):
-        from .scan import scan_pack_op
         from .node import make
+        from .scan import scan_pack_op
         return make(scan_pack_op, (a, b), layout=((2, 3), (4,)))
 
     yield OpCase("scan_pack", pack, [Input((2, 3)), Input((4,))],

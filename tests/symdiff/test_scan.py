@@ -61,7 +61,7 @@ def test_gradient_equals_the_unrolled_graphs():
 
 
 def test_batched_jacobians_agree():
-    (h0, xs, W, U), hT, hs, vals = rnn()
+    (_, _, W, _), _, hs, vals = rnn()
     rev, fwd = sd.evaluate([sd.jacobian(hs, W, mode="reverse"), sd.jacobian(hs, W, mode="forward")], vals)
     assert rev.shape == (T, B, H, H, H)
     np.testing.assert_allclose(rev, fwd, rtol=1e-12, atol=1e-12)
@@ -88,7 +88,7 @@ def test_two_carries_and_several_outputs_like_an_lstm_cell():
     loss = sd.sum(hs * cs2) + sd.sum(cT * cT) + sd.sum(hT)
     sd.check_grads(loss, [x, Wx, Wh], vals)
     h = c = np.zeros((B, H))
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    sig = lambda v: 1 / (1 + np.exp(-v))
     for t in range(T):
         i, f, g, o = np.split(vals[x][t] @ vals[Wx] + h @ vals[Wh], 4, axis=1)
         c = sig(f) * c + sig(i) * np.tanh(g)
@@ -98,7 +98,7 @@ def test_two_carries_and_several_outputs_like_an_lstm_cell():
 
 
 def test_compare_runs_every_mode_and_they_agree():
-    leaves, hT, hs, vals = rnn()
+    leaves, _, hs, vals = rnn()
     small = {k: v for k, v in vals.items()}
     report = sd.compare(sd.sum(hs * hs), [leaves[2]], small, repeat=1)
     text = str(report)
