@@ -120,8 +120,9 @@ class _Recurrent(Module):
     gates = 1
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", unroll: bool = False):
         super().__init__()
+        self.unroll = bool(unroll)  # False: each layer is one sd.scan (its body compiled once)
         layer = type(self).__name__
         _positive(layer, input_size=input_size, hidden_size=hidden_size, num_layers=num_layers)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
@@ -139,6 +140,8 @@ class _Recurrent(Module):
 
     def _sequence(self, x):
         _check_input(f"{type(self).__name__}({self.input_size}, {self.hidden_size})", x, self.input_size)
+        if not self.unroll:
+            return x
         if not isinstance(x.shape[0], int):
             raise sd.ShapeError(f"{type(self).__name__} unrolls over T: the sequence length must be concrete, "
                                 f"got {x.shape[0]}")
@@ -147,19 +150,26 @@ class _Recurrent(Module):
 
 class RNN(_Recurrent):
     """A stack of Elman RNN layers over (T, B, F) inputs, as ``torch.nn.RNN``. Returns
-    ``(output (T, B, H), h_n (num_layers, B, H))``; ``h0`` (num_layers, B, H) defaults to zeros."""
+    ``(output (T, B, H), h_n (num_layers, B, H))``; ``h0`` (num_layers, B, H) defaults to zeros.
+    Each layer is one :func:`symdiff.scan` (its step compiled once, whatever T); ``unroll=True``
+    builds the course's unrolled graph of T steps instead."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, dtype: str = "float32"):
+                 bias: bool = True, dtype: str = "float32", unroll: bool = False):
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, dtype, unroll)
         self.nonlinearity = nonlinearity
 
     def forward(self, x, h0=None):
         steps = self._sequence(x)
         hs = self._initial(x, h0, "h0")
         act = NONLINEARITIES[self.nonlinearity]
+        if not self.unroll:  # one scan per layer: h ← act(x_t·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh)
+            for k in range(self.num_layers):
+                hs[k], steps = sd.scan(lambda h, xt, k=k: (act(_affine(xt, h, self, f"_l{k}")),) * 2,
+                                       hs[k], steps, names="h")
+            return steps, sd.stack(hs)
         for k in range(self.num_layers):
             h, out = hs[k], []
             for xt in steps:
@@ -172,7 +182,8 @@ class RNN(_Recurrent):
 class LSTM(_Recurrent):
     """A stack of LSTM layers over (T, B, F) inputs, as ``torch.nn.LSTM`` (gate order i, f, g,
     o). Returns ``(output (T, B, H), (h_n, c_n))``, each state (num_layers, B, H); the initial
-    state ``(h0, c0)`` defaults to zeros."""
+    state ``(h0, c0)`` defaults to zeros. Each layer is one :func:`symdiff.scan` carrying (h, c);
+    ``unroll=True`` builds the unrolled graph of T steps instead."""
 
     gates = 4
 
@@ -180,6 +191,13 @@ class LSTM(_Recurrent):
         steps = self._sequence(x)
         h0, c0 = (None, None) if state is None else state
         hs, cs = self._initial(x, h0, "h0"), self._initial(x, c0, "c0")
+        if not self.unroll:  # one scan per layer, carrying (h, c); its outputs are the h_t
+            for k in range(self.num_layers):
+                def step(state, xt, k=k):
+                    h, c = _lstm_step(xt, state[0], state[1], self, f"_l{k}")
+                    return (h, c), h
+                (hs[k], cs[k]), steps = sd.scan(step, (hs[k], cs[k]), steps, names=("h", "c"))
+            return steps, (sd.stack(hs), sd.stack(cs))
         for k in range(self.num_layers):
             h, c, out = hs[k], cs[k], []
             for xt in steps:

@@ -164,6 +164,16 @@ def movement_view(node: Node, base: View, shape_of) -> View | None:
         if not base.is_contiguous:
             return None
         return View(base.buffer, base.offset, out_shape, contiguous_strides(out_shape))
+    if name == "scan_part":  # one output of a scan: a contiguous block of its packed value
+        if not base.is_contiguous:
+            return None
+        bindings = node_bindings(shape_of)
+        start = 0
+        for part in node.attr("layout")[:node.attr("index")]:
+            start = start + dims.numel(dims.resolve(part, bindings))
+        lead = len(base.shape) - 1
+        return View(base.buffer, base.offset + start, out_shape,
+                    tuple(base.strides[:lead]) + contiguous_strides(out_shape[lead:]))
     if name == "getitem":
         offset, strides = indexing.view_strides(node.attr("index"), node_bindings(shape_of), base.offset,
                                                 base.strides)

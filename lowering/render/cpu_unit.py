@@ -18,7 +18,8 @@ import numpy as np
 
 from ..plan.memory import plan_memory
 from ..plan.schedule import Schedule
-from .cpu_kernels import RENDER
+from . import cpu_scan
+from .cpu_kernels import RENDER as KERNELS
 from .formula import comment, input_legend, kernel_formulas
 from .scalar import C_TYPE, literal
 from .signature import program_signature, signature_function
@@ -36,13 +37,38 @@ def _const_definition(buf) -> str:
 
 
 def generate(sched: Schedule) -> TranslationUnit:
-    reads, headers, rendered, candidates = [], set(), [], {}
+    headers, definitions, functions, reads, memory = render_kernels(sched)
+    includes = sorted(headers)  # what the render entries said their kernels call
+    lines = [HEADER
+             + "".join(f'#include "symdiff/cpu/{h}.hpp"\n' for h in includes)]
+    lines += [_const_definition(b) for b in sched.consts]
+    lines.append(comment(input_legend(sched)))
+    lines.append("namespace {")
+    lines += unique_blocks(definitions + functions)
+    lines.append("}  // namespace")
+    lines.append(f'extern "C" const char* symdiff_program_abi(void) {{ return "{ABI}"; }}')
+    lines.append(signature_function(program_signature([(b.dtype, b.numel) for b in sched.inputs],
+                                                      [(b.dtype, b.numel) for b in sched.outputs],
+                                                      memory.arena_bytes)))
+    if sched.runtime:
+        lines.append(_arena_function(sched, memory.arena_bytes))
+    lines += entry_function(sched, reads, 'extern "C" int symdiff_program')
+    return TranslationUnit("\n".join(lines) + "\n", sched.kernels, reads, memory, sched)
+
+
+def render_kernels(sched: Schedule):
+    """(headers, nested definitions, kernel functions, reads per kernel, memory plan) of a
+    schedule: everything of its program but the entry. Nested definitions are what a kernel
+    needs at namespace scope before it (a scan's body program, :mod:`.cpu_scan`)."""
+    reads, headers, rendered, candidates, definitions = [], set(), [], {}, []
     position = {id(n): k for k, n in enumerate(sched.nodes)}
     for i, kernel in enumerate(sched.kernels):
         w = KernelWriter(sched, kernel)
         body = renderer(RENDER, kernel, "cpu")(w)
         if w.uses_header:
             headers.add(w.uses_header)
+        headers |= getattr(w, "nested_headers", set())
+        definitions += getattr(w, "definitions", [])
         kernel.fused = sorted((n for n in w.fused if n is not kernel.node), key=lambda n: position[id(n)])
         out = kernel.out.buffer
         read_bufs = [b for name, b in sorted(w.reads.items()) if name != out.name]
@@ -72,25 +98,28 @@ def generate(sched: Schedule) -> TranslationUnit:
         indented = "\n".join("  " + line if line else line for line in text.splitlines())
         signature = f"({', '.join(params)}) {{\n{indented}\n  (void)error; (void)error_size;\n  return 0;\n}}"
         kernel.name = f"k_{kernel_hash(signature)}_{summary(kernel)}"
-        functions.append(comment(formulas[i]))
-        functions.append(f"static int {kernel.name}{signature}")
+        functions.append(comment(formulas[i]) + "\n" + f"static int {kernel.name}{signature}")
+    return headers, definitions, functions, reads, memory
 
-    includes = sorted(headers)  # what the render entries said their kernels call
-    lines = [HEADER
-             + "".join(f'#include "symdiff/cpu/{h}.hpp"\n' for h in includes)]
-    lines += [_const_definition(b) for b in sched.consts]
-    lines.append(comment(input_legend(sched)))
-    lines.append("namespace {")
-    lines += functions
-    lines.append("}  // namespace")
-    lines.append(f'extern "C" const char* symdiff_program_abi(void) {{ return "{ABI}"; }}')
-    lines.append(signature_function(program_signature([(b.dtype, b.numel) for b in sched.inputs],
-                                                      [(b.dtype, b.numel) for b in sched.outputs],
-                                                      memory.arena_bytes)))
-    if sched.runtime:
-        lines.append(_arena_function(sched, memory.arena_bytes))
-    lines.append('extern "C" int symdiff_program(void* const* buffers, const int64_t* dims, char* error, '
-                 "int64_t error_size) {")
+
+def unique_blocks(blocks: list) -> list:
+    """Definitions in first-seen order, each once: a kernel's name is the hash of its text, so
+    the same kernel in two places (a scan body lowered for its forward pass and again inside its
+    gradient, two layers of one shape) is one function."""
+    seen, out = set(), []
+    for block in blocks:
+        named = re.search(r"^static int (\w+)\(", block, re.MULTILINE)
+        key = named.group(1) if named else block  # the comment above a kernel says what it is there
+        if key not in seen:
+            seen.add(key)
+            out.append(block)
+    return out
+
+
+def entry_function(sched: Schedule, reads: list, head: str) -> list[str]:
+    """The program's entry: buffers from the caller's array, temps in the arena, each kernel
+    called in order, updates copied into their inputs."""
+    lines = [f"{head}(void* const* buffers, const int64_t* dims, char* error, int64_t error_size) {{"]
     if sched.runtime:
         lines += [f"  const int64_t {s.name} = dims[{k}];" for k, s in enumerate(sched.runtime)]
         lines += [f"  (void){s.name};" for s in sched.runtime]
@@ -115,7 +144,11 @@ def generate(sched: Schedule) -> TranslationUnit:
         lines.append(f"  std::memcpy({target.name}, {src}, {target.nbytes});")
     lines.append("  return 0;")
     lines.append("}")
-    return TranslationUnit("\n".join(lines) + "\n", sched.kernels, reads, memory, sched)
+    return lines
+
+
+# a scan's body is a program of its own, rendered by this module's functions (cpu_scan cannot import it)
+RENDER = {**KERNELS, "scan": lambda w: cpu_scan.render_scan(w, (render_kernels, entry_function, _const_definition))}
 
 
 def _runtime_dims_in(text: str, sched: Schedule) -> list:

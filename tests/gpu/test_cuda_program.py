@@ -60,7 +60,7 @@ def assert_equals_the_evaluator(prog, arrays, tol, label=""):
 def every_op(dtype):
     rng = np.random.default_rng(7)
     exprs, env = [], {}
-    for k, case in enumerate(c for c in cases() if c.lowered):
+    for k, case in enumerate(c for c in cases() if "cuda" in c.lowered):
         leaves = [sd.tensor(f"c{k}_a{i}", tuple(spec.values or spec.shape),
                             spec.dtype if spec.dtype not in ("float32", "float64") else dtype)
                   for i, spec in enumerate(case.inputs)]

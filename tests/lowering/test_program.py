@@ -30,7 +30,7 @@ def _concrete_case(case, k, dtype, rng):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_every_op_case_matches_the_reference_evaluator(dtype):
     rng = np.random.default_rng(7)
-    all_cases = [c for c in cases() if c.lowered]
+    all_cases = [c for c in cases() if "cpu" in c.lowered]
     exprs, env = [], {}
     for k, case in enumerate(all_cases):
         expr, values = _concrete_case(case, k, dtype, rng)

@@ -151,3 +151,29 @@ def test_against_pytorch_when_installed():
     gx, gw = sd.evaluate(sd.grad(sd.sum(out) + sd.sum(c), [X, lstm.weight_hh_l1.leaf]), at)
     np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gw, t.weight_hh_l1.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn"])
+def test_scan_layers_equal_the_unrolled_graph_values_gradients_and_compiled(kind):
+    """The default layers are one sd.scan each; unroll=True is the course's graph of T steps:
+    the same values and gradients, and the scan compiles (its step once)."""
+    layer = nn.LSTM(3, 4, num_layers=2, dtype="float64") if kind == "lstm" else nn.RNN(3, 4, 2, dtype="float64")
+    x = sd.tensor("x", (5, 2, 3))
+    leaves = [p.leaf for p in layer.parameters()]
+    outs = []
+    for unroll in (False, True):
+        layer.unroll = unroll
+        y, state = layer(x)
+        last = state[1] if kind == "lstm" else state
+        loss = sd.sum(y * y) + sd.sum(sd.tanh(last))
+        outs.append((loss, sd.grad(loss, [x] + leaves)))
+    env = {**_bindings(layer), x: np.random.default_rng(3).normal(size=(5, 2, 3))}
+    scanned, unrolled = (sd.evaluate([loss] + grads, env) for loss, grads in outs)
+    for a, b in zip(scanned, unrolled):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    loss, grads = outs[0]
+    assert "scan" in {n.op.name for n in sd.toposort([loss])}
+    program = sd.compile([loss] + grads, [x] + leaves)
+    got = program(env[x], *[env[leaf] for leaf in leaves])
+    for a, b in zip(got, scanned):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-12)

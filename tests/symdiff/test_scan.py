@@ -160,3 +160,48 @@ def test_bad_input_is_a_clear_error():
 def test_the_parser_cannot_call_scan_with_python():
     with pytest.raises((sd.ParseError, TypeError)):
         sd.parse("scan(x, x, x)")
+
+
+# -- lowered: the body compiled once, called per step ------------------------------------------
+
+
+def _lstm_loss(batch, steps=5, feat=2, hidden=3, reverse=False):
+    x = sd.tensor("x", (steps, batch, feat))
+    Wx, Wh = sd.tensor("Wx", (feat, 4 * hidden)), sd.tensor("Wh", (hidden, 4 * hidden))
+    h0 = sd.tensor("h0", (batch, hidden))
+
+    def cell(state, xt):
+        h, c = state
+        i, f, g, o = sd.split(xt @ Wx + h @ Wh, 4, axis=1)
+        c2 = sd.sigmoid(f) * c + sd.sigmoid(i) * sd.tanh(g)
+        h2 = sd.sigmoid(o) * sd.tanh(c2)
+        return (h2, c2), h2
+
+    (hT, cT), hs = sd.scan(cell, (h0, h0 * 0.5), x, names=("h", "c"), reverse=reverse)
+    loss = sd.sum(hs * hs) + sd.sum(cT) + sd.sum(sd.tanh(hT))
+    return loss, [x, Wx, Wh, h0]
+
+
+@pytest.mark.parametrize("batch,reverse", [(3, False), (3, True), ("m", False)])
+def test_compiled_scan_and_its_gradients_equal_the_reference(batch, reverse):
+    loss, leaves = _lstm_loss(batch, reverse=reverse)
+    grads = sd.grad(loss, leaves)
+    program = sd.compile([loss] + grads, leaves)
+    rng = np.random.default_rng(5)
+    for b in ([3] if batch == 3 else [2, 7]):
+        vals = {leaf: 0.5 * rng.normal(size=tuple(d if isinstance(d, int) else b for d in leaf.shape))
+                for leaf in leaves}
+        got = program(*[vals[leaf] for leaf in leaves])
+        want = sd.evaluate([loss] + grads, vals)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)
+
+
+def test_compiled_source_does_not_grow_with_the_number_of_steps():
+    sizes = []
+    for steps in (4, 32):
+        loss, leaves = _lstm_loss(2, steps=steps)
+        program = sd.compile([loss] + sd.grad(loss, leaves), leaves)
+        program(*[np.zeros(tuple(leaf.shape)) for leaf in leaves])
+        sizes.append(len(program.source))
+    assert abs(sizes[1] - sizes[0]) < 200, sizes  # only the step count's digits differ
