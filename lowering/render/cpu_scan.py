@@ -69,15 +69,23 @@ def render_scan(w: KernelWriter, program) -> list[str]:
     reverse, history = node.attr("reverse"), node.attr("history")
     nc, nx = len(body.carries), len(body.xs)
     outputs = optimize(list(body.outputs))
-    sched = schedule(outputs, list(body.placeholders), bindings=w.s.bindings, epilogues=True)
     tag = hashlib.sha256(body.digest.encode() + repr(sorted(map(str, w.s.bindings.items()))).encode()).hexdigest()[:10]
-    for k, c in enumerate(sched.consts):
-        c.name = f"c_{tag}_{k}"
-    headers, definitions, functions, reads, memory = render_kernels(sched)
+    hoisted, outputs, holders = hoist_invariants(outputs, body)
+    step_inputs = list(body.placeholders) + holders
+    w.definitions, w.nested_headers = [], set()
+
+    def nested(outs, ins, entry):
+        sched = schedule(outs, ins, bindings=w.s.bindings, epilogues=True)
+        for k, c in enumerate(sched.consts):
+            c.name = f"c_{entry}_{k}"
+        headers, definitions, functions, reads, memory = render_kernels(sched)
+        w.definitions += definitions + [_const_definition(b) for b in sched.consts] + functions \
+            + ["\n".join(entry_function(sched, reads, f"static int {entry}"))]
+        w.nested_headers |= headers
+        return sched, memory
+
     entry = f"scan_body_{tag}"
-    w.definitions = definitions + [_const_definition(b) for b in sched.consts] + functions \
-        + ["\n".join(entry_function(sched, reads, f"static int {entry}"))]
-    w.nested_headers = headers
+    sched, memory = nested(outputs, step_inputs, entry)
     t = C_TYPE[node.dtype]
     length = w.s.shape_of(node.inputs[nc])[0] if nx else dimsmod.resolve((node.attr("length"),), w.s.bindings)[0]
     lines = [f"const int64_t steps = {length};"]
@@ -102,7 +110,23 @@ def render_scan(w: KernelWriter, program) -> list[str]:
     for k, keep in enumerate(history):
         if not keep:
             pings[k] = _scratch(w, f"ping{k}", node.dtype, 2 * step_size[k])
-    n_slots = len(body.placeholders) + len(body.outputs) + 1
+    invariant = []  # the loop-invariant values (a weight's transpose, a product of weights): computed once
+    if hoisted:
+        _, pro_memory = nested(hoisted, list(body.consts), f"scan_prologue_{tag}")
+        pro_arena = _scratch(w, "prologue_arena", "bool", pro_memory.arena_bytes if pro_memory.arena_bytes else 1)
+        n_pro = len(body.consts) + len(hoisted) + 1
+        lines.append(f"void* prologue[{n_pro}];")
+        for i in range(len(body.consts)):
+            lines.append(f"prologue[{i}] = (void*)({ptrs[nc + nx + i]});")
+        for k, h in enumerate(hoisted):
+            size = _numel(dimsmod.resolve(h.shape, w.s.bindings))
+            ptr = _scratch(w, f"invariant{k}", h.dtype, size if size != 0 else 1)
+            invariant.append(ptr)
+            lines.append(f"prologue[{len(body.consts) + k}] = (void*)({ptr});")
+        lines.append(f"prologue[{n_pro - 1}] = (void*)({pro_arena});")
+        lines.append(f"if (scan_prologue_{tag}(prologue, {'dims' if w.s.runtime else 'nullptr'}, error, error_size)) "
+                     "return 1;")
+    n_slots = len(step_inputs) + len(body.outputs) + 1
     lines.append(f"{t}* packed = {out};")
     lines.append("for (int64_t step = 0; step < steps; ++step) {")
     lines.append(f"  const int64_t t = {'steps - 1 - step' if reverse else 'step'};")
@@ -120,7 +144,9 @@ def render_scan(w: KernelWriter, program) -> list[str]:
         lines.append(f"  slots[{nc + j}] = (void*)({ptrs[nc + j]} + t * {size});")
     for i in range(len(body.consts)):
         lines.append(f"  slots[{nc + nx + i}] = (void*)({ptrs[nc + nx + i]});")
-    base = len(body.placeholders)
+    for k, ptr in enumerate(invariant):
+        lines.append(f"  slots[{len(body.placeholders) + k}] = (void*)({ptr});")
+    base = len(step_inputs)
     for k in range(nc):
         if history[k]:
             dest = f"packed + {offsets[k]} + t * {step_size[k]}"
@@ -137,3 +163,37 @@ def render_scan(w: KernelWriter, program) -> list[str]:
             lines.append(f"if (steps == 0) for (int64_t e = 0; e < {step_size[k]}; ++e) "
                          f"packed[{offsets[k]} + e] = ({ptrs[k]})[e];")
     return lines
+
+
+def hoist_invariants(outputs, body):
+    """(hoisted, step outputs, holders): the body's values that no carry or x_t reaches (a
+    weight's transpose, copied for a GEMM, is one) are computed once before the loop; the step
+    reads them through new placeholders (``holders``) instead of recomputing them each step."""
+    from symdiff.graph import toposort
+    from symdiff.node import make, tensor
+
+    varying = {id(p) for p in body.carries + body.xs}
+    order = toposort(list(outputs))
+    for n in order:
+        if any(id(i) in varying for i in n.inputs):
+            varying.add(id(n))
+    picked, seen = [], set()
+    for n in order:
+        if id(n) not in varying:
+            continue
+        for i in n.inputs:
+            if id(i) not in varying and not i.is_leaf and not i.is_constant and id(i) not in seen \
+                    and i.op.name != "broadcast_to":  # a broadcast scalar is free where it is read
+                seen.add(id(i))
+                picked.append(i)
+    if not picked:
+        return [], list(outputs), []
+    holders = [tensor(f"scan_invariant_{k}", p.shape, p.dtype) for k, p in enumerate(picked)]
+    new = {id(p): h for p, h in zip(picked, holders)}
+    for n in order:
+        if id(n) in new or id(n) not in varying:
+            continue
+        ins = [new.get(id(i), i) for i in n.inputs]
+        if any(a is not b for a, b in zip(ins, n.inputs)):
+            new[id(n)] = make(n.op, ins, **n.attrs)
+    return picked, [new.get(id(o), o) for o in outputs], holders
