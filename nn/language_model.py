@@ -118,6 +118,10 @@ class LanguageModelTrainer:
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.seq_len, self.batch_size, self.backend, self.seed = seq_len, batch_size, backend, int(seed)
         self.progress = progress
+        if backend == "cuda":  # the cuda backend does not lower sd.scan yet: its recurrent layers unroll
+            for _, module in model.named_modules():
+                if hasattr(module, "unroll"):
+                    module.unroll = True
         self.epoch = self.global_step = 0
         self.history = {"train_bpc": [], "val_bpc": [], "chars_per_second": [], "lr": []}
         self._states = [s for _, s in model.named_states()]

@@ -337,7 +337,15 @@ def render_scatter_add(w: CudaKernelWriter) -> Launch:
     return _elementwise(w, w.s.shape_of(w.k.node.inputs[0]), body, before=_zero_fill(w))
 
 
+def render_scan(w) -> list[str]:
+    """Not yet on this backend: say so, and what works today."""
+    from ..plan.schedule import LoweringError
+    raise LoweringError("the cuda backend cannot lower sd.scan yet (the cpu backend can); for recurrent layers "
+                        "on cuda build them unrolled: nn.LSTM(..., unroll=True), nn.RNN(..., unroll=True)")
+
+
 RENDER = {
+    "scan": render_scan,
     "loop": render_loop,
     "reduce": render_reduce,
     "softmax": render_softmax,
