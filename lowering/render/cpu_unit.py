@@ -148,7 +148,8 @@ def entry_function(sched: Schedule, reads: list, head: str) -> list[str]:
 
 
 # a scan's body is a program of its own, rendered by this module's functions (cpu_scan cannot import it)
-RENDER = {**KERNELS, "scan": lambda w: cpu_scan.render_scan(w, (render_kernels, entry_function, _const_definition))}
+RENDER = KERNELS  # one table: kernels registered into cpu_kernels.RENDER (docs/extending.md) render here
+RENDER["scan"] = lambda w: cpu_scan.render_scan(w, (render_kernels, entry_function, _const_definition))
 
 
 def _runtime_dims_in(text: str, sched: Schedule) -> list:
