@@ -11,6 +11,9 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import sympy
 
 from .node import Node, as_node
@@ -104,3 +107,14 @@ def cost(exprs) -> dict:
             flops += n.op.flops(n)
             nbytes += n.op.bytes(n)
     return {"flops": sympy.expand(flops), "bytes": sympy.expand(nbytes)}
+
+
+def attr_text(value) -> str:
+    """An attribute as stable text for a structural hash: arrays by content, floats exactly."""
+    if isinstance(value, np.ndarray):
+        return f"array({value.dtype},{value.shape},{hashlib.sha256(value.tobytes()).hexdigest()})"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(attr_text(v) for v in value) + ")"
+    if isinstance(value, float):
+        return value.hex()
+    return f"{type(value).__name__}:{value}"

@@ -37,6 +37,7 @@ import sympy
 
 from . import dtypes, shapes
 from .autodiff import DifferentiationError, jvp_graph, vjp_graph
+from .graph import attr_text as _attr_text
 from .graph import toposort
 from .node import Node, as_node, make, tensor
 from .ops.movement import concatenate, expand_dims, getitem, transpose, zeros
@@ -126,16 +127,6 @@ class Body:
 
     def __repr__(self):
         return f"Body({self.digest})"
-
-
-def _attr_text(value) -> str:
-    if isinstance(value, np.ndarray):
-        return f"array({value.dtype},{value.shape},{hashlib.sha256(value.tobytes()).hexdigest()})"
-    if isinstance(value, (tuple, list)):
-        return "(" + ",".join(_attr_text(v) for v in value) + ")"
-    if isinstance(value, float):
-        return value.hex()
-    return f"{type(value).__name__}:{value}"
 
 
 def run_body(body: Body, values: list, bindings: dict, symbolic: bool = False) -> list:

@@ -18,8 +18,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import numpy as np
-
+from symdiff.graph import attr_text as _attr_text
 from symdiff.graph import toposort
 
 FORMAT = "graph-1"
@@ -50,16 +49,6 @@ def codegen_digest() -> str:
             h.update(name.encode() + b"\0" + path.read_bytes())
         _CODEGEN_DIGEST = h.hexdigest()
     return _CODEGEN_DIGEST
-
-
-def _attr_text(value) -> str:
-    if isinstance(value, np.ndarray):
-        return f"array({value.dtype},{value.shape},{hashlib.sha256(value.tobytes()).hexdigest()})"
-    if isinstance(value, (tuple, list)):
-        return "(" + ",".join(_attr_text(v) for v in value) + ")"
-    if isinstance(value, float):
-        return value.hex()
-    return f"{type(value).__name__}:{value}"
 
 
 def graph_fingerprint(outputs, inputs, updates, extra: str = "") -> str:

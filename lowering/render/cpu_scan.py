@@ -15,6 +15,7 @@ import hashlib
 
 from ..plan import dims as dimsmod
 from ..plan.schedule import schedule
+from .cpu_conv import scratch
 from .scalar import C_TYPE
 from .writer import Body, KernelWriter
 
@@ -26,11 +27,6 @@ def _numel(shape):
     return out
 
 
-def _scratch(w, key, dtype, numel):
-    from .cpu_conv import scratch
-    return scratch(w, key, dtype, numel)
-
-
 def _input_pointer(w: KernelWriter, node, key: str) -> tuple[list[str], str]:
     """(lines, pointer) of a scan input as a contiguous array: its buffer where it is one, else
     a copy into scratch (a view that is not contiguous, a scalar constant)."""
@@ -40,7 +36,7 @@ def _input_pointer(w: KernelWriter, node, key: str) -> tuple[list[str], str]:
         return [], view.buffer.name + (f" + {view.offset}" if view.offset else "")
     shape = w.s.shape_of(node)
     t = C_TYPE[node.dtype]
-    ptr = _scratch(w, key, node.dtype, max(_numel(shape), 1) if isinstance(_numel(shape), int) else _numel(shape))
+    ptr = scratch(w, key, node.dtype, max(_numel(shape), 1) if isinstance(_numel(shape), int) else _numel(shape))
     var = f"{key}_ptr"
     idx = [f"i{a}" for a in range(len(shape))]
     b = Body()
@@ -85,13 +81,13 @@ def render_scan(w: KernelWriter, program) -> list[str]:
         return sched, memory
 
     entry = f"scan_body_{tag}"
-    sched, memory = nested(outputs, step_inputs, entry)
+    _, memory = nested(outputs, step_inputs, entry)
     t = C_TYPE[node.dtype]
     length = w.s.shape_of(node.inputs[nc])[0] if nx else dimsmod.resolve((node.attr("length"),), w.s.bindings)[0]
     lines = [f"const int64_t steps = {length};"]
     lines += [f"(void){s.name};" for s in w.s.runtime]
     out = w.k.out.buffer.name + (f" + {w.k.out.offset}" if w.k.out.offset else "")
-    arena = _scratch(w, "body_arena", "bool", memory.arena_bytes if memory.arena_bytes else 1)
+    arena = scratch(w, "body_arena", "bool", memory.arena_bytes if memory.arena_bytes else 1)
     ptrs = []
     for k, inp in enumerate(node.inputs):
         pre, p = _input_pointer(w, inp, f"in{k}_s")
@@ -109,18 +105,18 @@ def render_scan(w: KernelWriter, program) -> list[str]:
     pings = {}
     for k, keep in enumerate(history):
         if not keep:
-            pings[k] = _scratch(w, f"ping{k}", node.dtype, 2 * step_size[k])
+            pings[k] = scratch(w, f"ping{k}", node.dtype, 2 * step_size[k])
     invariant = []  # the loop-invariant values (a weight's transpose, a product of weights): computed once
     if hoisted:
         _, pro_memory = nested(hoisted, list(body.consts), f"scan_prologue_{tag}")
-        pro_arena = _scratch(w, "prologue_arena", "bool", pro_memory.arena_bytes if pro_memory.arena_bytes else 1)
+        pro_arena = scratch(w, "prologue_arena", "bool", pro_memory.arena_bytes if pro_memory.arena_bytes else 1)
         n_pro = len(body.consts) + len(hoisted) + 1
         lines.append(f"void* prologue[{n_pro}];")
         for i in range(len(body.consts)):
             lines.append(f"prologue[{i}] = (void*)({ptrs[nc + nx + i]});")
         for k, h in enumerate(hoisted):
             size = _numel(dimsmod.resolve(h.shape, w.s.bindings))
-            ptr = _scratch(w, f"invariant{k}", h.dtype, size if size != 0 else 1)
+            ptr = scratch(w, f"invariant{k}", h.dtype, size if size != 0 else 1)
             invariant.append(ptr)
             lines.append(f"prologue[{len(body.consts) + k}] = (void*)({ptr});")
         lines.append(f"prologue[{n_pro - 1}] = (void*)({pro_arena});")
