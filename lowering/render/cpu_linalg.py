@@ -1,0 +1,1 @@
+"""C++ rendering of the linear-algebra ops (work in progress)."""

@@ -1,0 +1,1 @@
+"""ONNX export of symdiff.nn models (work in progress)."""

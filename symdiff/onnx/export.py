@@ -1,0 +1,1 @@
+"""Export symdiff graphs to ONNX (work in progress)."""

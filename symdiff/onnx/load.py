@@ -1,0 +1,1 @@
+"""Import ONNX inference graphs into symdiff (work in progress)."""

@@ -1,0 +1,1 @@
+"""Per-op ONNX export rules (work in progress)."""

@@ -1,0 +1,1 @@
+"""Notes printed beside formulas, e.g. stabilizing rewrites (work in progress)."""

@@ -1,0 +1,1 @@
+"""Results of sd.grad/jacobian/hessian that render in Jupyter (work in progress)."""

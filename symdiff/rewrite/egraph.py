@@ -1,0 +1,1 @@
+"""Choosing the cheapest equivalent form (work in progress)."""

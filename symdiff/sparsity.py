@@ -1,0 +1,1 @@
+"""Jacobian and Hessian sparsity patterns (work in progress)."""
