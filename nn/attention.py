@@ -194,7 +194,9 @@ class TransformerEncoderLayer(Module):
     ``self_attn`` (:class:`MultiheadAttention`, its attention weights dropped out with
     ``dropout``), ``linear1`` (d_model → dim_feedforward), ``linear2`` (back), ``norm1``,
     ``norm2``, and the dropouts ``dropout`` (after the activation), ``dropout1``, ``dropout2``
-    (after each block). ``forward(src, causal=False)`` maps (T, B, d_model) to the same shape.
+    (after each block). ``bias=False`` drops every bias (the projections', the feed-forward
+    layers' and the LayerNorms' β), as PyTorch's ``bias`` argument does.
+    ``forward(src, causal=False)`` maps (T, B, d_model) to the same shape.
 
     >>> import symdiff as sd
     >>> TransformerEncoderLayer(4, 2, dim_feedforward=8, activation="gelu").linear1.weight.shape
@@ -203,19 +205,19 @@ class TransformerEncoderLayer(Module):
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation: str = "relu", norm_first: bool = False, layer_norm_eps: float = 1e-5,
-                 dtype: str = "float32"):
+                 bias: bool = True, dtype: str = "float32"):
         super().__init__()
         _positive("TransformerEncoderLayer", d_model=d_model, nhead=nhead, dim_feedforward=dim_feedforward)
         if activation not in ACTIVATIONS:
             raise ValueError(f"TransformerEncoderLayer: activation must be 'relu' or 'gelu', "
                              f"got {activation!r}")
         self.d_model, self.activation, self.norm_first = d_model, activation, bool(norm_first)
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, dtype=dtype)
-        self.linear1 = Projection(d_model, dim_feedforward, dtype=dtype, short="W_ff")
+        self.self_attn = MultiheadAttention(d_model, nhead, bias=bias, dropout=dropout, dtype=dtype)
+        self.linear1 = Projection(d_model, dim_feedforward, bias, dtype=dtype, short="W_ff")
         self.dropout = Dropout(dropout)
-        self.linear2 = Projection(dim_feedforward, d_model, dtype=dtype, short="W_ff")
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, dtype=dtype)
+        self.linear2 = Projection(dim_feedforward, d_model, bias, dtype=dtype, short="W_ff")
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
 

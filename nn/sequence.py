@@ -46,7 +46,8 @@ class Embedding(Module):
 class LayerNorm(Module):
     """Normalize over the trailing ``normalized_shape`` (an int or a tuple), then scale and shift
     elementwise, as ``torch.nn.LayerNorm``: γ ⊙ (x − μ)/√(σ² + ε) + β with the biased variance;
-    γ ones and β zeros of ``normalized_shape`` (``elementwise_affine=False``: neither).
+    γ ones and β zeros of ``normalized_shape`` (``elementwise_affine=False``: neither; ``bias=False``:
+    no β, as PyTorch).
 
     >>> import symdiff as sd
     >>> LayerNorm((4, 5))(sd.tensor("x", ("B", 4, 5))).shape
@@ -54,14 +55,14 @@ class LayerNorm(Module):
     """
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 dtype: str = "float32"):
+                 bias: bool = True, dtype: str = "float32"):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
             raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
         self.normalized_shape, self.eps = shape, float(eps)
         self.weight = Parameter(np.ones(shape, dtype), "gamma") if elementwise_affine else None
-        self.bias = Parameter(np.zeros(shape, dtype), "beta") if elementwise_affine else None
+        self.bias = Parameter(np.zeros(shape, dtype), "beta") if elementwise_affine and bias else None
 
     def forward(self, x):
         k = len(self.normalized_shape)
@@ -74,7 +75,9 @@ class LayerNorm(Module):
         var = sd.mean(centered * centered, axis=axes, keepdims=True)
         y = centered / sd.sqrt(var + self.eps)
         if self.weight is not None:
-            y = y * self.weight.leaf + self.bias.leaf
+            y = y * self.weight.leaf
+        if self.bias is not None:
+            y = y + self.bias.leaf
         return y
 
 

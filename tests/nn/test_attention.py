@@ -110,6 +110,23 @@ def test_parameter_names_and_shapes_are_pytorchs():
     assert PositionalEmbedding(7, 4).weight.shape == (7, 4)
 
 
+def test_encoder_layer_without_biases_has_pytorchs_parameters_and_values():
+    layer = TransformerEncoderLayer(4, 2, dim_feedforward=6, dropout=0.0, bias=False, dtype="float64")
+    assert [n for n, _ in layer.named_parameters()] == [  # torch.nn.TransformerEncoderLayer(bias=False)
+        "self_attn.in_proj_weight", "self_attn.out_proj.weight", "linear1.weight", "linear2.weight",
+        "norm1.weight", "norm2.weight"]
+    p = _randomize(layer)
+    zeros = {"self_attn.in_proj_bias": np.zeros(12), "self_attn.out_proj.bias": np.zeros(4),
+             "linear1.bias": np.zeros(6), "linear2.bias": np.zeros(4),
+             "norm1.bias": np.zeros(4), "norm2.bias": np.zeros(4)}
+    x = _x((3, 2, 4))
+    X = sd.tensor("X", x.shape)
+    y = layer(X)
+    want = _numpy_encoder_layer(x, {**p, **zeros}, 2, "relu", False, causal=False)
+    np.testing.assert_allclose(sd.evaluate(y, {X: x, **layer.feed()}), want, rtol=1e-12, atol=1e-12)
+    sd.check_grads(_loss(y), [X, *_leaves(layer)], at={X: x, **layer.feed()}, order=1)
+
+
 # -- against numpy, and central differences -------------------------------------------------
 @pytest.mark.parametrize("causal", [False, True])
 def test_self_attention_equals_numpy_and_its_gradients_are_right(causal):
