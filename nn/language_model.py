@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -35,11 +36,11 @@ from symdiff.lowering import random
 
 import symdiff as sd
 
-from . import checkpoint
+from . import checkpoint, init, optim
 from .attention import PositionalEmbedding, TransformerEncoderLayer
 from .data import DataError
 from .layers import Linear
-from .module import Module, trace
+from .module import Module, from_config, trace
 from .recurrent import LSTM
 from .sequence import Embedding, LayerNorm
 from .text import BPTTLoader
@@ -240,6 +241,56 @@ class LanguageModelTrainer:
             total += float(outs[0])
             state = [np.array(s, copy=True) for s in outs[1:]]
         return bits_per_character(total / len(windows))
+
+    # -- checkpoints --------------------------------------------------------------------------
+
+    KIND = "language_model"  # what a checkpoint of this trainer says it is (nn.Trainer's say nothing)
+
+    def save(self, path, vocabulary=None) -> None:
+        """Parameters, optimizer state, counters, history and (if given) the vocabulary's
+        characters, to ``path`` (``.npz``, no pickle), atomically; :meth:`load` continues the
+        run exactly (the dropout masks are drawn from the seed and the step counter)."""
+        meta = {"kind": self.KIND, "model": self.model.config(), "optimizer": self.optimizer.config(),
+                "seq_len": self.seq_len, "batch_size": self.batch_size, "backend": self.backend,
+                "seed": self.seed, "epoch": self.epoch, "global_step": self.global_step,
+                "history": self.history, "schedule": None if self.schedule is None else self.schedule.config(),
+                "vocabulary": None if vocabulary is None else "".join(vocabulary.chars)}
+        if meta["model"] is None:
+            raise checkpoint.CheckpointError("LanguageModelTrainer.save: the model is not made of symdiff.nn "
+                                             "modules, so a checkpoint could not rebuild it")
+        arrays = {"format": np.array(checkpoint.FORMAT), "version": np.array(checkpoint.VERSION),
+                  "meta": np.array(json.dumps(meta))}
+        arrays.update({f"model/{k}": v for k, v in self.model.state_dict().items()})
+        arrays.update({f"optimizer/{k}": v for k, v in self.optimizer.state_dict().items()})
+        checkpoint.write(path, arrays)
+
+    @classmethod
+    def load(cls, path, backend: str | None = None, progress: bool = False):
+        """``(trainer, vocabulary characters or None)`` restored from :meth:`save`."""
+        arrays = checkpoint.read(path)
+        meta = checkpoint.meta_of(path, arrays)
+        if meta.get("kind") != cls.KIND:
+            raise checkpoint.CheckpointError(f"{path}: a checkpoint of an image model (nn.Trainer), not of a "
+                                             "character language model")
+        try:
+            saved_init = init.get_state()
+            try:
+                model = from_config(meta["model"])
+            finally:
+                init.set_state(saved_init)  # rebuilding must not move the user's init stream
+            optimizer = optim.from_config(meta["optimizer"], model.parameters())
+            trainer = cls(model, optimizer, int(meta["seq_len"]), int(meta["batch_size"]),
+                          backend=backend or meta["backend"], seed=int(meta["seed"]),
+                          schedule=optim.schedule_from_config(meta.get("schedule")), progress=progress)
+            model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
+            optimizer.load_state_dict({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
+            trainer.epoch, trainer.global_step = int(meta["epoch"]), int(meta["global_step"])
+            trainer.history = {k: list(v) for k, v in meta["history"].items()}
+        except checkpoint.CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise checkpoint.CheckpointError(f"{path}: the checkpoint does not match its model ({e})") from None
+        return trainer, meta.get("vocabulary")
 
     # -- sampling -----------------------------------------------------------------------------
 
