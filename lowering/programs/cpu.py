@@ -46,7 +46,7 @@ from ..kernels.native import SignatureMismatch, bound_program
 from ..plan import dims
 from ..plan.inplace import fold
 from ..plan.schedule import schedule
-from ..render.cpu_unit import generate
+from ..render.cpu_unit import PROFILE_ENV, generate, profiling
 from ..render.formula import input_legend, kernel_formulas, one_line
 from ..render.signature import numel, program_signature
 from ..render.writer import TranslationUnit
@@ -125,7 +125,8 @@ class CpuProgram:
         if self._fingerprint is None:
             self._fingerprint = graph_fingerprint(self.outputs, self.inputs, self.updates,
                                                   f"{self.backend} optimize={self._optimize} "
-                                                  f"{cache.toolchain_id(self.backend)}")
+                                                  f"{cache.toolchain_id(self.backend)}"
+                                                  + (" profile" if profiling() else ""))
         return self._fingerprint
 
     def translate(self, bindings: dict) -> TranslationUnit:
@@ -394,6 +395,29 @@ class CpuProgram:
                 "cache": spec.build_info.get("cache"), "compile_seconds": spec.build_info.get("compile_seconds"),
                 "runtime_dims": bool(spec.dims), "specialized_because": self.specialized_because,
                 "builds": self.builds}
+
+    def profile(self, sizes=None) -> list:
+        """Time per kernel, summed over every call so far of the latest specialization (or the
+        one for ``sizes``), slowest first: dicts of ``kind`` (gemm, loop, reduce, conv, ...),
+        ``kernel``, ``seconds`` and ``share`` of the total. Needs a program compiled with
+        ``SYMDIFF_PROFILE=1`` in the environment (the counters cost two clock reads a kernel)."""
+        import ctypes
+
+        spec = self._current(sizes)
+        path = spec.build_info.get("path")
+        library = ctypes.CDLL(path) if path else None  # the loaded library: dlopen returns its handle
+        if library is None or not hasattr(library, "symdiff_program_profile"):
+            raise RuntimeError(f"this program was compiled without profiling: set {PROFILE_ENV}=1 in the "
+                               "environment before sd.compile (its cache key differs, so it compiles anew)")
+        library.symdiff_program_profile_kernels.restype = ctypes.c_char_p
+        names = library.symdiff_program_profile_kernels().decode().split("\n")
+        counts = (ctypes.c_int64 * len(names))()
+        library.symdiff_program_profile.argtypes = [ctypes.POINTER(ctypes.c_int64), ctypes.c_int64]
+        library.symdiff_program_profile(counts, len(names))
+        total = max(sum(counts), 1)
+        rows = [{"kind": line.split(" ", 1)[0], "kernel": line.split(" ", 1)[-1], "seconds": ns * 1e-9,
+                 "share": ns / total} for line, ns in zip(names, counts) if line]
+        return sorted(rows, key=lambda r: (-r["seconds"], r["kernel"]))
 
     def explain(self, **sizes) -> str:
         """One line per kernel: the buffer it writes, what it computes as a formula in your names

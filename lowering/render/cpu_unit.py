@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -36,7 +37,18 @@ def _const_definition(buf) -> str:
     return f"alignas(64) static const {C_TYPE[buf.dtype]} {buf.name}[{buf.numel}] = {{{values}}};"
 
 
-def generate(sched: Schedule) -> TranslationUnit:
+PROFILE_ENV = "SYMDIFF_PROFILE"  # =1 at compile time: the program times each of its kernels
+
+
+def profiling() -> bool:
+    """Whether programs compiled now time their kernels (``SYMDIFF_PROFILE=1``)."""
+    return os.environ.get(PROFILE_ENV, "") == "1"
+
+
+def generate(sched: Schedule, profile: bool | None = None) -> TranslationUnit:
+    """The program's translation unit; ``profile`` (default: :func:`profiling`) adds a
+    nanosecond counter per kernel, read through ``symdiff_program_profile``."""
+    profile = profiling() if profile is None else profile
     headers, definitions, functions, reads, memory = render_kernels(sched)
     includes = sorted(headers)  # what the render entries said their kernels call
     lines = [HEADER
@@ -52,7 +64,9 @@ def generate(sched: Schedule) -> TranslationUnit:
                                                       memory.arena_bytes)))
     if sched.runtime:
         lines.append(_arena_function(sched, memory.arena_bytes))
-    lines += entry_function(sched, reads, 'extern "C" int symdiff_program')
+    if profile:
+        lines += _profile_functions(sched)
+    lines += entry_function(sched, reads, 'extern "C" int symdiff_program', profile=profile)
     return TranslationUnit("\n".join(lines) + "\n", sched.kernels, reads, memory, sched)
 
 
@@ -116,9 +130,22 @@ def unique_blocks(blocks: list) -> list:
     return out
 
 
-def entry_function(sched: Schedule, reads: list, head: str) -> list[str]:
+def _profile_functions(sched: Schedule) -> list[str]:
+    """Per-kernel counters (atomic: concurrent calls add up) and the two functions that read
+    them: ``symdiff_program_profile(ns, n)`` copies the nanoseconds (returns the count), and
+    ``symdiff_program_profile_kernels()`` names each kernel as ``kind name``, one a line."""
+    k = len(sched.kernels)
+    names = "\\n".join(f"{kernel.kind} {kernel.name}" for kernel in sched.kernels)
+    return ["#include <atomic>", "#include <chrono>",
+            f"static std::atomic<int64_t> symdiff_profile_ns[{max(k, 1)}];",
+            (f'extern "C" int64_t symdiff_program_profile(int64_t* ns, int64_t n) {{ for (int64_t i = 0; '
+             f"i < n && i < {k}; ++i) ns[i] = symdiff_profile_ns[i].load(std::memory_order_relaxed); return {k}; }}"),
+            f'extern "C" const char* symdiff_program_profile_kernels(void) {{ return "{names}"; }}']
+
+
+def entry_function(sched: Schedule, reads: list, head: str, profile: bool = False) -> list[str]:
     """The program's entry: buffers from the caller's array, temps in the arena, each kernel
-    called in order, updates copied into their inputs."""
+    called in order, updates copied into their inputs (``profile``: each call timed)."""
     lines = [f"{head}(void* const* buffers, const int64_t* dims, char* error, int64_t error_size) {{"]
     if sched.runtime:
         lines += [f"  const int64_t {s.name} = dims[{k}];" for k, s in enumerate(sched.runtime)]
@@ -134,10 +161,16 @@ def entry_function(sched: Schedule, reads: list, head: str) -> list[str]:
     for buf in sched.temps:
         lines.append(f"  {C_TYPE[buf.dtype]}* {buf.name} = reinterpret_cast<{C_TYPE[buf.dtype]}*>(arena + "
                      f"{buf.offset});")
-    for kernel, r in zip(sched.kernels, reads):
+    for k, (kernel, r) in enumerate(zip(sched.kernels, reads)):
         args = ", ".join(["error", "error_size"] + (["dims"] if kernel.reads_dims else []) + [kernel.out.buffer.name]
                          + [n for n in r if n != kernel.out.buffer.name])
-        lines.append(f"  if ({kernel.name}({args})) return 1;")
+        if not profile:
+            lines.append(f"  if ({kernel.name}({args})) return 1;")
+            continue
+        lines += [f"  {{ const auto symdiff_clock{k} = std::chrono::steady_clock::now();",
+                  f"    if ({kernel.name}({args})) return 1;",
+                  f"    symdiff_profile_ns[{k}].fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(",
+                  f"        std::chrono::steady_clock::now() - symdiff_clock{k}).count(), std::memory_order_relaxed); }}"]
     for pos, view in sched.updates:
         target = sched.inputs[pos]
         src = view.buffer.name + (f" + {view.offset}" if view.offset else "")

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-
-from symdiff import nn
 from symdiff.nn.checkpoint import CheckpointError
 from symdiff.nn.language_model import CharLSTM, CharTransformer, LanguageModelTrainer
 from symdiff.nn.text import Vocabulary
+
+from symdiff import nn
 
 TEXT = "the quick brown fox jumps over the lazy dog. " * 6
 
@@ -45,7 +45,7 @@ def test_a_resumed_run_equals_the_straight_one(kind, tmp_path):
 
 
 def test_damaged_and_foreign_checkpoints_are_refused(tmp_path):
-    lm, vocab = _trainer("lstm", "numpy")
+    lm, _ = _trainer("lstm", "numpy")
     path = tmp_path / "lm.npz"
     lm.save(path)
     data = path.read_bytes()
