@@ -94,6 +94,7 @@ class CpuProgram:
         self._optimize = optimize
         self._optimized = not optimize
         self._fingerprint = None
+        self._profile = profiling()  # SYMDIFF_PROFILE=1 when the program is made: its kernels are timed
         self.optimize_seconds = 0.0
         self._targets = {id(leaf) for leaf, _ in self.updates}
         self._dtypes = [np.dtype(leaf.dtype) for leaf in self.inputs]
@@ -126,13 +127,14 @@ class CpuProgram:
             self._fingerprint = graph_fingerprint(self.outputs, self.inputs, self.updates,
                                                   f"{self.backend} optimize={self._optimize} "
                                                   f"{cache.toolchain_id(self.backend)}"
-                                                  + (" profile" if profiling() else ""))
+                                                  + (" profile" if self._profile else ""))
         return self._fingerprint
 
     def translate(self, bindings: dict) -> TranslationUnit:
         """Optimize, schedule and render the program for concrete dimensions ``bindings``."""
         outputs, updates = self.optimized()
-        return generate(fold(schedule(outputs, self.inputs, updates, bindings, epilogues=True)))
+        return generate(fold(schedule(outputs, self.inputs, updates, bindings, epilogues=True)),
+                        profile=self._profile)
 
     runtime_dims = True  # graphs with symbolic dimensions compile once, for every size
     RUNTIME_BINDINGS = 64  # signatures bound to the run-time library at once (each keeps its arenas)
@@ -400,7 +402,8 @@ class CpuProgram:
         """Time per kernel, summed over every call so far of the latest specialization (or the
         one for ``sizes``), slowest first: dicts of ``kind`` (gemm, loop, reduce, conv, ...),
         ``kernel``, ``seconds`` and ``share`` of the total. Needs a program compiled with
-        ``SYMDIFF_PROFILE=1`` in the environment (the counters cost two clock reads a kernel)."""
+        ``SYMDIFF_PROFILE=1`` in the environment when ``sd.compile`` made it (the counters cost two
+        clock reads a kernel)."""
         import ctypes
 
         spec = self._current(sizes)
