@@ -15,6 +15,7 @@ its derivatives.
 from .ops import sources as _sources, movement as _movement, padding as _padding  # noqa: F401
 from .ops import elementwise as _elementwise  # noqa: F401
 from .ops import nn as _nn, reduce as _reduce, linalg as _linalg  # noqa: F401  (registration)
+from .ops import matrix as _matrix  # noqa: F401  (registration: inv, det, solve, kron, norm, ...)
 from .ops import conv as _conv, pooling as _pooling  # noqa: F401  (registration)
 from . import expr as _expr  # x + y, X.T, X[1:], X.sum(), print(X)
 from . import autodiff as _autodiff  # registers grad, jvp, vjp, jacobian, hessian, hvp

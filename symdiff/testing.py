@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import sympy
 
-from .node import make, tensor
+from .node import constant, make, tensor
 from .ops.elementwise import ElementwiseOp
 from .ops.registry import FUNCTIONS, OPS
 
@@ -408,6 +408,56 @@ def _composite_cases():
     yield OpCase("squeeze", lambda a: F["squeeze"](a), [Input((3, 1, 4, 1))], np.squeeze)
 
 
+# the matrices of the linear-algebra cases: a + M with |a_ij| < 1 and M = diag(3, 3, -3) is
+# diagonally dominant (never singular, well conditioned) and its determinant is negative
+DOMINANT = np.diag([3.0, 3.0, -3.0])
+
+
+def _dominant(a):
+    return a + constant(DOMINANT.astype(a.dtype))
+
+
+def _kron_ref(a, b):
+    return np.kron(a, b)
+
+
+def _matrix_cases():
+    """inv, det, logdet, slogdet, solve, diag, diagonal, kron, norm (symdiff.ops.matrix): cpu only."""
+    F = FUNCTIONS
+    cpu = {"lowered": ()}  # ("cpu",) once lowering/render/cpu_linalg.py renders them
+    S, B = Input((3, 3), low=-1.0, high=1.0), Input((2, 3, 3), low=-1.0, high=1.0)
+    M = DOMINANT
+    yield OpCase("inv", lambda a: F["inv"](_dominant(a)), [S], lambda a: np.linalg.inv(a + M), **cpu)
+    yield OpCase("inv", lambda a: F["inv"](_dominant(a)), [B], lambda a: np.linalg.inv(a + M), "batched", **cpu)
+    yield OpCase("det", lambda a: F["det"](_dominant(a)), [S], lambda a: np.linalg.det(a + M), **cpu)
+    yield OpCase("det", lambda a: F["det"](_dominant(a)), [B], lambda a: np.linalg.det(a + M), "batched", **cpu)
+    yield OpCase("logdet", lambda a: F["logdet"](_dominant(a)), [S], lambda a: np.log(np.abs(np.linalg.det(a + M))),
+                 **cpu)
+    yield OpCase("logdet", lambda a: F["logdet"](_dominant(a)), [B],
+                 lambda a: np.linalg.slogdet(a + M)[1], "batched", **cpu)
+    yield OpCase("slogdet_sign", lambda a: F["slogdet"](_dominant(a))[0], [B],
+                 lambda a: np.linalg.slogdet(a + M)[0], **cpu)
+    yield OpCase("solve", lambda a, b: F["solve"](_dominant(a), b), [S, Input((3,))],
+                 lambda a, b: np.linalg.solve(a + M, b), "vector", **cpu)
+    yield OpCase("solve", lambda a, b: F["solve"](_dominant(a), b), [S, Input((3, 2))],
+                 lambda a, b: np.linalg.solve(a + M, b), **cpu)
+    yield OpCase("solve", lambda a, b: F["solve"](_dominant(a), b), [B, Input((3, 2))],
+                 lambda a, b: np.linalg.solve(a + M, np.broadcast_to(b, (2, 3, 2))), "batched broadcast", **cpu)
+    yield OpCase("diag_embed", lambda v: F["diag"](v), [Input((4,))], np.diag, **cpu)
+    yield OpCase("diag_embed", lambda v: F["diag_embed"](v), [Input((2, 3))],
+                 lambda v: np.stack([np.diag(r) for r in v]), "batched", **cpu)
+    yield OpCase("diagonal", lambda a: F["diagonal"](a), [Input((3, 4))], np.diagonal, **cpu)
+    yield OpCase("diagonal", lambda a: F["diagonal"](a, 1), [Input((3, 4))], lambda a: np.diagonal(a, 1),
+                 "offset", **cpu)
+    yield OpCase("diagonal", lambda a: F["diagonal"](a, axis1=1, axis2=2), [Input((2, 3, 3))],
+                 lambda a: np.diagonal(a, axis1=1, axis2=2), "batched", **cpu)
+    yield OpCase("kron", lambda a, b: F["kron"](a, b), [Input((2, 3)), Input((2, 2))], _kron_ref, **cpu)
+    yield OpCase("kron", lambda a, b: F["kron"](a, b), [Input((3,)), Input((2,))], _kron_ref, "vectors", **cpu)
+    yield OpCase("norm", lambda a: F["norm"](a), [Input((3, 4))], np.linalg.norm, "frobenius", **cpu)
+    yield OpCase("norm", lambda a: F["norm"](a), [Input((5,))], np.linalg.norm, **cpu)
+    yield OpCase("outer", lambda a, b: F["outer"](a, b), [Input((3,)), Input((4,))], np.outer, **cpu)
+
+
 def cases():
     """Every example: elementwise ops from their scalar forms, then structural ops."""
     for op in OPS.values():
@@ -418,6 +468,7 @@ def cases():
     yield from _window_cases()
     yield from _composite_cases()
     yield from _loop_cases()
+    yield from _matrix_cases()
 
 
 # -- extreme values: where a naive exp/log form over- or underflows -------------------------
