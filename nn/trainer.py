@@ -27,7 +27,7 @@ from symdiff.lowering import random
 
 import symdiff as sd
 
-from . import checkpoint, init, optim
+from . import checkpoint, distributed as data_parallel, init, optim
 from .module import Module, from_config, trace
 
 
@@ -71,10 +71,17 @@ class Trainer:
     epoch from the epoch count; the rate is an input of the compiled step, so changing it
     recompiles nothing. ``settings`` is a JSON-able dict kept in checkpoints for the caller
     (the command line keeps its data settings there).
+
+    ``distributed=True`` (or an mpi4py communicator) trains data-parallel under ``mpiexec``
+    (:mod:`symdiff.nn.distributed`): each rank trains on its shard of every batch the loader
+    gives (the loader's batch is the global batch), gradients are all-reduced, every rank
+    applies the same update; only rank 0 writes checkpoints and shows progress, and an error on
+    any rank inside :meth:`fit` ends every rank.
     """
 
     def __init__(self, model: Module, loss: Module, optimizer: optim.Optimizer, backend: str = "cpu",
-                 seed: int = 0, progress: bool = True, schedule=None, settings: dict | None = None):
+                 seed: int = 0, progress: bool = True, schedule=None, settings: dict | None = None,
+                 distributed=False):
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.backend, self.seed, self.progress = backend, int(seed), progress
         self.schedule, self.settings = schedule, dict(settings or {})
@@ -89,6 +96,11 @@ class Trainer:
         self._programs: dict = {}
         self._seen_shapes: set = set()
         self.classification = bool(getattr(loss, "classification", False))
+        self.distributed = None
+        if distributed is not False and distributed is not None:
+            comm = None if distributed is True else distributed
+            self.distributed = data_parallel.DataParallel(self, comm)
+            self.progress = progress and self.distributed.rank == 0
 
     # -- graphs ---------------------------------------------------------------------------
 
@@ -216,12 +228,19 @@ class Trainer:
         accuracy, samples/s; and every batch's loss). With ``checkpoint_path``, a checkpoint
         is written after each epoch (a diverged run leaves the last good one). Both output
         paths are checked before the first batch, not after the first epoch."""
-        from tqdm.auto import tqdm
-
         if checkpoint_path is not None:
             checkpoint.check_output_path(checkpoint_path, "checkpoint_path")
         if plot is not None:
             check_plot_path(plot, "plot")
+        if self.distributed is None:
+            return self._fit(loader, epochs, checkpoint_path, plot, val_loader)
+        with self.distributed.abort_on_error():
+            self.distributed.check_same(len(loader))
+            return self._fit(loader, epochs, checkpoint_path, plot, val_loader)
+
+    def _fit(self, loader, epochs, checkpoint_path, plot, val_loader) -> dict:
+        from tqdm.auto import tqdm
+
         for _ in range(int(epochs)):
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(self.epoch)
@@ -232,21 +251,23 @@ class Trainer:
                        unit="batch", leave=True)
             for batch, (Xb, yb) in enumerate(bar):
                 where = f"epoch {self.epoch + 1}, batch {batch}"
-                Xb, yb = self._check_batch(Xb, yb, where)
-                program, masks = self._program("train")
-                self.optimizer.begin_step()
-                args = [Xb, yb, *(s.data for s in self._states), *self.optimizer.arguments(),
-                        *self._masks(masks, len(Xb))]
-                shapes = (program, Xb.shape)
+                Xb, yb = self._check_batch(Xb, yb, where)  # distributed: every rank checks the global batch
+                begun = time.perf_counter()
+                if self.distributed is not None:
+                    shapes = ("distributed", Xb.shape)
+                    loss, right = self.distributed.step(Xb, yb)
+                else:
+                    program, masks = self._program("train")
+                    self.optimizer.begin_step()
+                    args = [Xb, yb, *(s.data for s in self._states), *self.optimizer.arguments(),
+                            *self._masks(masks, len(Xb))]
+                    shapes = (program, Xb.shape)
+                    outs = program(*args)
+                    loss, right = float(outs[0]), float(outs[1]) if self.classification else 0.0
                 if shapes not in self._seen_shapes:  # the first call for a shape compiles
                     self._seen_shapes.add(shapes)
-                    begun = time.perf_counter()
-                    outs = program(*args)
                     start += time.perf_counter() - begun  # samples/s measures training, not compiling
-                else:
-                    outs = program(*args)
                 self.global_step += 1
-                loss = float(outs[0])
                 if not np.isfinite(loss):
                     kept = f"; the last good checkpoint {checkpoint_path} is kept" if checkpoint_path else ""
                     raise TrainingError(f"{where}: the loss is {loss}, training diverged (lower the learning "
@@ -254,7 +275,7 @@ class Trainer:
                 n = len(Xb)
                 total += loss * n
                 seen += n
-                correct += float(outs[1]) if self.classification else 0.0
+                correct += right
                 self.history["batch_loss"].append(loss)
                 if batch % 10 == 0 or batch == len(loader) - 1:
                     rate = seen / max(time.perf_counter() - start, 1e-9)
@@ -315,7 +336,10 @@ class Trainer:
 
     def save(self, path) -> None:
         """Write parameters, buffers, optimizer state, counters and history to ``path``
-        (``.npz``, no pickle), atomically."""
+        (``.npz``, no pickle), atomically. In a distributed run only rank 0 writes (every
+        rank holds the same state)."""
+        if self.distributed is not None and self.distributed.rank != 0:
+            return
         meta = {"model": self.model.config(), "loss": self.loss.config(), "optimizer": self.optimizer.config(),
                 "backend": self.backend, "seed": self.seed, "epoch": self.epoch, "global_step": self.global_step,
                 "signature": self._signature, "history": self.history,
@@ -328,10 +352,10 @@ class Trainer:
 
     @classmethod
     def load(cls, path, model: Module | None = None, loss: Module | None = None, backend: str | None = None,
-             progress: bool = True) -> Trainer:
+             progress: bool = True, distributed=False) -> Trainer:
         """A trainer restored from :meth:`save`: it continues exactly where the saved one was.
         Models built from symdiff.nn's modules are rebuilt from the file; pass ``model`` (and
-        ``loss``) for others."""
+        ``loss``) for others. ``distributed`` as in the constructor (every rank loads the file)."""
         arrays = checkpoint.read(path)
         meta = checkpoint.meta_of(path, arrays)
         try:
@@ -349,7 +373,7 @@ class Trainer:
             optimizer = optim.from_config(meta["optimizer"], model.parameters())
             trainer = cls(model, loss, optimizer, backend=backend or meta["backend"], seed=meta["seed"],
                           progress=progress, schedule=optim.schedule_from_config(meta.get("schedule")),
-                          settings=meta.get("settings"))
+                          settings=meta.get("settings"), distributed=distributed)
             model.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("model/")})
             optimizer.load_state_dict({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
         except (KeyError, TypeError, ValueError) as e:
