@@ -26,6 +26,8 @@ from .ops.elementwise import scalar_value
 from .ops.linalg import eye
 from .ops.movement import broadcast_to, reshape, slice_axis, transpose, zeros
 from .ops.registry import function
+from .printing import notes
+from .rewrite.stable import stabilize
 from .symbolic import symbolic_grad
 
 
@@ -151,6 +153,7 @@ def grad(f, wrt, mode: str = "reverse", at=None):
     if not dtypes.is_float(f.dtype):
         raise DifferentiationError(f"grad needs a float function, got {f.dtype}")
     nodes = _check_wrt(wrt)
+    labelled, ([f], [fired]) = f, stabilize([f])  # differentiate log(1 + eᶻ) as softplus(z): no inf/inf
     if mode == "reverse":
         result = vjp_graph([f], [constant(1, f.dtype)], nodes)
     elif mode == "forward":
@@ -165,9 +168,10 @@ def grad(f, wrt, mode: str = "reverse", at=None):
     else:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     for r, w in zip(result, nodes):
-        mark_derivative(r, f, w)
+        mark_derivative(r, labelled, w)
+        notes.record(r, fired)
     # equal derivatives are one node: each position of the list carries its own ∂f/∂w label
-    return result[0] if _single(wrt) else label_derivatives(result, f, nodes)
+    return result[0] if _single(wrt) else label_derivatives(result, labelled, nodes)
 
 
 @function

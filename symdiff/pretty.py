@@ -26,6 +26,7 @@ positions hold the same node.
 from __future__ import annotations
 
 from .ops.registry import function
+from .printing import notes
 from .printing.driver import walk
 from .printing.notation import LATEX, UNICODE
 
@@ -33,7 +34,7 @@ from .printing.notation import LATEX, UNICODE
 @function
 def pretty(exprs, show_shapes: bool = False) -> str:
     """Unicode formulas, one per line (shared and named pieces defined first)."""
-    return "\n".join(walk(exprs, UNICODE, show_shapes))
+    return "\n".join(walk(exprs, UNICODE, show_shapes) + notes.lines(exprs))  # + "stabilized: …" lines
 
 
 @function

@@ -8,23 +8,25 @@ from ..graph import as_list, count_ops
 from ..names import carry_labels, relabel
 from ..node import Node
 from ..ops.registry import function
-from ..printing import to_str
-from .algebra import IDENTITIES, SIGNS_AND_RECIPROCALS, distribute
+from ..printing import notes, to_str
+from .algebra import IDENTITIES, LIKE_TERMS, SIGNS_AND_RECIPROCALS, distribute
 from .canonical import canonical_order
 from .fold import fold_constants
-from .movement import MOVEMENT, sum_of_broadcast
+from .movement import BATCHED, MOVEMENT, TRANSPOSES, sum_of_broadcast
 from .registry import run_pass
 from .scalars import COLLECT_CONSTANTS, HOIST, combine_scalar_factors
-from .stable import ONE_HOT, STABILIZE
+from .stable import ONE_HOT, STABILIZE, stabilize
 
 PIPELINE = (
-    ("simplify", (*IDENTITIES, *MOVEMENT, sum_of_broadcast, *SIGNS_AND_RECIPROCALS, *ONE_HOT)),
+    ("simplify", (*IDENTITIES, *MOVEMENT, *TRANSPOSES, *BATCHED, sum_of_broadcast, *SIGNS_AND_RECIPROCALS,
+                  *ONE_HOT)),
     ("fold_constants", (fold_constants,)),
     ("stabilize", STABILIZE),
     ("hoist_scalar_division", (*HOIST, *COLLECT_CONSTANTS)),
     ("canonicalize", (canonical_order,)),
-    ("simplify_again", (*IDENTITIES, *MOVEMENT, sum_of_broadcast, fold_constants, *SIGNS_AND_RECIPROCALS,
-                        *HOIST, *COLLECT_CONSTANTS, combine_scalar_factors, distribute)),
+    ("simplify_again", (*IDENTITIES, *MOVEMENT, *TRANSPOSES, *BATCHED, sum_of_broadcast, fold_constants,
+                        *SIGNS_AND_RECIPROCALS, *HOIST, *COLLECT_CONSTANTS, combine_scalar_factors, distribute,
+                        *LIKE_TERMS, canonical_order)),
     ("eliminate_common_subexpressions", ()),  # rebuilding through hash-consing merges them
     ("eliminate_dead_code", ()),  # only nodes reachable from the outputs survive
 )
@@ -48,12 +50,14 @@ def optimize(exprs, passes=None, debug: bool | str = False):
     unknown = [p for p in (passes or []) if p not in names]
     if unknown:
         raise ValueError(f"unknown passes {unknown}; the pipeline is {names}")
-    baseline = outputs
+    baseline, stabilized = outputs, [()] * len(outputs)
     for name, rules in PIPELINE:
         if passes is not None and name not in passes:
             continue
         before = outputs
-        if rules:
+        if name == "stabilize":  # the stable rules also say which of them fired (printing/notes.py)
+            outputs, stabilized = stabilize(outputs, rules)
+        elif rules:
             outputs = run_pass(outputs, rules)
         if name == "stabilize" and any(a is not b for a, b in zip(before, outputs)):
             # stable forms may cost an operation more; later passes may not. When no stable
@@ -64,6 +68,8 @@ def optimize(exprs, passes=None, debug: bool | str = False):
     originals = as_list(exprs)
     if passes is None and count_ops(outputs) > count_ops(baseline):
         outputs = baseline  # never costlier than the stabilized input
-    for old, new in zip(originals, outputs):
+    for old, new, fired in zip(originals, outputs, stabilized):
         carry_labels(old, new)
+        notes.carry(old, new)  # what sd.grad stabilized, and what the stabilize pass did here
+        notes.record(new, fired)
     return outputs[0] if isinstance(exprs, Node) else relabel(exprs, outputs)
