@@ -60,10 +60,31 @@ def _affine(x, h, owner, suffix):
     return out
 
 
-def _lstm_step(x, h, c, owner, suffix):
-    i, f, g, o = sd.split(_affine(x, h, owner, suffix), 4, axis=-1)  # PyTorch's gate order
+def _input_projection(x, owner, suffix):
+    """x·W_ihᵀ + b_ih + b_hh for every step at once: a scan's body then multiplies only h (the
+    input's product is one (T·B)×F by F×G GEMM before the loop, its gradients one after it, as
+    PyTorch's and cuDNN's RNNs do)."""
+    out = x @ getattr(owner, "weight_ih" + suffix).leaf.T
+    for name in ("bias_ih", "bias_hh"):
+        b = getattr(owner, name + suffix)
+        if b is not None:
+            out = out + b.leaf
+    return out
+
+
+def _recurrent(projected, h, owner, suffix):
+    """One step's pre-activation from its projected input: (x_t·W_ihᵀ + b) + h·W_hhᵀ."""
+    return projected + h @ getattr(owner, "weight_hh" + suffix).leaf.T
+
+
+def _lstm_gates(a, c):
+    i, f, g, o = sd.split(a, 4, axis=-1)  # PyTorch's gate order
     c = sd.sigmoid(f) * c + sd.sigmoid(i) * sd.tanh(g)
     return sd.sigmoid(o) * sd.tanh(c), c
+
+
+def _lstm_step(x, h, c, owner, suffix):
+    return _lstm_gates(_affine(x, h, owner, suffix), c)
 
 
 def _check_input(layer, x, features, sequence=True):
@@ -165,10 +186,10 @@ class RNN(_Recurrent):
         steps = self._sequence(x)
         hs = self._initial(x, h0, "h0")
         act = NONLINEARITIES[self.nonlinearity]
-        if not self.unroll:  # one scan per layer: h ← act(x_t·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh)
+        if not self.unroll:  # one scan per layer: h ← act(a_t + h·W_hhᵀ), a = x·W_ihᵀ + b_ih + b_hh
             for k in range(self.num_layers):
-                hs[k], steps = sd.scan(lambda h, xt, k=k: (act(_affine(xt, h, self, f"_l{k}")),) * 2,
-                                       hs[k], steps, names="h")
+                hs[k], steps = sd.scan(lambda h, at, k=k: (act(_recurrent(at, h, self, f"_l{k}")),) * 2,
+                                       hs[k], _input_projection(steps, self, f"_l{k}"), names="h")
             return steps, sd.stack(hs)
         for k in range(self.num_layers):
             h, out = hs[k], []
@@ -193,10 +214,11 @@ class LSTM(_Recurrent):
         hs, cs = self._initial(x, h0, "h0"), self._initial(x, c0, "c0")
         if not self.unroll:  # one scan per layer, carrying (h, c); its outputs are the h_t
             for k in range(self.num_layers):
-                def step(state, xt, k=k):
-                    h, c = _lstm_step(xt, state[0], state[1], self, f"_l{k}")
+                def step(state, at, k=k):  # at = x_t·W_ihᵀ + b_ih + b_hh, projected before the loop
+                    h, c = _lstm_gates(_recurrent(at, state[0], self, f"_l{k}"), state[1])
                     return (h, c), h
-                (hs[k], cs[k]), steps = sd.scan(step, (hs[k], cs[k]), steps, names=("h", "c"))
+                (hs[k], cs[k]), steps = sd.scan(step, (hs[k], cs[k]), _input_projection(steps, self, f"_l{k}"),
+                                                names=("h", "c"))
             return steps, (sd.stack(hs), sd.stack(cs))
         for k in range(self.num_layers):
             h, c, out = hs[k], cs[k], []
