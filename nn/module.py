@@ -248,6 +248,13 @@ class Module:
         except TypeError:
             return None
 
+    def export_onnx(self, path, example_input_shape, **options):
+        """Write this model's inference graph (eval mode, parameters as initializers) to ``path``
+        as ONNX: :func:`symdiff.nn.onnx_export.export_module`, whose example runs it."""
+        from .onnx_export import export_module
+
+        return export_module(self, path, example_input_shape, **options)
+
     def extra_repr(self) -> str:
         _, args, kwargs = self.__dict__.get("_config", (type(self).__name__, (), {}))
         parts = [repr(a) for a in args if not isinstance(a, Module)]

@@ -1,1 +1,613 @@
-"""Import ONNX inference graphs into symdiff (work in progress)."""
+"""``sd.onnx.load(path)``: an ONNX inference graph as symdiff expressions.
+
+Graph inputs become leaves (``sd.tensor``: a ``dim_param`` becomes a symbolic dimension), and
+float initializers become **named leaves with values** (``Imported.params``), not constants, so
+``sd.grad`` with respect to a model's weights works and prints ∂L/∂W; integer initializers and
+``Constant`` nodes are constants. Shape arithmetic (``Shape → Gather → Concat → Reshape``, as
+``torch.onnx.export`` writes a flatten) is folded while loading. An op that symdiff does not have
+(or an attribute it cannot follow) is one :class:`LoadError` naming the op type and the node; so
+is a file that is not a readable ONNX model.
+
+>>> import numpy as np
+>>> import onnx
+>>> from onnx import TensorProto, helper, numpy_helper
+>>> import symdiff as sd
+>>> W = numpy_helper.from_array(np.full((3, 2), 0.5, np.float32), "W")
+>>> graph = helper.make_graph(
+...     [helper.make_node("MatMul", ["X", "W"], ["Z"]), helper.make_node("Tanh", ["Z"], ["Y"])], "g",
+...     [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["m", 3])],
+...     [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["m", 2])], initializer=[W])
+>>> imported = from_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+>>> print(sd.pretty(imported.outputs))
+Y = tanh(X·W)
+>>> (W_leaf,) = imported.params
+>>> print(sd.pretty(sd.grad(sd.sum(imported.outputs[0]), [W_leaf])))
+Y = tanh(X·W)
+∂f/∂W = Xᵀ·(1 − Y²)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import keyword
+import os
+
+import numpy as np
+import sympy
+
+from .. import shapes
+from ..node import Node, as_node, constant, tensor
+from ..ops.registry import FUNCTIONS as F
+from .export import _ONNX
+
+ONNX_DTYPES = {1: "float32", 11: "float64", 7: "int64", 6: "int64", 9: "bool", 10: "float32"}  # int32, fp16 widened
+MAX_BYTES = 2 ** 31  # protobuf's own limit; anything larger is not one ONNX file
+
+
+class LoadError(ValueError):
+    """An ONNX file symdiff cannot import: unreadable, or an op it does not have."""
+
+
+@dataclasses.dataclass
+class Imported:
+    """What :func:`load` returns: ``outputs`` (expressions, named as the graph's outputs),
+    ``inputs`` (the graph's input leaves) and ``params`` (``{leaf: array}``, the float initializers)."""
+
+    outputs: list
+    inputs: list
+    params: dict
+
+    def feed(self, **arrays) -> dict:
+        """``{leaf: value}`` for :func:`symdiff.evaluate`: the params and the inputs given by name."""
+        out = dict(self.params)
+        by_name = {leaf.name: leaf for leaf in self.inputs}
+        for key, value in arrays.items():
+            if key not in by_name:
+                raise KeyError(f"no input named {key!r}; the inputs are {sorted(by_name)}")
+            out[by_name[key]] = value
+        return out
+
+
+def _identifier(text: str, taken: set) -> str:
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in text) or "v"
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+        name = f"v_{name}".replace("__", "_")
+    base, k = name, 1
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def _protobuf_error():
+    from google.protobuf.message import Error  # onnx's own dependency: DecodeError's base
+
+    return Error
+
+
+def load(path) -> Imported:
+    """The graph of the ONNX model at ``path`` as symdiff expressions (see the module's doc)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"sd.onnx.load: no such file: {path}")
+    if os.path.getsize(path) > MAX_BYTES:
+        raise LoadError(f"{path}: {os.path.getsize(path):,} bytes, more than one ONNX protobuf can hold")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        model = _ONNX.onnx.load_model_from_string(data)
+    except (_protobuf_error(), ValueError, RuntimeError) as e:  # protobuf's DecodeError: not a model
+        raise LoadError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    return from_model(model, where=path)
+
+
+def from_model(model, where: str = "the model") -> Imported:
+    """Like :func:`load`, for an ``onnx.ModelProto`` in memory."""
+    try:
+        _ONNX.checker.check_model(model)
+    except (_ONNX.checker.ValidationError, ValueError, RuntimeError) as e:
+        raise LoadError(f"{where}: not a valid ONNX model ({' '.join(str(e).split())[:500]})") from None
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    return _Importer(model.graph, opset, where).run()
+
+
+class _Importer:
+    def __init__(self, graph, opset, where):
+        self.graph, self.opset, self.where = graph, opset, where
+        self.taken: set = set()
+        self.values: dict = {}  # ONNX name -> Node
+        self.static: dict = {}  # ONNX name -> numpy array known while loading (shapes, axes, int constants)
+        self.dims: dict = {}
+
+    # -- values ------------------------------------------------------------------------------
+    def dim(self, d, owner, axis):
+        if d.HasField("dim_value"):
+            return int(d.dim_value)
+        text = d.dim_param if d.HasField("dim_param") else f"{owner}_d{axis}"
+        if text not in self.dims:
+            self.dims[text] = _identifier(text, self.taken)
+        return self.dims[text]
+
+    def node(self, name) -> Node:
+        if name in self.values:
+            return self.values[name]
+        if name in self.static:
+            value = self.static[name]
+            if value.dtype == object:
+                if value.shape != ():
+                    raise LoadError(f"{self.where}: {name} is a shape with symbolic sizes used as data")
+                return constant(sympy.sympify(value.item()), "int64")
+            return constant(value)
+        raise LoadError(f"{self.where}: the value {name!r} is used before any node makes it")
+
+    def known(self, name):
+        """The value of ``name`` where it is known while loading (a shape, axes, a constant)."""
+        if name in self.static:
+            return self.static[name]
+        node = self.values.get(name)
+        if node is not None and node.is_constant and isinstance(node.attr("value"), (np.ndarray, int, float)):
+            return np.asarray(node.attr("value"))
+        return None
+
+    def ints(self, name, what, node):
+        value = self.known(name)
+        if value is None or value.dtype == object and any(not isinstance(v, int) for v in value.ravel()):
+            raise LoadError(f"{self.where}: node {node.name!r} ({node.op_type}): its {what} must be known "
+                            "while loading (a constant), not computed at run time")
+        return [int(v) for v in np.asarray(value).ravel()]
+
+    # -- the walk ----------------------------------------------------------------------------
+    def run(self) -> Imported:
+        g = self.graph
+        params = {}
+        inits = {t.name for t in g.initializer}
+        for t in g.initializer:
+            array = _ONNX.numpy_helper.to_array(t)
+            if array.dtype.kind == "f":
+                array = array.astype(np.float64 if array.dtype == np.float64 else np.float32)
+                leaf = tensor(_identifier(t.name, self.taken), array.shape, array.dtype.name)
+                params[leaf] = array
+                self.values[t.name] = leaf
+            elif array.dtype.kind in "iub":
+                self.static[t.name] = array.astype(np.int64) if array.dtype.kind != "b" else array
+            else:
+                raise LoadError(f"{self.where}: initializer {t.name!r} has dtype {array.dtype}")
+        inputs = []
+        for vi in g.input:
+            if vi.name in inits:
+                continue
+            tt = vi.type.tensor_type
+            if tt.elem_type not in ONNX_DTYPES:
+                raise LoadError(f"{self.where}: input {vi.name!r} has ONNX element type {tt.elem_type}, which "
+                                "symdiff does not have")
+            shape = tuple(self.dim(d, vi.name, k) for k, d in enumerate(tt.shape.dim))
+            leaf = tensor(_identifier(vi.name, self.taken), shape, ONNX_DTYPES[tt.elem_type])
+            self.values[vi.name] = leaf
+            inputs.append(leaf)
+        for n in g.node:
+            if n.domain not in ("", "ai.onnx"):
+                raise LoadError(f"{self.where}: node {n.name!r} uses op {n.domain}.{n.op_type}, which symdiff "
+                                "does not have")
+            handler = HANDLERS.get(n.op_type)
+            if handler is None:
+                raise LoadError(f"{self.where}: node {n.name!r}: ONNX op {n.op_type} is not supported by "
+                                f"sd.onnx.load (supported: {', '.join(sorted(HANDLERS))})")
+            attrs = {a.name: _ONNX.helper.get_attribute_value(a) for a in n.attribute}
+            try:
+                result = handler(self, n, list(n.input), attrs)
+            except LoadError:
+                raise
+            except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as e:
+                raise LoadError(f"{self.where}: node {n.name!r} ({n.op_type}): {e}") from None
+            results = result if isinstance(result, list) else [result]
+            for out, value in zip(n.output, results):
+                if not out:
+                    continue
+                if isinstance(value, np.ndarray):
+                    self.static[out] = value
+                else:
+                    self.values[out] = value
+        outputs = []
+        for vi in g.output:
+            node = self.node(vi.name)
+            if not node.is_leaf:
+                F["name"](node, _identifier(vi.name, set()))
+            outputs.append(node)
+        return Imported(outputs, inputs, params)
+
+
+HANDLERS: dict = {}
+
+
+def handles(*types):
+    def register(fn):
+        for t in types:
+            HANDLERS[t] = fn
+        return fn
+    return register
+
+
+_UNARY = {"Neg": "negative", "Abs": "abs", "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Sin": "sin", "Cos": "cos",
+          "Tan": "tan", "Tanh": "tanh", "Sigmoid": "sigmoid", "Relu": "relu", "Erf": "erf", "Sign": "sign",
+          "Reciprocal": "reciprocal", "Softplus": "softplus", "Gelu": "gelu"}
+
+
+@handles(*_UNARY)
+def _unary(imp, n, ins, attrs):
+    if n.op_type == "Gelu" and attrs.get("approximate", b"none") not in (b"none", "none"):
+        raise LoadError(f"{imp.where}: node {n.name!r} (Gelu): approximate={attrs['approximate']!r} is not "
+                        "supported (symdiff's gelu is the exact one)")
+    return F[_UNARY[n.op_type]](imp.node(ins[0]))
+
+
+_BINARY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}
+
+
+@handles("Add", "Sub", "Mul", "Div", "Pow")
+def _binary(imp, n, ins, attrs):
+    a, b = imp.known(ins[0]), imp.known(ins[1])
+    if a is not None and b is not None and n.op_type in _BINARY and (a.dtype == object or b.dtype == object
+                                                                      or a.dtype.kind == "i"):
+        return _BINARY[n.op_type](a, b)  # shape arithmetic
+    x, y = imp.node(ins[0]), imp.node(ins[1])
+    if n.op_type == "Div" and x.dtype == "int64" and y.dtype == "int64":
+        raise LoadError(f"{imp.where}: node {n.name!r} (Div): integer division of computed values is not supported")
+    return {"Add": lambda: x + y, "Sub": lambda: x - y, "Mul": lambda: x * y, "Div": lambda: x / y,
+            "Pow": lambda: x ** y}[n.op_type]()
+
+
+@handles("Max", "Min")
+def _extremum(imp, n, ins, attrs):
+    fn = F["maximum" if n.op_type == "Max" else "minimum"]
+    out = imp.node(ins[0])
+    for i in ins[1:]:
+        out = fn(out, imp.node(i))
+    return out
+
+
+_COMPARE = {"Equal": "equal", "Less": "less", "Greater": "greater", "LessOrEqual": "less_equal",
+            "GreaterOrEqual": "greater_equal"}
+
+
+@handles(*_COMPARE)
+def _compare(imp, n, ins, attrs):
+    return F[_COMPARE[n.op_type]](imp.node(ins[0]), imp.node(ins[1]))
+
+
+@handles("Where")
+def _where(imp, n, ins, attrs):
+    return F["where"](imp.node(ins[0]), imp.node(ins[1]), imp.node(ins[2]))
+
+
+@handles("Not")
+def _not(imp, n, ins, attrs):
+    return F["equal"](imp.node(ins[0]), False)
+
+
+@handles("Identity", "Dropout")
+def _identity(imp, n, ins, attrs):
+    if n.op_type == "Dropout" and len(n.output) > 1 and n.output[1]:
+        raise LoadError(f"{imp.where}: node {n.name!r} (Dropout): its mask output is a training-mode value")
+    known = imp.known(ins[0]) if ins[0] in imp.static else None
+    return known if known is not None else imp.node(ins[0])
+
+
+@handles("Constant")
+def _constant(imp, n, ins, attrs):
+    if "value" not in attrs:
+        for key in ("value_float", "value_int", "value_floats", "value_ints"):
+            if key in attrs:
+                v = np.asarray(attrs[key], dtype=np.float32 if "float" in key else np.int64)
+                return v if v.dtype.kind == "i" else constant(v)
+        raise LoadError(f"{imp.where}: node {n.name!r} (Constant): attributes {sorted(attrs)} are not supported")
+    array = _ONNX.numpy_helper.to_array(attrs["value"])
+    if array.dtype.kind in "iub":
+        return array.astype(np.int64) if array.dtype.kind != "b" else array
+    return constant(array.astype(np.float64 if array.dtype == np.float64 else np.float32))
+
+
+@handles("Cast")
+def _cast(imp, n, ins, attrs):
+    to = ONNX_DTYPES.get(attrs["to"])
+    if to is None:
+        raise LoadError(f"{imp.where}: node {n.name!r} (Cast): ONNX element type {attrs['to']} is not supported")
+    known = imp.static.get(ins[0])
+    if known is not None and to == "int64":
+        return known
+    return F["astype"](imp.node(ins[0]), to)
+
+
+@handles("Shape")
+def _shape(imp, n, ins, attrs):
+    dims = imp.node(ins[0]).shape
+    start, end = attrs.get("start", 0), attrs.get("end", len(dims))
+    out = np.empty(len(dims[start:end]), dtype=object)
+    out[:] = [d if isinstance(d, int) else sympy.sympify(d) for d in dims[start:end]]
+    return out
+
+
+def _axes(imp, n, ins, attrs, position=1):
+    if len(ins) > position and ins[position]:
+        return imp.ints(ins[position], "axes", n)
+    return list(attrs["axes"]) if "axes" in attrs else None
+
+
+@handles("Gather")
+def _gather(imp, n, ins, attrs):
+    axis = attrs.get("axis", 0)
+    data, idx = imp.known(ins[0]), imp.known(ins[1])
+    if data is not None and idx is not None and ins[0] in imp.static:
+        return np.take(data, idx.astype(np.int64), axis=axis)
+    x = imp.node(ins[0])
+    indices = imp.node(ins[1])
+    if indices.dtype != "int64":
+        indices = F["astype"](indices, "int64")
+    return F["take"](x, indices, axis=axis)
+
+
+@handles("Unsqueeze", "Squeeze")
+def _squeeze(imp, n, ins, attrs):
+    axes = _axes(imp, n, ins, attrs)
+    known = imp.static.get(ins[0])
+    if known is not None:
+        return np.expand_dims(known, tuple(axes)) if n.op_type == "Unsqueeze" else np.squeeze(
+            known, tuple(axes) if axes else None)
+    x = imp.node(ins[0])
+    if n.op_type == "Squeeze":
+        return F["squeeze"](x, None if not axes else tuple(axes))
+    out_ndim = x.ndim + len(axes)
+    axes = sorted(a % out_ndim for a in axes)
+    shape = list(x.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return F["reshape"](x, tuple(shape))
+
+
+@handles("Concat")
+def _concat(imp, n, ins, attrs):
+    known = [imp.static.get(i) for i in ins]
+    if all(k is not None for k in known):
+        return np.concatenate([k.astype(object) if any(v.dtype == object for v in known) else k for k in known],
+                              axis=attrs["axis"])
+    return F["concatenate"]([imp.node(i) for i in ins], axis=attrs["axis"])
+
+
+def _dims_of(values):
+    return tuple(int(v) if isinstance(v, (int, np.integer)) or (isinstance(v, sympy.Basic) and v.is_Integer)
+                 else v for v in values)
+
+
+@handles("Reshape")
+def _reshape(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    target = imp.known(ins[1])
+    if target is None:
+        raise LoadError(f"{imp.where}: node {n.name!r} (Reshape): the shape must be known while loading")
+    target = list(_dims_of(target.ravel()))
+    if not attrs.get("allowzero", 0):
+        target = [x.shape[k] if isinstance(d, int) and d == 0 else d for k, d in enumerate(target)]
+    return F["reshape"](x, tuple(target))
+
+
+@handles("Flatten")
+def _flatten(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    axis = attrs.get("axis", 1) % (x.ndim + 1) if x.ndim else 0
+    return F["reshape"](x, (shapes.dim(shapes.numel(x.shape[:axis])), shapes.dim(shapes.numel(x.shape[axis:]))))
+
+
+@handles("Expand")
+def _expand(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    target = _dims_of(imp.ints(ins[1], "shape", n) if ins[1] not in imp.static or imp.static[ins[1]].dtype != object
+                      else imp.static[ins[1]].ravel())
+    return F["broadcast_to"](x, shapes.broadcast_shapes("Expand", x.shape, target))
+
+
+@handles("Transpose")
+def _transpose(imp, n, ins, attrs):
+    return F["transpose"](imp.node(ins[0]), attrs.get("perm"))
+
+
+@handles("MatMul")
+def _matmul(imp, n, ins, attrs):
+    return imp.node(ins[0]) @ imp.node(ins[1])
+
+
+@handles("Gemm")
+def _gemm(imp, n, ins, attrs):
+    a, b = imp.node(ins[0]), imp.node(ins[1])
+    a = a.T if attrs.get("transA", 0) else a
+    b = b.T if attrs.get("transB", 0) else b
+    out = a @ b
+    if attrs.get("alpha", 1.0) != 1.0:
+        out = out * attrs["alpha"]
+    if len(ins) > 2 and ins[2]:
+        c = imp.node(ins[2])
+        out = out + (c * attrs["beta"] if attrs.get("beta", 1.0) != 1.0 else c)
+    return out
+
+
+@handles("Softmax", "LogSoftmax")
+def _softmax(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    axis = attrs.get("axis", -1 if imp.opset >= 13 else 1)
+    if imp.opset < 13 and axis % max(x.ndim, 1) != x.ndim - 1:
+        raise LoadError(f"{imp.where}: node {n.name!r} ({n.op_type}): opset {imp.opset}'s softmax over the "
+                        f"flattened axes from {axis} on is not supported")
+    return F["softmax" if n.op_type == "Softmax" else "log_softmax"](x, axis=axis)
+
+
+_REDUCE = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min",
+           "ReduceLogSumExp": "logsumexp"}
+
+
+@handles(*_REDUCE)
+def _reduce(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    uses_input = n.op_type == "ReduceSum" and imp.opset >= 13 or imp.opset >= 18
+    axes = _axes(imp, n, ins, attrs) if uses_input else attrs.get("axes")
+    if not axes:
+        if attrs.get("noop_with_empty_axes", 0):
+            return x
+        axes = None
+    return F[_REDUCE[n.op_type]](x, axis=None if axes is None else tuple(axes),
+                                 keepdims=bool(attrs.get("keepdims", 1)))
+
+
+@handles("ArgMax")
+def _argmax(imp, n, ins, attrs):
+    if attrs.get("select_last_index", 0):
+        raise LoadError(f"{imp.where}: node {n.name!r} (ArgMax): select_last_index=1 is not supported")
+    return F["argmax"](imp.node(ins[0]), axis=attrs.get("axis", 0), keepdims=bool(attrs.get("keepdims", 1)))
+
+
+def _symmetric(imp, n, attrs, ndim=2):
+    if attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        raise LoadError(f"{imp.where}: node {n.name!r} ({n.op_type}): auto_pad={attrs['auto_pad']!r} is not supported")
+    pads = list(attrs.get("pads", [0] * 2 * ndim))
+    if pads[:ndim] != pads[ndim:]:
+        raise LoadError(f"{imp.where}: node {n.name!r} ({n.op_type}): asymmetric pads {pads} are not supported")
+    return tuple(pads[:ndim])
+
+
+@handles("Conv")
+def _conv(imp, n, ins, attrs):
+    x, w = imp.node(ins[0]), imp.node(ins[1])
+    if x.ndim != 4:
+        raise LoadError(f"{imp.where}: node {n.name!r} (Conv): only 2-D convolutions are supported, got input "
+                        f"{shapes.format_shape(x.shape)}")
+    out = F["conv2d"](x, w, stride=tuple(attrs.get("strides", (1, 1))), padding=_symmetric(imp, n, attrs),
+                      dilation=tuple(attrs.get("dilations", (1, 1))), groups=attrs.get("group", 1))
+    if len(ins) > 2 and ins[2]:
+        out = out + F["reshape"](imp.node(ins[2]), (1, -1, 1, 1))
+    return out
+
+
+@handles("MaxPool", "AveragePool")
+def _pool(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    if len(n.output) > 1 and n.output[1]:
+        raise LoadError(f"{imp.where}: node {n.name!r} (MaxPool): the Indices output is not supported")
+    if attrs.get("ceil_mode", 0) or any(d != 1 for d in attrs.get("dilations", (1, 1))):
+        raise LoadError(f"{imp.where}: node {n.name!r} ({n.op_type}): ceil_mode and dilations are not supported")
+    padding = _symmetric(imp, n, attrs)
+    kernel = tuple(attrs["kernel_shape"])
+    stride = tuple(attrs.get("strides", (1, 1)))
+    if n.op_type == "MaxPool":
+        return F["max_pool2d"](x, kernel, stride=stride, padding=padding)
+    if any(padding) and not attrs.get("count_include_pad", 0):
+        raise LoadError(f"{imp.where}: node {n.name!r} (AveragePool): padding with count_include_pad=0 is not "
+                        "supported (symdiff's avg_pool2d counts the padding, as PyTorch's default)")
+    return F["avg_pool2d"](x, kernel, stride=stride, padding=padding)
+
+
+@handles("GlobalAveragePool")
+def _global_average(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    return F["mean"](x, axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+@handles("BatchNormalization")
+def _batchnorm(imp, n, ins, attrs):
+    if attrs.get("training_mode", 0) or len([o for o in n.output if o]) > 1:
+        raise LoadError(f"{imp.where}: node {n.name!r} (BatchNormalization): training mode is not supported")
+    x, scale, bias, mean, var = (imp.node(i) for i in ins[:5])
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    r = lambda v: F["reshape"](v, shape)
+    return r(scale) * (x - r(mean)) / F["sqrt"](r(var) + attrs.get("epsilon", 1e-5)) + r(bias)
+
+
+@handles("LayerNormalization")
+def _layernorm(imp, n, ins, attrs):
+    if len([o for o in n.output if o]) > 1:
+        raise LoadError(f"{imp.where}: node {n.name!r} (LayerNormalization): only the normalized output is supported")
+    x = imp.node(ins[0])
+    axis = attrs.get("axis", -1) % x.ndim
+    axes = tuple(range(axis, x.ndim))
+    mean = F["mean"](x, axis=axes, keepdims=True)
+    var = F["mean"](F["square"](x - mean), axis=axes, keepdims=True)
+    out = (x - mean) / F["sqrt"](var + attrs.get("epsilon", 1e-5)) * imp.node(ins[1])
+    return out + imp.node(ins[2]) if len(ins) > 2 and ins[2] else out
+
+
+@handles("Clip")
+def _clip(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    lo = imp.node(ins[1]) if len(ins) > 1 and ins[1] else attrs.get("min")
+    hi = imp.node(ins[2]) if len(ins) > 2 and ins[2] else attrs.get("max")
+    return x if lo is None and hi is None else F["clip"](x, lo, hi)
+
+
+@handles("Slice")
+def _slice(imp, n, ins, attrs):
+    x = imp.node(ins[0]) if ins[0] not in imp.static else None
+    known = imp.static.get(ins[0])
+    if imp.opset >= 10:
+        starts, ends = imp.ints(ins[1], "starts", n), imp.ints(ins[2], "ends", n)
+        axes = imp.ints(ins[3], "axes", n) if len(ins) > 3 and ins[3] else list(range(len(starts)))
+        steps = imp.ints(ins[4], "steps", n) if len(ins) > 4 and ins[4] else [1] * len(starts)
+    else:
+        starts, ends = attrs["starts"], attrs["ends"]
+        axes, steps = attrs.get("axes", list(range(len(starts)))), [1] * len(starts)
+    ndim = known.ndim if known is not None else x.ndim
+    index = [slice(None)] * ndim
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        big = 2 ** 62
+        index[a % ndim] = slice(s if abs(s) < big else None, e if abs(e) < big else None, st)
+    if known is not None:
+        return known[tuple(index)]
+    return x[tuple(index)]
+
+
+@handles("Pad")
+def _pad(imp, n, ins, attrs):
+    mode = attrs.get("mode", b"constant")
+    if mode not in (b"constant", "constant"):
+        raise LoadError(f"{imp.where}: node {n.name!r} (Pad): mode {mode!r} is not supported (constant only)")
+    x = imp.node(ins[0])
+    pads = imp.ints(ins[1], "pads", n) if len(ins) > 1 and ins[1] else list(attrs["pads"])
+    if len(ins) > 3 and ins[3]:
+        raise LoadError(f"{imp.where}: node {n.name!r} (Pad): the axes input is not supported")
+    value = 0.0
+    if len(ins) > 2 and ins[2]:
+        v = imp.known(ins[2])
+        if v is None:
+            raise LoadError(f"{imp.where}: node {n.name!r} (Pad): the fill value must be a constant")
+        value = float(np.asarray(v).ravel()[0])
+    k = len(pads) // 2
+    if min(pads) < 0:
+        raise LoadError(f"{imp.where}: node {n.name!r} (Pad): negative pads {pads} are not supported")
+    return F["pad"](x, tuple((pads[i], pads[i + k]) for i in range(k)), value=value)
+
+
+@handles("ConstantOfShape")
+def _constant_of_shape(imp, n, ins, attrs):
+    dims = _dims_of(imp.static[ins[0]].ravel()) if ins[0] in imp.static else None
+    if dims is None:
+        raise LoadError(f"{imp.where}: node {n.name!r} (ConstantOfShape): the shape must be known while loading")
+    value = _ONNX.numpy_helper.to_array(attrs["value"]).ravel() if "value" in attrs else np.zeros(1, np.float32)
+    if all(isinstance(d, int) for d in dims) and value.dtype.kind in "iub":
+        return np.full(dims, value[0], dtype=np.int64)
+    return F["broadcast_to"](as_node(constant(value.reshape(()).astype(
+        np.float32 if value.dtype.kind == "f" and value.dtype != np.float64 else value.dtype))), dims)
+
+
+@handles("Range")
+def _range(imp, n, ins, attrs):
+    start, limit, delta = (imp.known(i) for i in ins)
+    if any(v is None or v.dtype == object for v in (start, limit, delta)):
+        raise LoadError(f"{imp.where}: node {n.name!r} (Range): its bounds must be known while loading")
+    values = np.arange(start.item(), limit.item(), delta.item())
+    return values.astype(np.int64) if values.dtype.kind == "i" else constant(values.astype(np.float32))
+
+
+@handles("Sum", "Mean")
+def _sum(imp, n, ins, attrs):
+    out = imp.node(ins[0])
+    for i in ins[1:]:
+        out = out + imp.node(i)
+    return out * (1.0 / len(ins)) if n.op_type == "Mean" else out
+
+
+__all__ = ["HANDLERS", "Imported", "LoadError", "from_model", "load"]
