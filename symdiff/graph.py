@@ -20,12 +20,43 @@ from .node import Node, as_node
 
 
 def as_list(exprs) -> list:
-    """One expression or a sequence of them, as a list of nodes."""
+    """One expression or a sequence of them, as a flat list of nodes; nested lists (a
+    Hessian's rows) are read row by row.
+
+    >>> import symdiff as sd
+    >>> x, y = sd.symbols("x y")
+    >>> as_list([[x, y], [y, 2.0]])[3].dtype
+    'float64'
+    """
     if isinstance(exprs, Node):
         return [exprs]
     if isinstance(exprs, (list, tuple)):
-        return [as_node(e) for e in exprs]
+        flat = []
+        for e in exprs:
+            flat.extend(as_list(e) if isinstance(e, (list, tuple)) else [as_node(e)])
+        return flat
     raise TypeError(f"expected an expression or a list of expressions, got {type(exprs).__name__}")
+
+
+def is_nested(exprs) -> bool:
+    """Whether ``exprs`` is a list holding lists (a Hessian's rows)."""
+    return isinstance(exprs, (list, tuple)) and any(isinstance(e, (list, tuple)) for e in exprs)
+
+
+def unflatten(like, flat: list):
+    """``flat`` (made from ``as_list(like)``, in order) in the nesting of ``like``: lists of lists.
+
+    >>> import symdiff as sd
+    >>> x, y = sd.symbols("x y")
+    >>> unflatten([[x], [x, y]], [y, x, x]) == [[y], [x, x]]
+    True
+    """
+    items = iter(flat)
+
+    def rebuild(e):
+        return [rebuild(i) for i in e] if isinstance(e, (list, tuple)) else next(items)
+
+    return rebuild(like)
 
 
 def toposort(outputs, stop=()) -> list:

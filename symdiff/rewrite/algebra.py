@@ -14,9 +14,11 @@ from ..node import constant, make
 from ..ops import elementwise as ew
 from ..ops.elementwise import scalar_value
 from ..ops.linalg import matmul_op
-from ..ops.movement import broadcast_to_op, reshape_op, transpose_op, zeros
+from ..ops.movement import broadcast_to, broadcast_to_op, reshape_op, transpose_op, zeros
 from ..ops.reduce import sum_op
-from .patterns import peel, scalar_divisor, spread_like
+from .fold import representable
+from .movement import transposed
+from .patterns import constant_factor, peel, scalar_divisor, spread_like
 from .registry import rule
 
 
@@ -204,9 +206,18 @@ SIGNS_AND_RECIPROCALS = (negated_times_difference, factor_out_of_product, common
                          negated_numerator, linear_of_negative)
 
 
+def _as_matrix_times(node):
+    """(M, x) with node = M·x; a vector times a matrix, v·B, is Bᵀ·v."""
+    a, b = node.inputs
+    if a.ndim == 1 and b.ndim == 2:
+        return transposed(b), a
+    return a, b
+
+
 @rule(ew.add, ew.subtract)
 def distribute(node):
-    """A·x ± B·x → (A ± B)·x and x·A ± x·B → x·(A ± B): one product instead of two."""
+    """A·x ± B·x → (A ± B)·x and x·A ± x·B → x·(A ± B): one product instead of two
+    (v·B, a vector times a matrix, is Bᵀ·v: A·x + x·B → (A + Bᵀ)·x)."""
     p, q = node.inputs
     if p.op is not matmul_op or q.op is not matmul_op:
         return None
@@ -216,4 +227,46 @@ def distribute(node):
         return combine(a, b) @ x
     if a is b and x.shape == y.shape and x.dtype == y.dtype:
         return a @ combine(x, y)
+    if p.ndim == 1 and q.ndim == 1:
+        (a, x), (b, y) = _as_matrix_times(p), _as_matrix_times(q)
+        if x is y and a.shape == b.shape and a.dtype == b.dtype:
+            return combine(a, b) @ x
     return None
+
+
+def _coefficient(node):
+    """(c, rest) with node = c·rest for a number c (1 where there is none)."""
+    split = constant_factor(node)
+    if split is not None:
+        return scalar_value(split[1]), split[0]
+    if node.op is ew.negative:
+        return -1, node.inputs[0]
+    return 1, node
+
+
+@rule(ew.add, ew.subtract)
+def collect_like_terms(node):
+    """c₁·M ± c₂·M → (c₁ ± c₂)·M and c·P ± c·Q → c·(P ± Q): a number multiplies once."""
+    (ca, ra), (cb, rb) = (_coefficient(i) for i in node.inputs)
+    if (ca == 1 and cb == 1) or ra.shape != node.shape or rb.shape != node.shape or ra.dtype != rb.dtype:
+        return None
+    sign = 1 if node.op is ew.add else -1
+    if ra is rb:
+        value = ca + sign * cb
+        if not representable(value, node.dtype):
+            return None
+        if value == 0:
+            return zeros(node.shape, node.dtype)
+        return ra if value == 1 else -ra if value == -1 else _times(value, ra)
+    if ca == cb:
+        return _times(ca, ra + rb if sign == 1 else ra - rb)
+    if ca == -cb:  # c·P − c·Q written as c·P + (−c)·Q
+        return _times(ca, ra - rb if sign == 1 else ra + rb)
+    return None
+
+
+def _times(value, node):
+    return -node if value == -1 else broadcast_to(constant(value, node.dtype), node.shape) * node
+
+
+LIKE_TERMS = (collect_like_terms,)

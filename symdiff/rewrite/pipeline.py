@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..graph import as_list, count_ops
+from ..graph import as_list, count_ops, is_nested, unflatten
 from ..names import carry_labels, relabel
 from ..node import Node
 from ..ops.registry import function
@@ -38,7 +38,8 @@ def optimize(exprs, passes=None, debug: bool | str = False):
 
     ``passes`` names a subset of the pipeline (in pipeline order); ``debug=True``
     prints the graph after every pass, ``debug="name"`` after that pass only.
-    One expression in, one out; a list in, a list out.
+    One expression in, one out; a list in, a list out; a list of lists (``sd.hessian``'s rows)
+    in, a list of lists out.
 
     >>> import symdiff as sd
     >>> v = sd.tensor("v", ("n",))
@@ -72,4 +73,6 @@ def optimize(exprs, passes=None, debug: bool | str = False):
         carry_labels(old, new)
         notes.carry(old, new)  # what sd.grad stabilized, and what the stabilize pass did here
         notes.record(new, fired)
+    if is_nested(exprs):
+        return unflatten(exprs, outputs)
     return outputs[0] if isinstance(exprs, Node) else relabel(exprs, outputs)

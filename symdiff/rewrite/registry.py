@@ -66,7 +66,10 @@ def rules_for(rules: tuple, op) -> tuple:
 def run_pass(outputs: list, rules) -> list:
     """Apply ``rules`` bottom-up, each node rewritten to a fixed point; return new outputs.
 
-    A node tries only the rules registered for its op (and those for ``ANY``).
+    A node tries only the rules registered for its op (and those for ``ANY``). What a rule
+    builds is rewritten the same way, but only its new nodes: a node already rewritten in this
+    pass is a fixed point, remembered, so a pass costs time in proportion to the graph it
+    visits and the nodes its rules build (not the graph once per rewrite).
 
     >>> import symdiff as sd
     >>> from symdiff.rewrite.algebra import multiply_by_one
@@ -75,24 +78,30 @@ def run_pass(outputs: list, rules) -> list:
     True
     """
     rules = tuple(rules)
-    new = {}
-    for node in toposort(outputs):
-        inputs = tuple(new[id(i)] for i in node.inputs)
+    done = {}  # id(node) -> (node, its fixed point); the node is held so that its id stays its own
+    for root in outputs:
+        _rewrite_all(root, rules, done)
+    return [done[id(o)][1] for o in outputs]
+
+
+def _rewrite_all(root, rules, done):
+    for node in toposort([root], done):
+        if id(node) in done:
+            continue
+        inputs = tuple(done[id(i)][1] for i in node.inputs)
         current = node if all(a is b for a, b in zip(inputs, node.inputs)) else make(node.op, inputs, **node.attrs)
         for _ in range(50):
+            if id(current) in done and done[id(current)][1] is current:
+                break  # a fixed point already
             for rewrite in rules_for(rules, current.op):
                 replaced = rewrite(current)
                 if replaced is not None and replaced is not current:
                     if replaced.shape != current.shape or replaced.dtype != current.dtype:
                         raise AssertionError(f"rule {rewrite.__name__} changed {current.op.name}'s type")
-                    current = _rewrite_subgraph(replaced, rules)
+                    _rewrite_all(replaced, rules, done)  # nodes a rule builds may simplify further
+                    current = done[id(replaced)][1]
                     break
             else:
                 break
-        new[id(node)] = current
-    return [new[id(o)] for o in outputs]
-
-
-def _rewrite_subgraph(node, rules):
-    """Nodes a rule builds may themselves simplify (e.g. a new negation of a negation)."""
-    return run_pass([node], rules)[0] if node.inputs else node
+        done[id(node)] = (node, current)
+        done[id(current)] = (current, current)

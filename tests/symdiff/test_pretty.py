@@ -13,7 +13,7 @@ from symdiff.textbook import MODELS
 
 KNOWN_MACROS = {"frac", "partial", "top", "odot", "cdot", "sigma", "mathbb", "left", "right", "sum",
                 "sqrt", "operatorname", "exp", "log", "sin", "cos", "tan", "tanh", "le", "ge", "ne",
-                "in", "times", "begin", "end", "mathrm", "mapsto"}
+                "in", "times", "begin", "end", "mathrm", "mapsto", "otimes"}
 
 
 def assert_well_formed_latex(text):
