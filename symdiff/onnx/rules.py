@@ -411,6 +411,66 @@ def _scan_pack(ctx, node, ins):
     return ctx.op("Concat", flat, axis=-1) if len(flat) > 1 else ctx.op("Identity", flat)
 
 
+# -- matrices (symdiff.ops.matrix) ---------------------------------------------------------------
+@rule("det")
+def _det(ctx, node, ins):
+    return ctx.op("Det", ins)
+
+
+@rule("logdet")
+def _logdet(ctx, node, ins):  # log|det A|: −inf where A is singular, as the op
+    return ctx.op("Log", [ctx.op("Abs", [ctx.op("Det", ins)])])
+
+
+@rule("slogdet_sign")
+def _slogdet_sign(ctx, node, ins):
+    return ctx.op("Sign", [ctx.op("Det", ins)])
+
+
+def _eye_like(ctx, n, dtype):
+    rows = ctx.op("Unsqueeze", [_iota(ctx, n), ctx.ints([1])])
+    return ctx.op("Cast", [ctx.op("Equal", [rows, _iota(ctx, n)])], to=ctx.onnx_dtype(dtype))
+
+
+@rule("diag_embed")
+def _diag_embed(ctx, node, ins):  # v[..., None, :] ⊙ I: row i keeps v_i on the diagonal
+    v = ctx.op("Unsqueeze", [ins[0], ctx.ints([-1])])
+    return ctx.op("Mul", [v, _eye_like(ctx, node.shape[-1], node.dtype)])
+
+
+@rule("diagonal")
+def _diagonal(ctx, node, ins):
+    """The k×k corner flattened to k² elements, read with step k + 1: exactly the diagonal."""
+    a = node.inputs[0]
+    k, lead = node.shape[-1], a.shape[:-2]
+    x = ins[0]
+    if not (shapes.same_dim(a.shape[-2], k) and shapes.same_dim(a.shape[-1], k)):
+        x = ctx.op("Slice", [x, ctx.ints([0, 0]), ctx.shape_of((k, k)), ctx.ints([-2, -1])])
+    flat = ctx.op("Reshape", [x, ctx.shape_of(lead + (_dim(k * k),))])
+    return ctx.op("Slice", [flat, ctx.ints([0]), ctx.shape_of((_dim(k * k),)), ctx.ints([-1]),
+                            ctx.shape_of((_dim(k + 1),))])
+
+
+@rule("kron")
+def _kron(ctx, node, ins):  # a[..., :, None, :, None] · b[..., None, :, None, :], then (m·p, n·q)
+    a, b = node.inputs
+    (m, n), (p, q) = a.shape[-2:], b.shape[-2:]
+    a4 = ctx.op("Reshape", [ins[0], ctx.shape_of(a.shape[:-2] + (m, 1, n, 1))])
+    b4 = ctx.op("Reshape", [ins[1], ctx.shape_of(b.shape[:-2] + (1, p, 1, q))])
+    return ctx.op("Reshape", [ctx.op("Mul", [a4, b4]), ctx.shape_of(node.shape)])
+
+
+@rule("norm")
+def _norm(ctx, node, ins):
+    x = ins[0]
+    total = ctx.op("ReduceSum", [ctx.op("Mul", [x, x]), ctx.ints(list(range(node.inputs[0].ndim)))], keepdims=0)
+    return ctx.op("Sqrt", [total])
+
+
+NOT_EXPORTABLE[OPS["inv"]] = "ONNX's standard opset has no matrix inverse (nor an LU factorization to build one)"
+NOT_EXPORTABLE[OPS["solve"]] = "ONNX's standard opset has no linear solve (nor an LU factorization to build one)"
+
+
 NOT_EXPORTABLE[OPS["max_pool2d_gather"]] = (
     "max_pool2d's forward-mode derivative: only in derivative graphs, and it needs the first maximum of "
     "each window, which ONNX's MaxPool indices do not promise")
