@@ -64,8 +64,9 @@ def _input_leaves(example_input_shape, dtype, names):
     return leaves, single
 
 
-def inference_graph(model, example_input_shape, dtype=None, input_names=None):
-    """(outputs, input leaves, params {leaf: array}) of ``model`` in eval mode."""
+def inference_graph(model, example_input_shape, dtype=None, input_names=None, call_kwargs=None):
+    """(outputs, input leaves, params {leaf: array}) of ``model`` in eval mode; ``call_kwargs``
+    are passed to the model's call (a transformer block's ``causal=True``)."""
     states = list(model.named_states())
     if dtype is None:
         floats = [s.dtype for _, s in states if s.dtype.startswith("float")]
@@ -74,7 +75,7 @@ def inference_graph(model, example_input_shape, dtype=None, input_names=None):
     was = model.training
     model.train(False)
     try:
-        out = model(*inputs)
+        out = model(*inputs, **(call_kwargs or {}))
     except sd.ShapeError as e:
         shown = [tuple(str(d) for d in leaf.shape) for leaf in inputs]
         raise ValueError(f"export_onnx: inputs of shape {shown[0] if single else shown} do not fit the model: "
@@ -92,14 +93,15 @@ def inference_graph(model, example_input_shape, dtype=None, input_names=None):
     return outputs, inputs, params
 
 
-def export_module(model, path, example_input_shape, dtype=None, input_names=None, output_names=None):
+def export_module(model, path, example_input_shape, dtype=None, input_names=None, output_names=None,
+                  call_kwargs=None):
     """Write ``model``'s inference graph to ``path`` as ONNX; returns the ``onnx.ModelProto``.
 
     ``example_input_shape`` is the input's shape with the batch as a name (``("m", 784)``) or
     None (a dynamic axis ``m``), or an int for a fixed size; a list of shapes for a model with
     several inputs. ``dtype`` defaults to the parameters'. Output names default to the outputs'
     symdiff names (``Z2``), else ``output0``, ... ."""
-    outputs, inputs, params = inference_graph(model, example_input_shape, dtype, input_names)
+    outputs, inputs, params = inference_graph(model, example_input_shape, dtype, input_names, call_kwargs)
     if output_names is None:
         names = [name_of(o) if not o.is_leaf and name_of(o) else f"output{k}" for k, o in enumerate(outputs)]
         output_names = names if len(set(names)) == len(names) else [f"output{k}" for k in range(len(outputs))]
