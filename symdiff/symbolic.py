@@ -2,7 +2,9 @@
 
 Every element of every float input becomes a sympy symbol (``X[0, 1]``; a
 scalar ``x`` stays ``x``), integer inputs (labels) take their values from
-``at``, and each node becomes a numpy object array of sympy expressions: an
+``at`` (without values, a one-hot of labels, and the cross-entropy that picks through one,
+become 0/1 indicator symbols ``onehot(y)[i, j]``, each row summing to 1, rebuilt as the
+graph's ``one_hot(y, k)[i, j]``: softmax regression needs no label values), and each node becomes a numpy object array of sympy expressions: an
 elementwise op through its scalar form, any other op by running its own numpy
 ``evaluate`` on the object arrays, or by the rule it registers with
 ``@op.defsymbolic`` where numpy's functions would not do (max, softmax). This is
@@ -25,6 +27,9 @@ size while ``sympy.diff`` builds them (``TooLarge`` names the size and the limit
 >>> x, y = sd.symbols("x y")
 >>> [str(g) for g in symbolic_grad(sd.sin(x) * y, [x, y])]
 ['y*cos(x)', 'sin(x)']
+>>> z, label = sd.tensor("z", (1, 2)), sd.tensor("label", (1,), "int64")
+>>> symbolic_derivatives(sd.softmax_cross_entropy(z, label), [z]).expressions
+[-onehot(label)[0, 0] + softmax(z[0, 0], z[0, 1])[0], -onehot(label)[0, 1] + softmax(z[0, 0], z[0, 1])[1]]
 """
 
 from __future__ import annotations
@@ -39,11 +44,12 @@ import sympy
 from . import shapes
 from .evaluate import _resolve_env, as_leaf_value, bind_dims
 from .graph import as_list, leaves, toposort
-from .node import Node, as_node
+from .node import Node, as_node, make
 from .ops import sympy_functions
 from .ops.elementwise import ElementwiseOp, astype
 from .ops.from_sympy import to_graph
 from .ops.movement import reshape, stack
+from .ops.nn import one_hot_op, softmax_cross_entropy_op
 from .ops.sympy_functions import count_ops
 
 MAX_OPERATIONS = 200_000
@@ -194,20 +200,23 @@ def _check_integer_power(base, exponent):
         raise OverflowError(f"power of int64 values overflows int64: {base}**{exponent} has more than 64 bits")
 
 
-def _scalarize_node(node, inputs, bindings, arrays):
+def _scalarize_node(node, inputs, bindings, arrays, indicators=None):
     name, attrs = node.op.name, node.attrs
     shape = shapes.substitute(node.shape, bindings)
     if node.is_leaf:
         if id(node) in arrays and not node.dtype.startswith("float"):
             return _objects(arrays[id(node)])
         if not node.dtype.startswith("float"):
-            raise ValueError(f"symbolic mode needs the values of integer inputs: give {node.name} in `at`")
+            return UnknownLabels(node)  # an error, unless only one-hot rows use it (below)
         return _element_symbols(node, shape)
     if node.is_constant:
         value = attrs["value"]
         if isinstance(value, sympy.Basic):
             return np.array(value.xreplace(bindings), dtype=object)
         return _objects(value)
+    unknown = next((v for v in inputs if isinstance(v, UnknownLabels)), None)
+    if unknown is not None:
+        return _of_unknown_labels(node, inputs, shape, bindings, unknown, indicators)
     if isinstance(node.op, ElementwiseOp):
         return _elementwise(node.op, inputs, from_bool=name == "astype" and node.inputs[0].dtype == "bool")
     if node.op.symbolic is None:
@@ -241,14 +250,83 @@ def _sympified(result):
     return result
 
 
-def scalarize(exprs, at=None, max_operations: int = MAX_OPERATIONS):
-    """Object arrays of sympy expressions, one per expression (memoized per node)."""
+# -- labels without values: one-hot rows as 0/1 indicator symbols ------------------------------
+class UnknownLabels:
+    """What an integer input without a value scalarizes to: nothing yet. Only a one-hot of it (or
+    the cross-entropy, which picks through one) has a formula without the values: the rows of
+    0/1 indicators Yᵢⱼ (with Σⱼ Yᵢⱼ = 1), symbols that are rebuilt as ``one_hot(y, k)[i, j]``."""
+
+    def __init__(self, leaf):
+        self.leaf = leaf
+
+    def error(self, op_name):
+        return ValueError(f"symbolic mode needs the values of integer inputs: give {self.leaf.name} in `at` "
+                          f"({op_name} uses them; without values only one_hot({self.leaf.name}) and "
+                          "softmax_cross_entropy can treat them, as 0/1 indicators)")
+
+
+def _indicator_symbols(labels: UnknownLabels, k: int, dtype: str, shape, indicators):
+    """Yᵢⱼ = 1[yᵢ = j] as symbols named onehot(y)[i, j], each recorded with its graph node."""
+    hot = make(one_hot_op, (labels.leaf,), num_classes=k, dtype=dtype)
+    out = np.empty(tuple(shape) + (k,), dtype=object)
+    for index in np.ndindex(*out.shape):
+        symbol = sympy.Symbol(f"onehot({labels.leaf.name})[{', '.join(map(str, index))}]", nonnegative=True)
+        out[index] = symbol
+        if indicators is not None:
+            indicators[symbol] = hot[index]
+    return out
+
+
+def _of_unknown_labels(node, inputs, shape, bindings, labels, indicators):
+    if node.op is one_hot_op:
+        return _indicator_symbols(labels, int(shape[-1]), node.dtype, shape[:-1], indicators)
+    if node.op is softmax_cross_entropy_op:  # mean over rows of logsumexp(zᵢ) − Σⱼ Yᵢⱼ·zᵢⱼ
+        logits = inputs[0]
+        k = logits.shape[-1]
+        hot = _indicator_symbols(labels, k, node.inputs[0].dtype, logits.shape[:-1], indicators)
+        rows, hots = logits.reshape(-1, k), hot.reshape(-1, k)
+        terms = [sympy_functions.logsumexp(*row) - sympy.Add(*[y * z for y, z in zip(h, row)])
+                 for row, h in zip(rows, hots)]
+        return np.array(sympy.Add(*terms) / len(terms), dtype=object)
+    raise labels.error(node.op.name)
+
+
+def one_hot_rows_sum_to_one(expressions, indicators) -> list:
+    """``expressions`` with each one-hot row's sum Σⱼ Yᵢⱼ replaced by 1 (a row holds one 1)."""
+    if not indicators:
+        return list(expressions)
+    rows = {}  # (the one-hot node, the row's index) -> its symbols; each symbol's node is hot[i, j]
+    for symbol, element in indicators.items():
+        rows.setdefault((id(element.inputs[0]), element.attr("index")[:-1]), []).append(symbol)
+    sums = {sympy.Add(*row): sympy.Integer(1) for row in rows.values() if len(row) > 1}
+    return [_rows_to_one(e, sums) if e.free_symbols & indicators.keys() else e for e in expressions]
+
+
+REGROUP_LIMIT = 5_000  # operations: expanding and factoring a larger derivative costs more than it saves
+
+
+def _rows_to_one(expr, sums):
+    """``expr`` with Σⱼ Yᵢⱼ → 1, after grouping each stable function's coefficients (the
+    derivative of Σⱼ Yᵢⱼ·log softmax(zᵢ)ⱼ holds Yᵢ₀·sᵢₖ + Yᵢ₁·sᵢₖ + …); kept only if smaller."""
+    best = expr.subs(sums)
+    if count_ops(expr) <= REGROUP_LIMIT:
+        calls = sorted(expr.atoms(sympy_functions.StableFunction), key=sympy.default_sort_key)
+        grouped = sympy.collect(sympy.expand(expr), calls, func=sympy.factor).subs(sums)
+        best = grouped if count_ops(grouped) < count_ops(best) else best
+    return best
+
+
+def scalarize(exprs, at=None, max_operations: int = MAX_OPERATIONS, indicators: dict | None = None):
+    """Object arrays of sympy expressions, one per expression (memoized per node).
+
+    Labels without values scalarize as one-hot indicator symbols; ``indicators`` (if given)
+    receives each symbol's graph node (``one_hot(y, k)[i, j]``)."""
     outputs = as_list(exprs)
     bindings, arrays = _bindings(outputs, at)
     _check_size(estimate(outputs, bindings), max_operations, "the scalarized function")
     memo = {}
     for node in toposort(outputs):
-        memo[id(node)] = _scalarize_node(node, [memo[id(i)] for i in node.inputs], bindings, arrays)
+        memo[id(node)] = _scalarize_node(node, [memo[id(i)] for i in node.inputs], bindings, arrays, indicators)
     return [memo[id(o)] for o in outputs]
 
 
@@ -335,14 +413,16 @@ def differentiate(f, wrt, at=None, max_operations: int = MAX_OPERATIONS) -> Diff
     _check_size(count * tree, max_operations, f"{count:,} wrt elements × about {tree:,} operations of f as a tree")
     element_symbols = [_element_symbols(w, shapes.substitute(w.shape, bindings)) for w in nodes]
     symbols = [s for array in element_symbols for s in np.asarray(array).reshape(-1)]
-    (expr,) = scalarize([f], at, max_operations)
+    indicators = {}
+    (expr,) = scalarize([f], at, max_operations, indicators)
     expr = expr.item() if isinstance(expr, np.ndarray) else expr
     function_tree_ops = count_ops(expr)
     _check_size(count * function_tree_ops, max_operations,
                 f"{count:,} wrt elements × {function_tree_ops:,} operations of f as a tree")
     derivatives, tree_ops, diff_s = _diff_each(expr, symbols, max_operations)
+    derivatives = one_hot_rows_sum_to_one(derivatives, indicators)
     operations = max(count * tree, estimate([f], bindings), count * function_tree_ops, tree_ops)
-    return Differentiated(f, nodes, element_symbols, _symbol_map(f, nodes, bindings), derivatives,
+    return Differentiated(f, nodes, element_symbols, {**_symbol_map(f, nodes, bindings), **indicators}, derivatives,
                           function_tree_ops, tree_ops, diff_s, operations)
 
 
