@@ -85,8 +85,11 @@ def _protobuf_error():
     return Error
 
 
-def load(path) -> Imported:
-    """The graph of the ONNX model at ``path`` as symdiff expressions (see the module's doc)."""
+def load(path, float_dtype: str | None = None) -> Imported:
+    """The graph of the ONNX model at ``path`` as symdiff expressions (see the module's doc).
+    ``float_dtype="float64"`` reads every float tensor (inputs, weights, constants, casts) as
+    float64: the model's function in double precision, for gradient checks against central
+    differences."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"sd.onnx.load: no such file: {path}")
@@ -98,26 +101,38 @@ def load(path) -> Imported:
         model = _ONNX.onnx.load_model_from_string(data)
     except (_protobuf_error(), ValueError, RuntimeError) as e:  # protobuf's DecodeError: not a model
         raise LoadError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
-    return from_model(model, where=path)
+    return from_model(model, where=path, float_dtype=float_dtype)
 
 
-def from_model(model, where: str = "the model") -> Imported:
+def from_model(model, where: str = "the model", float_dtype: str | None = None) -> Imported:
     """Like :func:`load`, for an ``onnx.ModelProto`` in memory."""
     try:
         _ONNX.checker.check_model(model)
     except (_ONNX.checker.ValidationError, ValueError, RuntimeError) as e:
         raise LoadError(f"{where}: not a valid ONNX model ({' '.join(str(e).split())[:500]})") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-    return _Importer(model.graph, opset, where).run()
+    if float_dtype not in (None, "float32", "float64"):
+        raise ValueError(f"sd.onnx.load: float_dtype must be 'float32' or 'float64', got {float_dtype!r}")
+    return _Importer(model.graph, opset, where, float_dtype).run()
 
 
 class _Importer:
-    def __init__(self, graph, opset, where):
-        self.graph, self.opset, self.where = graph, opset, where
+    def __init__(self, graph, opset, where, float_dtype=None):
+        self.graph, self.opset, self.where, self.float_dtype = graph, opset, where, float_dtype
         self.taken: set = set()
         self.values: dict = {}  # ONNX name -> Node
         self.static: dict = {}  # ONNX name -> numpy array known while loading (shapes, axes, int constants)
         self.dims: dict = {}
+
+    def floats(self, dtype) -> np.dtype:
+        """The numpy dtype a float tensor of ``dtype`` is read as."""
+        if self.float_dtype is not None:
+            return np.dtype(self.float_dtype)
+        return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+    def dtype(self, elem_type) -> str:
+        name = ONNX_DTYPES[elem_type]
+        return self.floats(name).name if name.startswith("float") else name
 
     # -- values ------------------------------------------------------------------------------
     def dim(self, d, owner, axis):
@@ -164,7 +179,7 @@ class _Importer:
         for t in g.initializer:
             array = _ONNX.numpy_helper.to_array(t)
             if array.dtype.kind == "f":
-                array = array.astype(np.float64 if array.dtype == np.float64 else np.float32)
+                array = array.astype(self.floats(array.dtype))
                 leaf = tensor(_identifier(t.name, self.taken), array.shape, array.dtype.name)
                 params[leaf] = array
                 self.values[t.name] = leaf
@@ -181,7 +196,7 @@ class _Importer:
                 raise LoadError(f"{self.where}: input {vi.name!r} has ONNX element type {tt.elem_type}, which "
                                 "symdiff does not have")
             shape = tuple(self.dim(d, vi.name, k) for k, d in enumerate(tt.shape.dim))
-            leaf = tensor(_identifier(vi.name, self.taken), shape, ONNX_DTYPES[tt.elem_type])
+            leaf = tensor(_identifier(vi.name, self.taken), shape, self.dtype(tt.elem_type))
             self.values[vi.name] = leaf
             inputs.append(leaf)
         for n in g.node:
@@ -203,8 +218,9 @@ class _Importer:
             for out, value in zip(n.output, results):
                 if not out:
                     continue
-                if isinstance(value, np.ndarray):
-                    self.static[out] = value
+                if isinstance(value, (np.ndarray, np.generic, sympy.Basic, int)):  # folded shape arithmetic
+                    array = np.asarray(value, dtype=object if isinstance(value, sympy.Basic) else None)
+                    self.static[out] = array
                 else:
                     self.values[out] = value
         outputs = []
@@ -274,6 +290,38 @@ def _compare(imp, n, ins, attrs):
     return F[_COMPARE[n.op_type]](imp.node(ins[0]), imp.node(ins[1]))
 
 
+@handles("Det")
+def _det(imp, n, ins, attrs):
+    return F["det"](imp.node(ins[0]))
+
+
+@handles("IsInf")
+def _isinf(imp, n, ins, attrs):
+    x = imp.node(ins[0])
+    pos, neg = attrs.get("detect_positive", 1), attrs.get("detect_negative", 1)
+    if pos and neg:
+        return F["equal"](F["abs"](x), float("inf"))
+    if pos or neg:
+        return F["equal"](x, float("inf") if pos else float("-inf"))
+    return F["broadcast_to"](constant(False), x.shape)
+
+
+@handles("GatherElements")
+def _gather_elements(imp, n, ins, attrs):
+    """out[..., j, ...] = data[..., idx[..., j, ...], ...] along ``axis``, as a sum of data against
+    the one-hot rows of the indices (its gradient reaches data)."""
+    x, idx = imp.node(ins[0]), imp.node(ins[1])
+    axis = attrs.get("axis", 0) % x.ndim
+    if not isinstance(x.shape[axis], int):
+        raise LoadError(f"{imp.where}: node {n.name!r} (GatherElements): the gathered axis must have a known size")
+    last = tuple(a for a in range(x.ndim) if a != axis) + (axis,)
+    xt, it = F["transpose"](x, last), F["transpose"](F["astype"](idx, "int64"), last)
+    k = x.shape[axis]
+    it = F["where"](it < 0, it + k, it)
+    picked = F["sum"](F["one_hot"](it, k, x.dtype) * F["expand_dims"](xt, -2), axis=-1)
+    return F["transpose"](picked, tuple(int(i) for i in np.argsort(last)))
+
+
 @handles("Where")
 def _where(imp, n, ins, attrs):
     return F["where"](imp.node(ins[0]), imp.node(ins[1]), imp.node(ins[2]))
@@ -297,18 +345,18 @@ def _constant(imp, n, ins, attrs):
     if "value" not in attrs:
         for key in ("value_float", "value_int", "value_floats", "value_ints"):
             if key in attrs:
-                v = np.asarray(attrs[key], dtype=np.float32 if "float" in key else np.int64)
+                v = np.asarray(attrs[key], dtype=imp.floats(np.float32) if "float" in key else np.int64)
                 return v if v.dtype.kind == "i" else constant(v)
         raise LoadError(f"{imp.where}: node {n.name!r} (Constant): attributes {sorted(attrs)} are not supported")
     array = _ONNX.numpy_helper.to_array(attrs["value"])
     if array.dtype.kind in "iub":
         return array.astype(np.int64) if array.dtype.kind != "b" else array
-    return constant(array.astype(np.float64 if array.dtype == np.float64 else np.float32))
+    return constant(array.astype(imp.floats(array.dtype)))
 
 
 @handles("Cast")
 def _cast(imp, n, ins, attrs):
-    to = ONNX_DTYPES.get(attrs["to"])
+    to = imp.dtype(attrs["to"]) if attrs["to"] in ONNX_DTYPES else None
     if to is None:
         raise LoadError(f"{imp.where}: node {n.name!r} (Cast): ONNX element type {attrs['to']} is not supported")
     known = imp.static.get(ins[0])
@@ -590,7 +638,7 @@ def _constant_of_shape(imp, n, ins, attrs):
     if all(isinstance(d, int) for d in dims) and value.dtype.kind in "iub":
         return np.full(dims, value[0], dtype=np.int64)
     return F["broadcast_to"](as_node(constant(value.reshape(()).astype(
-        np.float32 if value.dtype.kind == "f" and value.dtype != np.float64 else value.dtype))), dims)
+        imp.floats(value.dtype) if value.dtype.kind == "f" else value.dtype))), dims)
 
 
 @handles("Range")
@@ -599,7 +647,7 @@ def _range(imp, n, ins, attrs):
     if any(v is None or v.dtype == object for v in (start, limit, delta)):
         raise LoadError(f"{imp.where}: node {n.name!r} (Range): its bounds must be known while loading")
     values = np.arange(start.item(), limit.item(), delta.item())
-    return values.astype(np.int64) if values.dtype.kind == "i" else constant(values.astype(np.float32))
+    return values.astype(np.int64) if values.dtype.kind == "i" else constant(values.astype(imp.floats(np.float32)))
 
 
 @handles("Sum", "Mean")
