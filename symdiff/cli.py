@@ -1,4 +1,4 @@
-"""The ``symdiff`` command line: demo, eval, grad, compare, train.
+"""The ``symdiff`` command line: demo, eval, grad, compare, train, export.
 
 ``symdiff eval "expr" --at x=1 y=2``, ``symdiff grad "expr" --wrt x y``,
 ``symdiff compare "expr" --wrt x y --at x=0.3 y=-0.7 [--plot out.png]``.
@@ -230,12 +230,18 @@ def cmd_train(args) -> int:
     return importlib.import_module("symdiff.nn.cli").main(args.args)
 
 
+def cmd_export(args) -> int:
+    # as train: symdiff.nn (which reads checkpoints and rebuilds models) only when asked for
+    return importlib.import_module("symdiff.nn.export_cli").main(args.args)
+
+
 COMMANDS = {
     "demo": (cmd_demo, "a short tour"),
     "eval": (cmd_eval, "parse an expression, show its graph and evaluate it"),
     "grad": (cmd_grad, "print the derivatives of an expression"),
     "compare": (cmd_compare, "differentiate in every mode and compare agreement and cost"),
     "train": (cmd_train, "train a network (symdiff train --help)"),
+    "export": (cmd_export, "write a trained checkpoint's model as ONNX (symdiff export --help)"),
 }
 
 
@@ -265,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--plot", help="write bar charts of the costs to this PNG")
     # every argument after `train` goes to symdiff.nn.cli, which defines them
     p = sub.add_parser("train", help=COMMANDS["train"][1], add_help=False, prefix_chars="+")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p = sub.add_parser("export", help=COMMANDS["export"][1], add_help=False, prefix_chars="+")
     p.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
