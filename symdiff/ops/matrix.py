@@ -34,7 +34,7 @@ adjugate, finite at a singular A, but it is computed through A⁻¹), so differe
 >>> at = {A: [[2.0, 1.0], [1.0, 3.0]]}
 >>> round(float(sd.evaluate(sd.det(A), at)), 12)
 5.0
->>> sd.evaluate(sd.grad(sd.det(A), A), at).tolist()  # det(A)·A⁻ᵀ, the cofactors
+>>> sd.evaluate(sd.grad(sd.det(A), A), at).round(12).tolist()  # det(A)·A⁻ᵀ, the cofactors
 [[3.0, -1.0], [-1.0, 2.0]]
 """
 
@@ -105,18 +105,19 @@ def _lu_flops(node):  # getrf: 2/3 n³ per matrix
 
 
 def _singular(name, shape, index):
-    where_ = f" (batch element {index})" if index is not None else ""
-    return LinAlgError(f"{name}: the matrix{where_} of {format_shape(shape)} is singular (a zero pivot in "
+    """The error of a singular matrix, worded as the compiled kernels word it (cpu/linalg.hpp)."""
+    at = f" at batch index {index}" if index is not None else ""
+    return LinAlgError(f"{name}: the matrix{at} of {format_shape(shape)} is singular (a zero pivot in "
                        "its LU factorization with partial pivoting)")
 
 
 def _first_singular(a):
-    """The batch index of the first exactly singular matrix of ``a``, or None."""
-    for index in np.ndindex(*a.shape[:-2]):
+    """The flat batch index of the first exactly singular matrix of ``a``, or None."""
+    for flat, index in enumerate(np.ndindex(*a.shape[:-2])):
         try:
             np.linalg.inv(a[index])
         except np.linalg.LinAlgError:
-            return index
+            return flat
     return None
 
 
@@ -449,10 +450,8 @@ norm_op.defsymbolic(_norm_symbolic)
 
 
 def _unit(node):
-    """x/‖x‖, and 0 where ‖x‖ = 0: the subgradient of the norm at the origin."""
-    x = node.inputs[0]
-    positive = node > 0
-    return x * where(positive, 1 / where(positive, node, 1.0), 0.0)
+    """x/‖x‖, written x / where(‖x‖ > 0, ‖x‖, 1): at x = 0 it is 0/1 = 0, the subgradient."""
+    return node.inputs[0] / where(node > 0, node, 1.0)
 
 
 @norm_op.defjvp

@@ -408,3 +408,5 @@ def _attr_text(value) -> str:
     if isinstance(value, tuple) and value and all(isinstance(v, tuple) for v in value):
         return ", ".join(str(tuple(v)) for v in value)
     return str(tuple(value)) if isinstance(value, tuple) else str(value)
+from . import linalg_notation  # noqa: E402  (inv, det, solve, kron, norm…: symdiff.ops.matrix's rules)
+RULES.update(linalg_notation.rules(RULES))
