@@ -89,6 +89,15 @@ class Packed:
         self.node, self.parts, self.flat = node, parts, None
 
 
+class Broadcast:
+    """A ``broadcast_to`` not yet emitted: an elementwise consumer whose other operand has the
+    full shape reads ``value`` itself (ONNX's multidirectional broadcasting is numpy's), others
+    get an ``Expand``."""
+
+    def __init__(self, node, value, label):
+        self.node, self.value, self.label, self.expanded = node, value, label, None
+
+
 class Exporter:
     """The state of one export: the ONNX nodes so far, value names, and the sources of the
     symbolic dimensions. Rules call :meth:`op`, :meth:`ints`, :meth:`scalar`, :meth:`shape_of`."""
@@ -97,7 +106,8 @@ class Exporter:
         self.graph_nodes: list = []  # the main graph's nodes
         self.nodes = self.graph_nodes  # where op() appends (a scan body while it is built)
         self.used: set = set()
-        self.counter = 0
+        self.counter = 0  # operation nodes so far: <op>_<k> names the k-th
+        self.dim_count = 0
         self.label = "graph"
         self.step = 0
         self.consts: dict = {}  # (dtype, shape, bytes) -> value name: each constant once
@@ -213,8 +223,8 @@ class Exporter:
 
     def _main(self, op_type, inputs, **attrs) -> str:
         """A node in the main graph (dimension arithmetic a scan body reads from outer scope)."""
-        name = self.fresh(f"dim_{self.counter}")
-        self.counter += 1
+        name = self.fresh(f"dim_{self.dim_count}")
+        self.dim_count += 1
         self.graph_nodes.append(_ONNX.helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
         return name
 
@@ -235,15 +245,32 @@ class Exporter:
             if rule is None:
                 why = NOT_EXPORTABLE.get(node.op, "no export rule")
                 raise ExportError(f"op {node.op.name} ({node}) cannot be exported to ONNX: {why}")
-            ins = [self.unpacked(values[id(i)]) if node.op.name != "scan_part" else values[id(i)]
-                   for i in node.inputs]
+            ins = self.inputs_of(node, [values[id(i)] for i in node.inputs])
             self.counter += 1
             self.label = name_of(node) or f"{node.op.name}_{self.counter}"
             self.step = 0
             values[id(node)] = rule(self, node, ins)
         return values
 
+    def inputs_of(self, node, raw):
+        if node.op.name == "scan_part":
+            return raw
+        full = [not isinstance(v, Broadcast) and len(i.shape) == len(node.shape)
+                and all(map(shapes.same_dim, i.shape, node.shape)) for v, i in zip(raw, node.inputs)]
+        implicit = node.op.kind == "elementwise" and len(raw) > 1 and any(full)
+        return [v.value if implicit and isinstance(v, Broadcast) else self.unpacked(v) for v in raw]
+
+    def broadcast(self, node, value):
+        return Broadcast(node, value, self.label)
+
     def unpacked(self, value):
+        if isinstance(value, Broadcast):
+            if value.expanded is None:
+                saved = self.label, self.step
+                self.label, self.step = value.label, 0
+                value.expanded = self.op("Expand", [self.unpacked(value.value), self.shape_of(value.node.shape)])
+                self.label, self.step = saved
+            return value.expanded
         if not isinstance(value, Packed):
             return value
         if value.flat is None:

@@ -128,8 +128,8 @@ def _astype(ctx, node, ins):
 
 # -- movement ------------------------------------------------------------------------------------
 @rule("broadcast_to")
-def _broadcast_to(ctx, node, ins):
-    return ctx.op("Expand", [ins[0], ctx.shape_of(node.shape)])
+def _broadcast_to(ctx, node, ins):  # an Expand only where a consumer needs it (ONNX broadcasts too)
+    return ctx.broadcast(node, ins[0])
 
 
 @rule("reshape")
