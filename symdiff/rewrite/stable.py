@@ -38,6 +38,8 @@ from __future__ import annotations
 import contextvars
 import functools
 
+import numpy as np
+
 from ..node import constant
 from ..ops import elementwise as ew
 from ..ops.elementwise import apply, scalar_value
@@ -68,7 +70,11 @@ def noted(note: str):
 
 
 def _is_one(node) -> bool:
-    return scalar_value(node) == 1
+    """1, 1.0, a broadcast 1, or an array constant of ones."""
+    if scalar_value(node) == 1:
+        return True
+    value = node.attr("value") if node.is_constant else None
+    return isinstance(value, np.ndarray) and value.size > 0 and bool(np.all(value == 1))
 
 
 def _one_plus(node):
@@ -198,8 +204,9 @@ STABILIZE_LOGS = (log_of_sigmoid, log_of_one_minus_sigmoid, log_of_one_plus_exp,
 def log_of_one_plus(node):
     """log(1 + x) → log1p(x)."""
     a = node.inputs[0]
-    if a.op is ew.add and scalar_value(a.inputs[0]) == 1:
-        return apply(ew.log1p, a.inputs[1])
+    x = _one_plus(a)
+    if x is not None:
+        return apply(ew.log1p, x)
     return None
 
 
@@ -213,14 +220,18 @@ def sum_of_one_hot(node):
 
 
 def _summed_product(node):
-    """The product that ``node`` sums over all its elements: Σ(A ⊙ B), or Σ(Σ_last(A ⊙ B)) (a
-    mean of per-row sums); else None."""
+    """(product, sign) where ``node`` sums all elements of ±product: Σ(A ⊙ B), or Σ(±Σ_last(A ⊙ B))
+    (a mean of per-row sums, negated or not); else (None, 1)."""
     if node.op is not sum_op or len(node.attr("axis")) != node.inputs[0].ndim:
-        return None
-    a = node.inputs[0]
+        return None, 1
+    a, sign = node.inputs[0], 1
+    if a.op is ew.negative:
+        a, sign = a.inputs[0], -1
     if a.op is sum_op and not a.attr("keepdims") and a.attr("axis") == (a.inputs[0].ndim - 1,):
         a = a.inputs[0]
-    return a if a.op is ew.multiply and a.ndim >= 1 else None
+    elif sign == -1:
+        return None, 1
+    return (a, sign) if a.op is ew.multiply and a.ndim >= 1 else (None, 1)
 
 
 @rule(sum_op)
@@ -228,7 +239,7 @@ def _summed_product(node):
 def cross_entropy_by_hand(node):
     """Σ onehot(y) ⊙ log_softmax(z) → −N·CE(z, y) (N labels): a cross-entropy written out by
     hand becomes the fused op, whose gradient is softmax(z) − onehot(y)."""
-    a = _summed_product(node)
+    a, sign = _summed_product(node)
     if a is None:
         return None
     pair = {i.op: i for i in a.inputs}
@@ -237,7 +248,8 @@ def cross_entropy_by_hand(node):
             hot.inputs[0].shape == logp.shape[:-1] and hot.dtype == logp.dtype:
         count = hot.inputs[0].size
         loss = softmax_cross_entropy(logp.inputs[0], hot.inputs[0])
-        result = -(constant(count, node.dtype) * loss) if count != 1 else -loss
+        total = constant(count, node.dtype) * loss if count != 1 else loss
+        result = -total if sign == 1 else total
         return reshape(result, node.shape) if node.shape != () else result
     return None
 
