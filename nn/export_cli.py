@@ -3,7 +3,9 @@
 The checkpoint is read the way ``nn.Trainer.load`` reads it (the model rebuilt from its saved
 description, the weights loaded), and the model's inference graph is written by
 :func:`symdiff.nn.onnx_export.export_module`: images models take ``X`` (batch, *features) in the
-training dtype, character language models ``ids`` (T, batch) int64. ``--model`` names what the
+training dtype, character language models ``ids`` (T, batch) int64 (T dynamic for the LSTM, the
+training sequence length for the transformer, whose learned positions need it; ``--seq-len``
+sets it). ``--model`` names what the
 checkpoint must hold (``auto``, the default, takes what it holds); the batch is a dynamic axis
 ``m`` unless ``--batch N`` fixes it. Every mistake (a missing or damaged checkpoint, a model that
 is not the one named) is one line ``symdiff export: error: ...`` and exit status 2.
@@ -55,7 +57,9 @@ def _load(path):
     if meta.get("kind") == LanguageModelTrainer.KIND:
         trainer, _ = LanguageModelTrainer.load(path, backend="numpy")
         kind = LM_KINDS.get(type(trainer.model), type(trainer.model).__name__)
-        return trainer.model, kind, ("T", "m"), "int64", "ids"
+        # a transformer's learned positions need a concrete length: the one it was trained on
+        length = trainer.seq_len if isinstance(trainer.model, CharTransformer) else "T"
+        return trainer.model, kind, (length, "m"), "int64", "ids"
     trainer = Trainer.load(path, backend="numpy", progress=False)
     if trainer._signature is None:
         raise checkpoint.CheckpointError(f"{path}: the checkpoint does not say what features the model takes "
@@ -76,7 +80,7 @@ def run(args) -> int:
     if args.seq_len is not None and name != "ids":
         raise UsageError("--seq-len applies to the language models (lstm, transformer)")
     if name == "ids":
-        shape = (args.seq_len or "T", args.batch or "m")
+        shape = (args.seq_len or shape[0], args.batch or "m")
     elif args.batch is not None:
         shape = (args.batch, *shape[1:])
     proto = export_module(model, args.output, shape, dtype=dtype, input_names=[name])

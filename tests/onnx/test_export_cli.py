@@ -7,6 +7,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+import symdiff as sd
 from symdiff import cli, nn
 
 
@@ -42,19 +43,25 @@ def test_export_an_mlp_checkpoint(mlp_checkpoint, tmp_path, capsys):
     assert [d.dim_value for d in dims] == [4, 6]
 
 
-def test_export_a_language_model_checkpoint(tmp_path, capsys):
-    from symdiff.nn.language_model import CharLSTM, LanguageModelTrainer
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_export_a_language_model_checkpoint(tmp_path, capsys, kind):
+    from symdiff.nn.language_model import CharLSTM, CharTransformer, LanguageModelTrainer
+    from symdiff.nn.onnx_export import inference_graph
 
     nn.init.manual_seed(1)
-    model = CharLSTM(12, embed=4, hidden=6, num_layers=1)
+    model = CharLSTM(12, embed=4, hidden=6, num_layers=1) if kind == "lstm" else \
+        CharTransformer(12, d_model=8, nhead=2, num_layers=1, context=16)
     trainer = LanguageModelTrainer(model, nn.optim.SGD(model.parameters(), lr=0.1), 5, 2, backend="numpy")
     ck, out = tmp_path / "lm.npz", tmp_path / "lm.onnx"
     trainer.save(ck)
-    assert cli.main(["export", str(ck), "--model", "lstm", "-o", str(out)]) == 0
-    assert "lstm model, input ids (T, m)" in capsys.readouterr().out
-    ids = np.random.default_rng(1).integers(0, 12, size=(7, 3)).astype(np.int64)
-    logits = _run(out, {"ids": ids})[0]
-    assert logits.shape == (7, 3, 12) and np.isfinite(logits).all()
+    assert cli.main(["export", str(ck), "--model", kind, "-o", str(out)]) == 0
+    length = "T" if kind == "lstm" else "5"  # the transformer's positions: its training length
+    assert f"{kind} model, input ids ({length}, m)" in capsys.readouterr().out
+    ids = np.random.default_rng(1).integers(0, 12, size=(7 if kind == "lstm" else 5, 3)).astype(np.int64)
+    outputs, inputs, params = inference_graph(model, ids.shape, dtype="int64", input_names=["ids"])
+    want = sd.evaluate(outputs, {inputs[0]: ids, **params})
+    for got, w in zip(_run(out, {"ids": ids}), want):
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("args, message", [

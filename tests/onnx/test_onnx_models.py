@@ -109,6 +109,26 @@ def test_transformer_block(tmp_path):
     _check(block, (5, "B", 8), [X], tmp_path, call_kwargs={"causal": True})
 
 
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_character_language_models(tmp_path, kind):
+    """Embedding (a Gather), the recurrent or attention layers and the decoder, on int64 ids."""
+    from symdiff.nn.language_model import CharLSTM, CharTransformer
+
+    nn.init.manual_seed(9)
+    model = CharLSTM(12, embed=4, hidden=6, num_layers=2) if kind == "lstm" else \
+        CharTransformer(12, d_model=8, nhead=2, num_layers=1, context=16)
+    shape = ("T", "m") if kind == "lstm" else (5, "m")
+    path = tmp_path / f"{kind}.onnx"
+    model.export_onnx(path, shape, dtype="int64", input_names=["ids"])
+    outputs, inputs, params = inference_graph(model, shape, dtype="int64", input_names=["ids"])
+    ids = np.random.default_rng(9).integers(0, 12, size=(5, 3)).astype(np.int64)
+    got = _run(path, {"ids": ids})
+    want = sd.evaluate(outputs, {inputs[0]: ids, **params})
+    assert len(got) == len(want) == (3 if kind == "lstm" else 1)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=RTOL, atol=ATOL)
+
+
 def test_exports_are_deterministic_and_atomic(tmp_path):
     nn.init.manual_seed(7)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
