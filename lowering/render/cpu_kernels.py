@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..plan import dims, indexing
 from ..plan.schedule import contiguous_strides
-from . import cpu_conv, cpu_windows
+from . import cpu_conv, cpu_linalg, cpu_windows
 from .scalar import C_TYPE, literal
 from .writer import (
     ACC_TYPE,
@@ -434,4 +434,5 @@ RENDER = {
     "scatter_add": render_scatter_add,
     **cpu_windows.RENDER,  # the pooling family, and conv2d's direct loops
     "conv2d": cpu_conv.render_conv2d,  # im2col + GEMM, or those loops
+    **cpu_linalg.RENDER,  # inv, solve, det, ... (LU kernels of cpu/linalg.hpp); diag, kron, norm loops
 }
