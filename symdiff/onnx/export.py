@@ -141,6 +141,9 @@ class Exporter:
         self.nodes.append(_ONNX.helper.make_node(op_type, list(inputs), outs, name=name, **attrs))
         return outs[0] if outputs == 1 else outs
 
+    def error(self, message: str) -> ExportError:
+        return ExportError(f"{self.label}: {message}")
+
     def onnx_dtype(self, dtype: str) -> int:
         return DTYPES[dtype]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import sympy
 
 from .. import shapes
@@ -392,6 +393,31 @@ RULES[OPS["max_pool2d"]] = _pool("MaxPool")
 RULES[OPS["avg_pool2d"]] = _pool("AveragePool", count_include_pad=1)
 
 
+@rule("avg_pool2d_scatter")
+def _avg_pool2d_scatter(ctx, node, ins):
+    """avg_pool2d's adjoint: each window's cotangent spread evenly over it, a depthwise
+    ConvTranspose with a kernel of 1/(kH·kW) (output_padding makes up the rows and columns the
+    windows did not reach)."""
+    (kh, kw), (sh, sw), (ph, pw) = (node.attr(k) for k in ("kernel_size", "stride", "padding"))
+    ct = node.inputs[0]
+    channels, (oh, ow), size = ct.shape[-3], ct.shape[-2:], node.attr("size")
+    if not all(_is_int(d) for d in (channels, oh, ow, *size)):
+        raise ctx.error(f"avg_pool2d_scatter needs concrete channels and sizes for ONNX's ConvTranspose, got "
+                        f"{shapes.format_shape(ct.shape)} -> {shapes.format_shape(tuple(size))}")
+    extra = [int(size[0]) - (sh * (int(oh) - 1) + kh - 2 * ph), int(size[1]) - (sw * (int(ow) - 1) + kw - 2 * pw)]
+    weight = ctx.constant(np.full((int(channels), 1, kh, kw), 1.0 / (kh * kw), dtype=node.dtype))
+    x, batched = ins[0], ct.ndim == 4
+    if not batched:
+        x = ctx.op("Unsqueeze", [x, ctx.ints([0])])
+    out = ctx.op("ConvTranspose", [x, weight], kernel_shape=[kh, kw], strides=[sh, sw], pads=[ph, pw, ph, pw],
+                 output_padding=extra, group=int(channels))
+    return out if batched else ctx.op("Squeeze", [out, ctx.ints([0])])
+
+
+def _is_int(d) -> bool:
+    return isinstance(d, int) or (isinstance(d, sympy.Basic) and d.is_Integer)
+
+
 # -- scan: an ONNX Scan whose body is the exported body graph ------------------------------------
 @rule("scan")
 def _scan(ctx, node, ins):
@@ -476,8 +502,6 @@ NOT_EXPORTABLE[OPS["max_pool2d_gather"]] = (
     "each window, which ONNX's MaxPool indices do not promise")
 NOT_EXPORTABLE[OPS["max_pool2d_scatter"]] = (
     "max_pool2d's reverse-mode derivative: only in gradient graphs, and ONNX's MaxUnpool breaks ties differently")
-NOT_EXPORTABLE[OPS["avg_pool2d_scatter"]] = (
-    "avg_pool2d's reverse-mode derivative: only in gradient graphs (not in an inference graph)")
 
 
 def sympy_int(value) -> int | None:
