@@ -51,6 +51,7 @@ from .ops.from_sympy import to_graph
 from .ops.movement import reshape, stack
 from .ops.nn import one_hot_op, softmax_cross_entropy_op
 from .ops.sympy_functions import count_ops
+from .rewrite.stable import stabilize
 
 MAX_OPERATIONS = 200_000
 _REDUCTIONS = ("sum", "max", "logsumexp", "softmax", "log_softmax", "softmax_cross_entropy")
@@ -407,6 +408,7 @@ def differentiate(f, wrt, at=None, max_operations: int = MAX_OPERATIONS) -> Diff
     f = as_node(f)
     if f.shape != ():
         raise ValueError("symbolic mode differentiates scalar functions; use jacobian for others")
+    f = stabilize([f])[0][0]  # log(1 + eᶻ) scalarizes as softplus(z): sympy's exp(1000) would overflow
     nodes = as_list(wrt)
     bindings, _ = _bindings([f] + nodes, at)
     count, tree = sum(_numel(w.shape, bindings) for w in nodes), tree_estimate([f], bindings)
