@@ -14,6 +14,7 @@ for it. The three styles differ in their tables: symbols, names, how a call look
 
 from __future__ import annotations
 
+import fractions
 import re
 from typing import ClassVar
 
@@ -167,24 +168,63 @@ def _eye(node, args, style, seen):
     return style.identity(node.attr("n")), ATOM
 
 
+VULGAR = {(1, 2): "½", (1, 3): "⅓", (2, 3): "⅔", (1, 4): "¼", (3, 4): "¾", (1, 5): "⅕", (1, 6): "⅙",
+          (1, 8): "⅛"}
+
+
+def _fraction(value):
+    """(p, q) where a float is a simple fraction p/q (q ≤ 12): 0.5 is ½, 0.25 is ¼."""
+    if not isinstance(value, float) or value.is_integer():
+        return None
+    exact = fractions.Fraction(value).limit_denominator(12)
+    return (exact.numerator, exact.denominator) if float(exact) == value else None
+
+
+def _coefficient(value, text, style):
+    """A number in front of what it scales: a simple fraction as ½ or \\frac{1}{2}."""
+    fraction = _fraction(value)
+    if fraction is None:
+        return text, False
+    p, q = fraction
+    if style.unicode:
+        if (abs(p), q) not in VULGAR:
+            return text, False
+        return ("−" if p < 0 else "") + VULGAR[abs(p), q], True
+    return f"{'-' if p < 0 else ''}\\frac{{{abs(p)}}}{{{q}}}", True
+
+
 def _multiply(node, args, style, seen):
     (a, pa), (b, pb) = args
     unspread = [i.inputs[0] if i.op.name == "broadcast_to" else i for i in node.inputs]
     if not any(shapes.numel(i.shape) == 1 for i in unspread):  # · only for matrix products
         elementwise = f"{wrap(a, pa, POWER)}{style.hadamard}{wrap(b, pb, POWER)}", HADAMARD
         return _diagonal(node, seen, style) or elementwise
-    if scalar_value(node.inputs[0]) is not None and pb >= POWER and style.juxtapose:  # 2x
+    first, second = node.inputs
+    if scalar_value(second) is not None and scalar_value(first) is None:  # x·2 reads 2x: the number first
+        (a, pa), (b, pb), first = (b, pb), (a, pa), second
+    value = scalar_value(first)
+    if value is not None:
+        a, fraction = _coefficient(value, a, style)
+        if fraction and pb < PRODUCT:
+            b, pb = f"({b})", ATOM
+        if fraction and (b.startswith("(") or (pb >= POWER and "(" not in b)):  # ½x, ½(A + Aᵀ)·x
+            return f"{a}{b}" if style.unicode else f"{a} {b}", UNARY if a[:1] in "−-" else PRODUCT
+    if value is not None and pb >= POWER and style.juxtapose:  # 2x
         # 2x and 2X², but 1.12838·exp(x) and 0.5·x: a call or a decimal point reads apart
         name = b[:1].isalpha() and "(" not in b and "." not in a
         return f"{a}{b}" if name else f"{a}{style.times}{b}", PRODUCT
-    if node.inputs[0].shape == () or scalar_value(node.inputs[0]) is not None:  # scalar · (product)
+    if first.shape == () or value is not None:  # scalar · (product)
         return f"{wrap(a, pa, PRODUCT)}{style.times}{wrap(b, pb, PRODUCT)}", PRODUCT
     return f"{wrap(a, pa, PRODUCT)}{style.times}{wrap(b, pb, PRODUCT + 1)}", PRODUCT
 
 
 def _matmul(node, args, style, seen):
+    """A·B; a product on the right needs no parentheses: A·(B·c) is A·B·c (the product associates)."""
     a, b = node.inputs
-    return _product(_factor(a, seen, style, left=True), _factor(b, seen, style), style)
+    right = _factor(b, seen, style)
+    if seen.shows(b, "matmul") and right[1] == PRODUCT and b.ndim <= 2 and a.ndim <= 2:
+        right = right[0], PRODUCT + 1
+    return _product(_factor(a, seen, style, left=True), right, style)
 
 
 def _divide(node, args, style, seen):

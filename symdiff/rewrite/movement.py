@@ -215,4 +215,19 @@ def reshape_of_scaled(node):
     return None
 
 
-BATCHED = (columns_of_a_matrix, reshape_of_scaled)
+@rule(reshape_op)
+def vector_product(node):
+    """reshape(M·reshape(v, (k, 1)), (n,)) → M·v and reshape(reshape(v, (1, k))·M, (n,)) → v·M:
+    a vector made a column to multiply it is a matrix-vector product."""
+    a = node.inputs[0]
+    if node.ndim != 1 or a.op is not matmul_op or a.ndim != 2:
+        return None
+    m, q = a.inputs
+    if a.shape[1] == 1 and q.op is reshape_op and q.inputs[0].ndim == 1 and m.ndim == 2:
+        return m @ q.inputs[0]
+    if a.shape[0] == 1 and m.op is reshape_op and m.inputs[0].ndim == 1 and q.ndim == 2:
+        return m.inputs[0] @ q
+    return None
+
+
+BATCHED = (columns_of_a_matrix, reshape_of_scaled, vector_product)

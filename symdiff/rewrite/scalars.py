@@ -117,6 +117,9 @@ def _factors(node, numerator, denominator, sign):
         return _factors(node.inputs[1], denominator, numerator, sign)
     if node.op is ew.negative:
         return _factors(node.inputs[0], numerator, denominator, -sign)
+    inner = peel(node)
+    if inner is not node and inner.shape == () and inner.op in (ew.multiply, ew.divide, ew.negative):
+        return _factors(inner, numerator, denominator, sign)  # a spread scalar product: 2x / (2·s)
     numerator.append(node)
     return sign
 
