@@ -33,6 +33,7 @@ unknown dataset 'nowhere' (mnist-sample, digits, idx:FOLDER or idx:IMAGES,LABELS
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -41,7 +42,7 @@ import time
 from symdiff.lowering import cuda
 from symdiff.lowering.compiler import toolchain
 
-from . import checkpoint, data, init, optim
+from . import checkpoint, data, distributed, init, optim
 from .checkpoint import CheckpointError
 from .language_model import CharLSTM, CharTransformer, LanguageModelTrainer
 from .layers import Dropout, Linear, ReLU, Sequential
@@ -244,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "come from the file, and a flag that disagrees with it is an error")
     p.add_argument("--plot", help="save loss and accuracy curves to this PNG")
     p.add_argument("--print-step", action="store_true", help="print the training step's formulas")
+    p.add_argument("--distributed", action="store_true", help="data-parallel over MPI, under mpiexec -n N "
+                   "(pip install 'symdiff[mpi]'): --batch is the global batch, split across the ranks; "
+                   "rank 0 prints and writes --checkpoint and --plot (docs/distributed.md)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none unless "
                    "stderr is a terminal)")
     lm = p.add_argument_group("language models (--model lstm | transformer)")
@@ -274,7 +278,7 @@ LM_FLAGS = [
                               "character (default: 0.8)")),
     ("--sample-length", int, "characters of the final sample, 0 = none (default: 200)"),
 ]
-IMAGE_ONLY = ("batchnorm", "augment", "test", "checkpoint", "resume", "print_step")
+IMAGE_ONLY = ("batchnorm", "augment", "test", "checkpoint", "resume", "print_step", "distributed")
 
 
 # -- checks made before any data is loaded ----------------------------------------------------
@@ -309,6 +313,8 @@ def check_arguments(args) -> None:
         checkpoint.check_output_path(args.checkpoint, "--checkpoint")
     if args.plot:
         check_plot_path(args.plot, "--plot")
+    if args.distributed and not distributed.available():
+        raise ModuleNotFoundError(f"--distributed: {distributed.MISSING}")
     check_backend(args.backend)
 
 
@@ -393,7 +399,7 @@ def resolve_settings(args):
     progress = not args.no_progress and _is_terminal(sys.stderr)
     trainer = None
     if args.resume:
-        trainer = Trainer.load(args.resume, backend=args.backend, progress=progress)
+        trainer = Trainer.load(args.resume, backend=args.backend, progress=progress, distributed=args.distributed)
         settings = saved_settings(trainer)
         check_applicable(args, settings)
         check_resume_conflicts(args, settings)
@@ -442,7 +448,7 @@ def new_trainer(args, train, test) -> Trainer:
     model = build_model(args.model, tuple(train.X.shape[1:]), classes, args.hidden, args.dropout, args.batchnorm)
     return Trainer(model, SoftmaxLoss(), build_optimizer(args, model.parameters()), backend=args.backend,
                    seed=args.seed, progress=args.progress, schedule=build_schedule(args),
-                   settings={"augment": args.augment})
+                   settings={"augment": args.augment}, distributed=args.distributed)
 
 
 def train_epochs(trainer, train, test, args) -> None:
@@ -480,6 +486,10 @@ def run(args) -> int:
         print(f"augment    {args.augment} (each epoch)")
     print(f"data       {args.dataset}: {len(train)} training, {len(test)} test samples "
           f"({'--test' if args.test else f'{args.holdout:.0%} held out'})")
+    if trainer.distributed is not None:
+        size = trainer.distributed.size
+        print(f"ranks      {size} (MPI), each trains on its share of every batch of {args.batch_size} "
+              f"({args.batch_size // size}{'+' if args.batch_size % size else ''} rows)")
     if args.print_step:
         print("\ntraining step (one compiled program):")
         print(trainer.step_formulas(train.X.shape[1:]))
@@ -489,7 +499,7 @@ def run(args) -> int:
     if args.checkpoint:
         trainer.save(args.checkpoint)  # again, with the test metrics in its history
         print(f"checkpoint written to {args.checkpoint}")
-    if args.plot:
+    if args.plot and (trainer.distributed is None or trainer.distributed.rank == 0):
         trainer.plot(args.plot)
         print(f"curves written to {args.plot}")
     return 0
@@ -566,6 +576,17 @@ def run_language_model(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _quiet_unless_rank0(args):
+    """With --distributed, only rank 0 prints its report (errors go to stderr from every rank)."""
+    rank = distributed.world_communicator().Get_rank() if args.distributed and distributed.available() else 0
+    if rank == 0:
+        yield
+        return
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        yield
+
+
 # What a user's command line, files or machine can cause: one line each, never a traceback.
 USER_ERRORS = (data.DataError, CheckpointError, TrainingError, toolchain.CompilerNotFound, ModuleNotFoundError,
                OSError, ValueError, TypeError)
@@ -574,7 +595,8 @@ USER_ERRORS = (data.DataError, CheckpointError, TrainingError, toolchain.Compile
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        with _quiet_unless_rank0(args):
+            return run(args)
     except KeyboardInterrupt:
         print("symdiff train: interrupted", file=sys.stderr)
         return 130

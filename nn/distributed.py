@@ -7,7 +7,7 @@ collective between them:
 
 1. the **gradient program** computes, from the rank's shard, ONE flat float vector: every
    parameter's gradient times the shard's weight ``n_r / N`` (its rows over the global batch's),
-   then BatchNorm's new running statistics times the same weight, then the weighted loss and
+   then the change of BatchNorm's running statistics times the same weight, then the weighted loss and
    the count of correct predictions. It updates nothing.
 2. ``comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)``: one call on one buffer. The sum of
    ``n_r / N`` times each shard's mean-loss gradient is the gradient of the global batch's
@@ -45,6 +45,7 @@ import contextlib
 import hashlib
 import importlib.util
 import math
+import os
 import sys
 import traceback
 
@@ -148,14 +149,16 @@ class DataParallel:
             weight = sd.tensor("shard_weight", (), dtype)
             correct = metrics[1] if len(metrics) > 1 else sd.constant(0.0, dtype)  # regression: no count
             layout = FlatLayout([g.shape for g in grads] + [leaf.shape for leaf, _ in buffers], extra=2)
-            flat = layout.flatten([g * weight for g in grads] + [v * weight for _, v in buffers],
+            # a buffer's change, not its new value: the update program then reads the buffer it
+            # writes (a target that is only written is not an input the schedule keeps)
+            flat = layout.flatten([g * weight for g in grads] + [(v - leaf) * weight for leaf, v in buffers],
                                   [metrics[0] * weight, correct])
             states = [s.leaf for s in t._states]
             masks = [m for m, _ in tr.masks]
             grad_program = sd.compile([flat], [X, y, *states, *masks, weight], backend=t.backend)
             reduced = sd.tensor("reduced", (layout.size,), dtype)
             pieces = layout.unflatten(reduced)
-            updates = dict(zip((leaf for leaf, _ in buffers), pieces[len(grads):]))
+            updates = {leaf: leaf + change for (leaf, _), change in zip(buffers, pieces[len(grads):])}
             updates.update(t.optimizer.updates(pieces[:len(grads)]))
             update_program = sd.compile([reduced[layout.extra_start]], [reduced, *states, *t.optimizer.leaves()],
                                         updates=updates, backend=t.backend)
@@ -233,6 +236,7 @@ def abort(comm, error: BaseException) -> None:
                      f"{type(error).__name__}: {error}; aborting all {size} ranks\n")
     sys.stderr.flush()
     comm.Abort(1)
+    os._exit(1)  # MPI_Abort need not return; should it, this rank still must not go on
 
 
 def install_abort_hook(comm) -> None:
@@ -247,6 +251,7 @@ def install_abort_hook(comm) -> None:
                          "aborting all ranks\n")
         sys.stderr.flush()
         comm.Abort(1)
+        os._exit(1)
 
     hook.symdiff_abort = True
     sys.excepthook = hook

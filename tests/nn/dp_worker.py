@@ -2,7 +2,8 @@
 ``mpiexec -n 2`` or as one plain process).
 
     python dp_worker.py OUT --epochs 5 --batch 32 [--distributed] [--resume CKPT] [--checkpoint CKPT]
-        [--batchnorm] [--optimizer adam] [--fail-at STEP --fail-rank R --fail-how raise|kill]
+        [--batchnorm] [--optimizer adam] [--seed-by-rank]
+        [--fail-at STEP --fail-rank R --fail-how raise|kill]
 
 Trains a small MLP on the first ``--rows`` of scikit-learn's digits with a global batch of
 ``--batch`` rows, then writes every state array (and the history's batch losses) to
@@ -42,7 +43,12 @@ class FailingLoader:
 
 
 def build(args, distributed):
-    nn.init.manual_seed(args.seed)
+    seed = args.seed
+    if args.seed_by_rank:  # a mistake on purpose: each rank initializes differently
+        from mpi4py import MPI
+
+        seed += MPI.COMM_WORLD.Get_rank()
+    nn.init.manual_seed(seed)
     layers = [nn.Linear(64, args.hidden)]
     if args.batchnorm:
         layers.append(nn.BatchNorm1d(args.hidden))
@@ -68,6 +74,7 @@ def main(argv=None):
     p.add_argument("--optimizer", default="sgd")
     p.add_argument("--distributed", action="store_true")
     p.add_argument("--batchnorm", action="store_true")
+    p.add_argument("--seed-by-rank", action="store_true")
     p.add_argument("--checkpoint")
     p.add_argument("--resume")
     p.add_argument("--fail-at", type=int)
