@@ -26,7 +26,7 @@ from . import compare as _compare  # registers compare
 from . import rewrite as _rewrite  # registers optimize
 from . import names as _names  # registers name
 from . import pretty as _pretty  # registers pretty, latex
-from . import onnx  # sd.onnx.export, sd.onnx.load (the onnx package is imported on first use)
+from . import onnx  # noqa: F401  sd.onnx.export, sd.onnx.load (the onnx package is imported on first use)
 from .compare import Report
 from .compile import compile_ as compile
 from .dtypes import DTYPES
