@@ -12,8 +12,8 @@ in exactly one of the two tables (the test of ``tests/onnx`` checks it, so a new
 >>> import symdiff as sd
 >>> sd.OPS["matmul"] in RULES, sd.OPS["scan"] in RULES
 (True, True)
->>> print(NOT_EXPORTABLE[sd.OPS["max_pool2d_scatter"]])
-max_pool2d's reverse-mode derivative: only in gradient graphs, and ONNX's MaxUnpool breaks ties differently
+>>> print(NOT_EXPORTABLE[sd.OPS["solve"]])
+ONNX's standard opset has no linear solve (nor an LU factorization to build one)
 """
 
 from __future__ import annotations
@@ -393,6 +393,37 @@ RULES[OPS["max_pool2d"]] = _pool("MaxPool")
 RULES[OPS["avg_pool2d"]] = _pool("AveragePool", count_include_pad=1)
 
 
+def _argmax_indices(ctx, node, x):
+    """Where each window of ``x`` (..., H, W) has its first maximum, as flat indices into ``x``:
+    MaxPool's Indices output over x seen as (rest, 1, H, W) (pooling treats every leading
+    position alike). ONNX Runtime's MaxPool keeps the first maximum in row-major window order,
+    as symdiff's reference does; the ONNX specification leaves ties open."""
+    shape = node.inputs[0].shape
+    (ph, pw) = node.attr("padding")
+    images = ctx.op("Reshape", [x, ctx.shape_of((shapes.dim(shapes.numel(shape[:-2])) if len(shape) > 2 else 1, 1)
+                                                + tuple(shape[-2:]))])
+    _, indices = ctx.op("MaxPool", [images], outputs=2, kernel_shape=list(node.attr("kernel_size")),
+                        strides=list(node.attr("stride")), pads=[ph, pw, ph, pw])
+    return ctx.op("Reshape", [indices, ctx.ints([-1])])
+
+
+@rule("max_pool2d_gather")
+def _max_pool2d_gather(ctx, node, ins):  # max_pool2d's JVP: the tangent at each window's argmax
+    flat = ctx.op("Reshape", [ins[1], ctx.ints([-1])])
+    picked = ctx.op("Gather", [flat, _argmax_indices(ctx, node, ins[0])], axis=0)
+    return ctx.op("Reshape", [picked, ctx.shape_of(node.shape)])
+
+
+@rule("max_pool2d_scatter")
+def _max_pool2d_scatter(ctx, node, ins):  # max_pool2d's VJP: each window's cotangent added at its argmax
+    x = node.inputs[0]
+    zeros = ctx.op("Expand", [ctx.scalar(0, node.dtype), ctx.shape_of((shapes.dim(shapes.numel(x.shape)),))])
+    updates = ctx.op("Reshape", [ins[1], ctx.ints([-1])])
+    total = ctx.op("ScatterElements", [zeros, _argmax_indices(ctx, node, ins[0]), updates], axis=0,
+                   reduction="add")
+    return ctx.op("Reshape", [total, ctx.shape_of(node.shape)])
+
+
 @rule("avg_pool2d_scatter")
 def _avg_pool2d_scatter(ctx, node, ins):
     """avg_pool2d's adjoint: each window's cotangent spread evenly over it, a depthwise
@@ -497,11 +528,6 @@ NOT_EXPORTABLE[OPS["inv"]] = "ONNX's standard opset has no matrix inverse (nor a
 NOT_EXPORTABLE[OPS["solve"]] = "ONNX's standard opset has no linear solve (nor an LU factorization to build one)"
 
 
-NOT_EXPORTABLE[OPS["max_pool2d_gather"]] = (
-    "max_pool2d's forward-mode derivative: only in derivative graphs, and it needs the first maximum of "
-    "each window, which ONNX's MaxPool indices do not promise")
-NOT_EXPORTABLE[OPS["max_pool2d_scatter"]] = (
-    "max_pool2d's reverse-mode derivative: only in gradient graphs, and ONNX's MaxUnpool breaks ties differently")
 
 
 def sympy_int(value) -> int | None:

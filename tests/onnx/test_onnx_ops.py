@@ -10,7 +10,6 @@ import pytest
 from onnx_cases import exportable_cases
 
 import symdiff as sd
-from symdiff.testing import cases
 
 SOURCES = ("leaf", "constant")  # graph inputs / initializers / Constant nodes, not rules
 RTOL = 1e-5
@@ -100,7 +99,23 @@ def test_each_example_exports_as_a_model_of_its_own_that_passes_the_full_check()
 
 
 def test_ops_without_a_rule_are_refused_by_name():
-    case = next(c for c in cases() if c.op == "max_pool2d_scatter")
-    leaves = case.leaves()
-    with pytest.raises(sd.onnx.ExportError, match="max_pool2d_scatter.*gradient graphs"):
-        sd.onnx.to_model([case.build(*leaves)], leaves)
+    A = sd.tensor("A", (3, 3), "float32")
+    with pytest.raises(sd.onnx.ExportError, match="op inv .*no matrix inverse"):
+        sd.onnx.to_model([sd.inv(A)], [A])
+
+
+@pytest.mark.parametrize("op", ["max_pool2d_gather", "max_pool2d_scatter"])
+def test_max_pool_derivatives_route_ties_to_the_first_maximum(op):
+    """Windows full of ties (small integers, padding): the JVP and VJP of max pooling pick the
+    first maximum in row-major window order in ONNX Runtime as in symdiff."""
+    from symdiff.node import make
+
+    window = {"kernel_size": (3, 2), "stride": (2, 1), "padding": (1, 1)}
+    x, other = sd.tensor("x", (2, 3, 5, 4), "float32"), sd.tensor("t", (2, 3, 5, 4) if op.endswith("gather")
+                                                                   else (2, 3, 3, 5), "float32")
+    expr = make(sd.OPS[op], (x, other), **window)
+    rng = np.random.default_rng(0)
+    values = {x: rng.integers(0, 3, size=x.shape).astype(np.float32),
+              other: rng.normal(size=other.shape).astype(np.float32)}
+    (got,) = _session(sd.onnx.to_model([expr], [x, other])).run(None, {k.name: v for k, v in values.items()})
+    np.testing.assert_allclose(got, sd.evaluate(expr, values), rtol=RTOL, atol=ATOL)
