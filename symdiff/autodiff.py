@@ -18,15 +18,20 @@ x*2 + exp(y)*cos(x)
 
 from __future__ import annotations
 
-from . import dtypes, shapes
-from .graph import as_list, toposort
-from .names import label_derivatives, mark_derivative
-from .node import Node, as_node, constant
+import numpy as np
+import sympy
+
+from . import dtypes, shapes, sparsity
+from .evaluate import evaluate
+from .graph import as_list, cost, toposort
+from .names import mark_derivative
+from .node import Node, as_node, constant, tensor
 from .ops.elementwise import scalar_value
 from .ops.linalg import eye
 from .ops.movement import broadcast_to, reshape, slice_axis, transpose, zeros
 from .ops.registry import function
 from .printing import notes
+from .results import Derivatives, attach_note, record_origin
 from .rewrite.stable import stabilize
 from .symbolic import symbolic_grad
 
@@ -83,7 +88,9 @@ def vjp_graph(outputs, cotangents, wrt, nb: int = 0) -> list:
         needed = tuple(id(i) in live for i in node.inputs)
         if node.op.vjp is None:
             raise DifferentiationError(f"op {node.op.name} has no reverse-mode rule")
-        for inp, c in zip(node.inputs, node.op.vjp(node, g, nb, needed)):
+        # an op may send its cotangents past its inputs (sd.custom_vjp: to the composite's arguments)
+        targets = node.op.vjp_targets(node) if hasattr(node.op, "vjp_targets") else node.inputs
+        for inp, c in zip(targets, node.op.vjp(node, g, nb, needed)):
             if c is not None and id(inp) in live:
                 _accumulate(ct, inp, c)
     lead = cotangents[0].shape[:nb] if cotangents else ()
@@ -171,7 +178,9 @@ def grad(f, wrt, mode: str = "reverse", at=None):
         mark_derivative(r, labelled, w)
         notes.record(r, fired)
     # equal derivatives are one node: each position of the list carries its own ∂f/∂w label
-    return result[0] if _single(wrt) else label_derivatives(result, labelled, nodes)
+    if _single(wrt):
+        return result[0]
+    return Derivatives(result, [(labelled, w.name) for w in nodes], kind="grad", wrt=[w.name for w in nodes])
 
 
 @function
@@ -215,44 +224,94 @@ def vjp(f, wrt, cotangent):
     return result[0] if _single(wrt) else result
 
 
-def choose_jacobian_mode(f, nodes) -> tuple[str, str]:
+def _dim_bindings(f, nodes, at) -> dict:
+    """Concrete sizes of symbolic dims from ``at``: leaf -> value (its shape binds the dims) or
+    dim name / sympy symbol -> int."""
+    bindings = {}
+    if not at:
+        return bindings
+    if not hasattr(at, "items"):
+        raise TypeError(f"at= must be a mapping (leaf or dim name -> value), got {type(at).__name__}")
+    by_name = {str(d): d for n in toposort([f] + list(nodes)) for d in n.shape if isinstance(d, sympy.Symbol)}
+    for key, value in at.items():
+        if isinstance(key, Node):
+            got = np.shape(value)
+            if len(got) != key.ndim:
+                raise shapes.ShapeError(f"at=: {key.name} has shape {shapes.format_shape(key.shape)}, "
+                                        f"the value {shapes.format_shape(got)}")
+            bindings.update({d: int(g) for d, g in zip(key.shape, got) if isinstance(d, sympy.Symbol)})
+        elif isinstance(key, (str, sympy.Symbol)) and str(key) in by_name and isinstance(value, (int, np.integer)):
+            bindings[by_name[str(key)]] = int(value)
+    return bindings
+
+
+def _counts(f, nodes):
+    n = sympy.sympify(sum((shapes.numel(w.shape) for w in nodes), 0))
+    return n, sympy.sympify(shapes.numel(f.shape))
+
+
+def crossover(forward_flops, reverse_flops) -> str:
+    """The condition under which reverse mode is cheaper than forward mode, solved from their FLOPs
+    (the same solve as ``sd.compare``'s crossover line), as a sentence.
+
+    >>> import sympy
+    >>> m, n = sympy.symbols("m n", integer=True, positive=True)
+    >>> crossover(n * (2 * m + 1), m * (2 * n + 1))
+    'forward when n < m, reverse when m < n (forward − reverse FLOPs = -m + n; crossover at m = n)'
+    """
+    diff = sympy.factor(sympy.expand(sympy.sympify(forward_flops) - sympy.sympify(reverse_flops)))
+    for s in sorted(diff.free_symbols, key=lambda s: s.name):
+        roots = [r for r in sympy.solve(diff, s) if r.free_symbols and r != s]
+        if not roots:
+            continue
+        root = roots[0]
+        typical = {t: 10 for t in root.free_symbols}
+        above = diff.subs(s, 2 * root).subs(typical)  # sign of forward − reverse where s exceeds the root
+        if not above.is_number or above == 0:
+            continue
+        wins_above, wins_below = ("reverse", "forward") if above > 0 else ("forward", "reverse")
+        return (f"{wins_above} when {root} < {s}, {wins_below} when {s} < {root} "
+                f"(forward − reverse FLOPs = {diff}; crossover at {s} = {root})")
+    return f"forward − reverse FLOPs = {diff}: no crossover for positive sizes"
+
+
+def _cheaper_at(diff, bindings):
+    value = sympy.sympify(diff).xreplace(bindings)
+    return None if not value.is_number else ("forward" if value < 0 else "reverse")
+
+
+def choose_jacobian_mode(f, nodes, at=None) -> tuple[str, str]:
     """("forward" | "reverse", why): forward needs one tangent per input element, reverse one
     cotangent per output element; pick the smaller count. On a tie reverse wins: its rows come
     out in the Jacobian's layout (output axes first), forward's need a transpose (measured on
-    tanh(A·x), n = m = 100: 0.18 vs 0.20 ms)."""
-    n = sum((shapes.numel(w.shape) for w in nodes), 0)
-    m = shapes.numel(f.shape)
-    try:
-        forward = bool(n < m)
-    except TypeError:  # symbolic sizes that sympy cannot order
-        forward = True
-        return "forward", f"forward mode: cannot order {n} input and {m} output elements; forward by default"
-    if forward:
-        return "forward", f"forward mode: {n} input elements < {m} output elements"
-    if n == m:
-        return "reverse", (f"reverse mode: {m} output elements = {n} input elements; on a tie reverse's rows "
-                           "come out in the Jacobian's layout")
-    return "reverse", f"reverse mode: {m} output elements < {n} input elements"
+    tanh(A·x), n = m = 100: 0.18 vs 0.20 ms).
 
-
-@function
-def jacobian(f, wrt, mode: str = "auto", explain: bool = False):
-    """Jacobian of ``f`` with respect to each leaf: shape ``f.shape + leaf.shape``.
-
-    ``mode="auto"`` picks forward or reverse from the input and output sizes;
-    ``explain=True`` also returns the sentence saying why.
-
-    >>> import symdiff as sd
-    >>> A, x = sd.tensor("A", (3, 2)), sd.tensor("x", (2,))
-    >>> J, why = sd.jacobian(sd.tanh(A @ x), x, explain=True)
-    >>> J.shape, why
-    ((3, 2), 'forward mode: 2 input elements < 3 output elements')
+    With symbolic sizes the counts may not be ordered: then both Jacobians' FLOPs are solved for
+    their crossover (as ``sd.compare`` does) and the condition is stated. Sizes from ``at`` (leaf
+    values or dim sizes) pick the cheaper side; without them reverse is built (it wins the tie
+    m = n) and the sentence says when forward would have been cheaper.
     """
-    f = as_node(f)
-    nodes = _check_wrt(wrt)
-    why = f"{mode} mode, as asked"
-    if mode == "auto":
-        mode, why = choose_jacobian_mode(f, nodes)
+    n, m = _counts(f, nodes)
+    bindings = _dim_bindings(f, nodes, at)
+    concrete_n, concrete_m = sympy.sympify(n.xreplace(bindings)), sympy.sympify(m.xreplace(bindings))
+    if concrete_n.is_number and concrete_m.is_number:
+        n_text = n if n == concrete_n else f"{n} = {concrete_n}"
+        m_text = m if m == concrete_m else f"{m} = {concrete_m}"
+        if concrete_n < concrete_m:
+            return "forward", f"forward mode: {n_text} input elements < {m_text} output elements"
+        if concrete_n == concrete_m:
+            return "reverse", (f"reverse mode: {m_text} output elements = {n_text} input elements; on a tie "
+                               "reverse's rows come out in the Jacobian's layout")
+        return "reverse", f"reverse mode: {m_text} output elements < {n_text} input elements"
+    fwd = cost(_build(f, nodes, "forward"))["flops"]
+    rev = cost(_build(f, nodes, "reverse"))["flops"]
+    condition = crossover(fwd, rev)
+    chosen = _cheaper_at(fwd - rev, bindings) or "reverse"
+    return chosen, (f"{chosen} mode: {n} input and {m} output elements cannot be ordered; by their FLOPs {condition}; "
+                    f"built {chosen} (give at= sizes to choose for them)")
+
+
+def _build(f, nodes, mode) -> list:
     result = []
     if mode == "forward":
         for w in nodes:
@@ -266,13 +325,98 @@ def jacobian(f, wrt, mode: str = "auto", explain: bool = False):
             result.append(reshape(c, f.shape + w.shape))
     else:
         raise ValueError(f"unknown jacobian mode {mode!r}; choose auto, forward or reverse")
-    out = result[0] if _single(wrt) else result
-    return (out, why) if explain else out
+    return result
 
 
 @function
-def hessian(f, wrt):
+def jacobian(f, wrt, mode: str = "auto", explain: bool = False, at=None, sparse: bool = False):
+    """Jacobian of ``f`` with respect to each leaf: shape ``f.shape + leaf.shape``.
+
+    ``mode="auto"`` picks forward or reverse from the input and output sizes (with symbolic
+    sizes, from the solved FLOPs crossover; ``at`` gives sizes); ``explain=True`` also returns
+    the sentence saying why, which the result also carries (``results.note_of``; a list's
+    ``mode_note``). ``sparse=True`` detects the sparsity pattern (:func:`symdiff.sparsity.sparsity`)
+    and computes the values at the point ``at`` from one product per colour of a graph
+    colouring (columns for forward, rows for reverse; "auto": fewer products):
+    a :class:`~symdiff.sparsity.SparseJacobian` per leaf.
+
+    >>> import symdiff as sd
+    >>> A, x = sd.tensor("A", (3, 2)), sd.tensor("x", (2,))
+    >>> J, why = sd.jacobian(sd.tanh(A @ x), x, explain=True)
+    >>> J.shape, why
+    ((3, 2), 'forward mode: 2 input elements < 3 output elements')
+    """
+    f = as_node(f)
+    nodes = _check_wrt(wrt)
+    if sparse:
+        if at is None:
+            raise ValueError("jacobian(sparse=True) needs at= values: the compressed products are numeric")
+        out = [sparse_jacobian(f, w, at, mode) for w in nodes]
+        return out[0] if _single(wrt) else out
+    why = f"{mode} mode, as asked"
+    if mode == "auto":
+        mode, why = choose_jacobian_mode(f, nodes, at)
+    result = _build(f, nodes, mode)
+    for r, w in zip(result, nodes):
+        record_origin(r, f, w)
+    if _single(wrt):
+        out = attach_note(result[0], why)
+    else:
+        out = Derivatives(result, [(f, w.name) for w in nodes], kind="jacobian", wrt=[w.name for w in nodes],
+                          mode_note=why)
+    return (out, why) if explain else out
+
+
+def _evaluated(exprs, at, extra):
+    env = dict(at)
+    env.update(extra)
+    return evaluate(exprs, env)
+
+
+def sparse_jacobian(f, w, at, mode="auto") -> sparsity.SparseJacobian:
+    """The Jacobian of ``f`` with respect to leaf ``w`` at ``at``, from compressed products: the
+    columns (forward) or rows (reverse) of one colour share one JVP (VJP), since no two of them
+    have a nonzero in the same row (column)."""
+    pattern = sparsity.sparsity(f, w)
+    P = pattern.pattern
+    m, n = P.shape
+    col_colours, row_colours = sparsity.colour_columns(P), sparsity.colour_columns(P.T)
+    if mode == "auto":
+        mode = "forward" if col_colours.max(initial=-1) <= row_colours.max(initial=-1) else "reverse"
+    if mode not in ("forward", "reverse"):
+        raise ValueError(f"unknown jacobian mode {mode!r}; choose auto, forward or reverse")
+    colours = col_colours if mode == "forward" else row_colours
+    k = int(colours.max(initial=-1)) + 1
+    if k == 0:
+        return sparsity.SparseJacobian(pattern, np.zeros((m, n)), mode, 0, colours, f.shape + w.shape)
+    # seed: one row per colour; entry 1 at each column (row) of that colour
+    seed = np.zeros((k, n if mode == "forward" else m), dtype=w.dtype if mode == "forward" else f.dtype)
+    coloured = np.nonzero(colours >= 0)[0]
+    seed[colours[coloured], coloured] = 1
+    if mode == "forward":
+        leaf = tensor("sparse_seed", (k,) + w.shape, w.dtype)
+        (t,) = jvp_graph([f], [w], [leaf], nb=1)
+        compressed = np.asarray(_evaluated(t, at, {leaf: seed.reshape((k,) + w.shape)})).reshape(k, m)
+        rows, cols = np.nonzero(P)
+        values = compressed[colours[cols], rows]
+    else:
+        leaf = tensor("sparse_seed", (k,) + f.shape, f.dtype)
+        (c,) = vjp_graph([f], [leaf], [w], nb=1)
+        compressed = np.asarray(_evaluated(c, at, {leaf: seed.reshape((k,) + f.shape)})).reshape(k, n)
+        rows, cols = np.nonzero(P)
+        values = compressed[colours[rows], cols]
+    dense = np.zeros((m, n), dtype=np.result_type(values.dtype, np.float64) if values.size else np.float64)
+    dense[rows, cols] = values
+    return sparsity.SparseJacobian(pattern, dense, mode, k, colours, f.shape + w.shape)
+
+
+@function
+def hessian(f, wrt, sparse: bool = False, at=None):
     """Hessian of scalar ``f`` by forward-over-reverse: the Jacobian of the reverse-mode gradient.
+
+    ``sparse=True`` (with ``at=`` values) colours the columns of the gradient's Jacobian, whose
+    pattern is the Hessian's: a :class:`~symdiff.sparsity.SparseJacobian` per (row, column) leaf
+    pair (one leaf: one result).
 
     >>> import symdiff as sd
     >>> x, y = sd.symbols("x y")
@@ -282,8 +426,18 @@ def hessian(f, wrt):
     """
     nodes = _check_wrt(wrt)
     g = grad(f, nodes, mode="reverse")
+    g = [g] if isinstance(g, Node) else list(g)
+    if sparse:
+        if at is None:
+            raise ValueError("hessian(sparse=True) needs at= values: the compressed products are numeric")
+        rows = [[sparse_jacobian(gi, wj, at, "forward") for wj in nodes] for gi in g]
+        return rows[0][0] if _single(wrt) else rows
     rows = [[jacobian(gi, wj, mode="forward") for wj in nodes] for gi in g]
-    return rows[0][0] if _single(wrt) else rows
+    if _single(wrt):
+        return rows[0][0]
+    f = as_node(f)
+    return Derivatives(rows, [(f, w.name) for w in nodes], kind="hessian", wrt=[w.name for w in nodes],
+                       mode_note="forward over reverse")
 
 
 @function

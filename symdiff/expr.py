@@ -24,8 +24,11 @@ sum((transpose(X) @ X)[0, :]) (n, m)
 
 from __future__ import annotations
 
+import html
 from types import FunctionType
 
+from . import shapes
+from .graph import count_ops
 from .node import Node
 from .ops.elementwise import (
     abs_,
@@ -49,6 +52,7 @@ from .ops.movement import getitem, reshape, transpose
 from .ops.reduce import max_, mean, sum_
 from .pretty import latex
 from .printing import to_str
+from .results import note_of
 
 
 class _ExprMethods:
@@ -163,6 +167,17 @@ class _ExprMethods:
 
     def _repr_latex_(self):
         return f"$\\displaystyle {latex(self)}$"
+
+    def _repr_html_(self):
+        """Jupyter: the formula (LaTeX, for MathJax) over a small table of shape, dtype and size."""
+        rows = [("shape", shapes.format_shape(self.shape)), ("dtype", self.dtype), ("op", self.op.name),
+                ("operations", str(count_ops(self)))]
+        note = note_of(self)
+        if note:
+            rows.append(("note", note))
+        cells = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
+                        f"{html.escape(v)}</td></tr>" for k, v in rows)
+        return f"<div>$${html.escape(latex(self))}$$<table>{cells}</table></div>"
 
     def __repr__(self):
         text = to_str([self])
