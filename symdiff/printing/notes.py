@@ -5,6 +5,11 @@
 ``sd.pretty`` prints one line per note after the formulas ("stabilized: log(1 + eᶻ) →
 softplus(z)"). The table is kept beside the graph, by node identity, and its entries die with
 their nodes; ``str`` of an expression (what ``sd.parse`` reads back) never shows them.
+Nodes are hash-consed, so a note belongs to the node, not to one way of reaching it: the
+latest ``sd.optimize`` or ``sd.grad`` that returned a node sets its notes (σ(z) reached from
+``eᶻ/(1 + eᶻ)`` says so, and says something else when reached next from ``1/(1 + e⁻ᶻ)``); a
+node that no call returned since, built again by hand (``CE(U, y)`` written directly while an
+optimized hand-written loss that became it is alive), prints the notes it has.
 
 >>> import symdiff as sd
 >>> x = sd.symbols("x")
@@ -23,11 +28,11 @@ _notes = IdentityWeakMap()
 
 
 def record(node, notes) -> None:
-    """Add ``notes`` (strings) to what ``node`` says was stabilized, keeping their order."""
-    if not notes:
-        return
-    old = _notes.get(node, ())
-    _notes[node] = old + tuple(n for n in notes if n not in old)
+    """Say that ``node`` was reached by these stabilizations (strings), and only these: the
+    latest derivation of a node is the one its printout describes (see the module note)."""
+    notes = tuple(dict.fromkeys(notes))
+    if notes or node in _notes:
+        _notes[node] = notes
 
 
 def notes_of(node) -> tuple:
@@ -35,10 +40,10 @@ def notes_of(node) -> tuple:
     return _notes.get(node, ())
 
 
-def carry(old, new) -> None:
-    """``new`` (made from ``old`` by a rewrite) keeps ``old``'s notes."""
-    if old is not new:
-        record(new, notes_of(old))
+def settle(old, new, fired=()) -> None:
+    """``new``, made from ``old`` by a rewrite in which ``fired`` happened, says what ``old``
+    said and ``fired``; a node rewritten to itself keeps its own notes and adds ``fired``."""
+    record(new, notes_of(old) + tuple(fired))
 
 
 def lines(exprs) -> list:

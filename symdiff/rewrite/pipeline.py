@@ -71,8 +71,7 @@ def optimize(exprs, passes=None, debug: bool | str = False):
         outputs = baseline  # never costlier than the stabilized input
     for old, new, fired in zip(originals, outputs, stabilized):
         carry_labels(old, new)
-        notes.carry(old, new)  # what sd.grad stabilized, and what the stabilize pass did here
-        notes.record(new, fired)
+        notes.settle(old, new, fired)  # what sd.grad stabilized, and what the stabilize pass did here
     if is_nested(exprs):
         return unflatten(exprs, outputs)
     return outputs[0] if isinstance(exprs, Node) else relabel(exprs, outputs)

@@ -12,6 +12,8 @@ wherever they appear (under broadcasts, inside sums and means, with ``1`` or ``1
 - Σₖ Uₖ·Yₖ − logsumexp(U) → Σₖ Yₖ·log_softmax(U)ₖ for one-hot rows Y (Σₖ Yₖ = 1), and
   Σ onehot(y) ⊙ log_softmax(z) → −N·CE(z, y): a cross-entropy written by hand becomes the
   fused op, whose gradient is (softmax(z) − onehot(y))/N;
+- 1/(1 + eᶻ) → σ(−z), eᶻ/(1 + eᶻ) and σ(−z)·eᶻ → σ(z): the derivative of log(1 + eᶻ) written
+  out (as ``sd.vjp`` of a graph never stabilized builds it);
 - log(1 + x) → log1p(x) (exact near x = 0).
 
 :func:`stabilize` runs them and says which fired: each rule carries a ``note``, and
@@ -195,6 +197,39 @@ def picked_minus_logsumexp(node):
     return None
 
 
+def _negated(u):
+    return u.inputs[0] if u.op is ew.negative else -u
+
+
+@rule(ew.divide, ew.reciprocal)
+@noted("1/(1 + eᶻ) → σ(−z)")
+def reciprocal_of_one_plus_exp(node):
+    """1/(1 + eᶻ) → σ(−z) (so 1/(1 + e⁻ᶻ) → σ(z)): what the derivative of log(1 + eᶻ) holds
+    when taken of a graph never stabilized (``sd.vjp``), next to an eᶻ that overflows."""
+    if node.op is ew.divide and not _is_one(node.inputs[0]):
+        return None
+    x = _one_plus(node.inputs[-1])
+    return apply(ew.sigmoid, _negated(x.inputs[0])) if x is not None and x.op is ew.exp else None
+
+
+@rule(ew.divide)
+@noted("eᶻ/(1 + eᶻ) → σ(z)")
+def exp_over_one_plus_exp(node):
+    """eᶻ/(1 + eᶻ) → σ(z) (inf/inf at z = 1000)."""
+    top, x = node.inputs[0], _one_plus(node.inputs[1])
+    return apply(ew.sigmoid, top.inputs[0]) if x is not None and x.op is ew.exp and top is x else None
+
+
+@rule(ew.multiply)
+@noted("eᶻ/(1 + eᶻ) → σ(z)")
+def exp_times_sigmoid_of_negation(node):
+    """σ(−z)·eᶻ → σ(z) (the reciprocal rule's σ(−z) times the eᶻ beside it: 0·inf at z = 1000)."""
+    for s, e in (node.inputs, node.inputs[::-1]):
+        if s.op is ew.sigmoid and e.op is ew.exp and _negated(e.inputs[0]) is s.inputs[0]:
+            return apply(ew.sigmoid, e.inputs[0])
+    return None
+
+
 STABILIZE_LOGS = (log_of_sigmoid, log_of_one_minus_sigmoid, log_of_one_plus_exp, log_of_softmax, log_of_sum_of_exp,
                   log_softmax_by_hand, picked_minus_logsumexp)
 
@@ -254,7 +289,9 @@ def cross_entropy_by_hand(node):
     return None
 
 
-STABILIZE = (*STABILIZE_LOGS, log_of_one_plus, cross_entropy_by_hand)
+STABILIZE = (*STABILIZE_LOGS, reciprocal_of_one_plus_exp, exp_over_one_plus_exp, exp_times_sigmoid_of_negation,
+             log_of_one_plus,
+             cross_entropy_by_hand)
 ONE_HOT = (sum_of_one_hot,)  # the cross-entropy rule runs in STABILIZE, where its note is kept
 
 

@@ -211,3 +211,22 @@ def test_compiled_cpu_programs_of_hand_written_losses_are_finite_at_extremes():
     np.testing.assert_allclose([loss, dw[0]], [500.0, 500.0], rtol=1e-12)
     np.testing.assert_allclose(loss2, (0.0 + 1e4) / 2, rtol=1e-12)
     np.testing.assert_allclose(dU, [[0.0, 0.0, 0.0], [0.0, 0.5, -0.5]], atol=1e-12)
+
+
+def test_a_derivative_of_log_1_plus_exp_taken_without_stabilizing_becomes_sigmoid():
+    v = sd.tensor("v_vjp", (3,))
+    (naive,) = vjp_graph([sd.sum(sd.log(1 + sd.exp(v)))], [sd.constant(1.0)], [v])  # eᶻ·(1/(1 + eᶻ))
+    at = {v: np.array([1000.0, -1000.0, 0.5])}
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert np.isnan(sd.evaluate(naive, at)[0])
+    stable = sd.optimize(naive)
+    assert str(stable) == "sigmoid(v_vjp)"
+    np.testing.assert_allclose(sd.evaluate(stable, at), _sigmoid(at[v]), rtol=1e-14)
+    assert sd.pretty(stable).splitlines()[1:] == ["stabilized: 1/(1 + eᶻ) → σ(−z)", "stabilized: eᶻ/(1 + eᶻ) → σ(z)"]
+    for form in (sd.exp(v) / (1 + sd.exp(v)), 1 / (1 + sd.exp(-v))):
+        assert sd.optimize(form) is stable
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.testing.assert_allclose(sd.evaluate(stable, at), _sigmoid(at[v]), rtol=1e-14)
+    # one node, reached two ways: its printout describes the latest derivation
+    assert sd.pretty(sd.optimize(sd.exp(v) / (1 + sd.exp(v)))).splitlines()[1:] == ["stabilized: eᶻ/(1 + eᶻ) → σ(z)"]
+    assert sd.pretty(sd.optimize(1 / (1 + sd.exp(-v)))).splitlines()[1:] == ["stabilized: 1/(1 + eᶻ) → σ(−z)"]
