@@ -4,7 +4,8 @@ The key of a node depends on its ops, its attributes and its leaves' names, dtyp
 never on what its dimensions are called (``A`` of shape (n, n) and of shape (k, k) sort alike)
 nor on how a sum was parenthesized: a sum of several terms is flattened and its terms sorted,
 so ``(a + b) + c`` and ``a + (c + b)`` are one node. Numbers sort first (``2x``), then scalars spread
-over tensors (``λ·W``), then leaves by name, then compound terms, the shallower first (``A·X + Aᵀ·X``, ``A + Aᵀ``).
+over tensors (``λ·W``), then leaves by name, then scaled terms (``0.9·v + g``), then other compound
+terms, the shallower first (``A·X + Aᵀ·X``, ``A + Aᵀ``).
 
 >>> import symdiff as sd
 >>> a, b, c = sd.symbols("a b c")
@@ -114,8 +115,10 @@ def order_key(node: Node):
         kind = 0
     elif node.shape != () and peel(node).shape == ():  # a scalar spread over a tensor: λ·W, as numbers
         kind, node = 1, peel(node)
-    else:
-        kind = 2 if node.is_leaf else 3
+    elif node.is_leaf:
+        kind = 2
+    else:  # a scaled term before the others: 0.9·v + g, λ·W + Xᵀ·G
+        kind = 3 if node.op is ew.multiply and any(peel(i).shape == () for i in node.inputs) else 4
     key = _key(node)
     return kind, node.name or "", key.height, node.op.name, key.plain, key.full
 

@@ -3,7 +3,7 @@
 
 // inputs: in0 = x
 namespace {
-// out0[1000] = σ(exp(x)·2 + 1) − x
+// out0[1000] = σ(2·exp(x) + 1) − x
 static int k_4d96257c_exp_multiply_add(char* error, int64_t error_size, float* __restrict out0, const float* __restrict in0) {
   #pragma omp simd
   for (int64_t i0 = 0; i0 < 1000; ++i0) {
