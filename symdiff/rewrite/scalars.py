@@ -77,7 +77,13 @@ def hoist_scalar_division(node):
     return None
 
 
-HOIST = (drop_identity, outer_product_with_number, number_out_of_matmul, hoist_scalar_division)
+@rule(eye_op)
+def identity_of_one(node):
+    """I₁ → 1: the identity of size one is the number (a scalar's Jacobian seed)."""
+    return broadcast_to(constant(1, node.dtype), node.shape) if node.attr("n") == 1 else None
+
+
+HOIST = (identity_of_one, drop_identity, outer_product_with_number, number_out_of_matmul, hoist_scalar_division)
 
 
 @rule(ew.multiply)
