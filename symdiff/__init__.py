@@ -19,6 +19,7 @@ from .ops import matrix as _matrix  # noqa: F401  (registration: inv, det, solve
 from .ops import conv as _conv, pooling as _pooling  # noqa: F401  (registration)
 from . import expr as _expr  # x + y, X.T, X[1:], X.sum(), print(X)
 from . import sparsity as _sparsity  # registers sparsity (patterns and colouring)
+from . import custom as _custom  # registers elementwise, custom_vjp
 from . import autodiff as _autodiff  # registers grad, jvp, vjp, jacobian, hessian, hvp
 from . import scan as _scan  # registers scan (its rules are the body's own, through autodiff)
 from .autodiff import DifferentiationError
