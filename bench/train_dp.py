@@ -80,7 +80,7 @@ def launch(args, ranks: int | None) -> dict:
     else:
         mpiexec = str(Path(sys.executable).with_name("mpiexec"))
         command = [mpiexec, "-n", str(ranks), *shlex.split(args.mpiexec_args), *own, "--distributed"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])

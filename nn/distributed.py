@@ -176,8 +176,8 @@ class DataParallel:
                 "optimizer": _digest([*t.optimizer.state_dict().values()]),
                 "counters": (t.epoch, t.global_step, t.seed), "batches": int(batches)}
         everyone = self.comm.allgather(mine)
-        for key, what in (("weights", "initial weights (seed nn.init the same way on every rank, e.g. "
-                                      "nn.init.manual_seed(0), or load the same checkpoint)"),
+        for key, what in (("weights", ("initial weights (seed nn.init the same way on every rank, e.g. "
+                                       "nn.init.manual_seed(0), or load the same checkpoint)")),
                           ("optimizer", "optimizer state"), ("counters", "epoch, step and seed"),
                           ("batches", "number of batches per epoch (give every rank the same loader)")):
             values = [r[key] for r in everyone]
@@ -222,7 +222,7 @@ class DataParallel:
         others in a collective that cannot complete; with one rank it propagates as usual."""
         try:
             yield
-        except BaseException as e:  # noqa: BLE001 - a rank stopped by anything must take the others down
+        except BaseException as e:
             if self.size == 1:
                 raise
             abort(self.comm, e)

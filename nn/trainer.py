@@ -27,7 +27,8 @@ from symdiff.lowering import random
 
 import symdiff as sd
 
-from . import checkpoint, distributed as data_parallel, init, optim
+from . import checkpoint, init, optim
+from . import distributed as data_parallel
 from .module import Module, from_config, trace
 
 

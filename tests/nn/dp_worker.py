@@ -16,6 +16,7 @@ import signal
 import sys
 
 import numpy as np
+
 from symdiff import nn
 
 
