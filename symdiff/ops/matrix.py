@@ -531,6 +531,19 @@ def slogdet(a) -> tuple:
 
 
 @function
+def slogdet_sign(a) -> Node:
+    """The sign of det A (−1, 0 or 1), slogdet's first result, from the LU factorization (no
+    overflow or underflow of det itself); no derivative.
+
+    >>> import symdiff as sd
+    >>> A = sd.tensor("A", (2, 2))
+    >>> float(sd.evaluate(sd.slogdet_sign(A), {A: [[1e-200, 0.0], [0.0, -1e-200]]}))
+    -1.0
+    """
+    return make(slogdet_sign_op, (_float_matrix("slogdet", a),))
+
+
+@function
 def solve(a, b) -> Node:
     """x with A·x = b, numpy's ``solve``: ``b`` a vector ``(n,)`` or a batch of matrices
     ``(..., n, k)``; the batch axes broadcast. A singular A is an error.
@@ -603,7 +616,8 @@ def diagonal(a, offset=0, axis1=0, axis2=1) -> Node:
     if not isinstance(offset, int) or isinstance(offset, bool):
         raise TypeError(f"diagonal: offset must be an int, got {offset!r}")
     if offset:
-        index = (Ellipsis, slice(None), slice(offset, None)) if offset > 0 else (Ellipsis, slice(-offset, None))
+        index = (Ellipsis, slice(None), slice(offset, None)) if offset > 0 else \
+            (Ellipsis, slice(-offset, None), slice(None))
         a = getitem(a, index)
     return _diagonal(a)
 
