@@ -9,7 +9,7 @@ from symdiff.lowering.render import cpu_unit, cuda_unit
 import symdiff as sd
 
 pytestmark = pytest.mark.usefixtures("module_program_cache")  # tests/conftest.py
-TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-5)}
+TOL = {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 1e-4, "atol": 1e-5}}
 
 
 def _well_conditioned(rng, *shape):
