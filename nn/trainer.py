@@ -388,6 +388,13 @@ class Trainer:
             trainer._signature = (tuple(fshape), xdt, tuple(tshape), ydt)
         return trainer
 
+    def export_onnx(self, path, batch=None) -> None:
+        """The trained model's inference graph (dropout off, BatchNorm's running statistics) as
+        an ONNX file, the current weights as initializers: :func:`symdiff.nn.onnx_export.export_trainer`."""
+        from .onnx_export import export_trainer  # the onnx package is needed only here
+
+        export_trainer(self, path, batch=batch)
+
     def plot(self, path) -> None:
         """Loss and accuracy per epoch (and validation, if any) as a PNG, written atomically."""
         import matplotlib
