@@ -78,6 +78,9 @@ def elementwise(name: str, form):
     op = ElementwiseOp(name, scalar, numpy_fn, compute="float",
                        doc=f"user-defined elementwise op {name}(x) = {scalar}")
     op.user_defined = True
+    from .onnx import rules as onnx_rules  # core to core: no ONNX package needed
+
+    onnx_rules.NOT_EXPORTABLE.setdefault(op, onnx_rules.USER_DEFINED_REASON)
     build = _public(op)
     function(build, name=name)
     return build

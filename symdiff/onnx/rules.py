@@ -534,3 +534,15 @@ def sympy_int(value) -> int | None:
     """``value`` as a Python int where it is a number, else None."""
     value = sympy.sympify(value)
     return int(value) if value.is_Integer else None
+
+
+# symdiff.custom's ops: custom_vjp_call marks a composite (an identity in the forward graph);
+# ops made by sd.elementwise have no rule derived from their sympy form yet (custom.elementwise
+# adds the reason for those made after this module is imported)
+USER_DEFINED_REASON = ("a user-defined elementwise op (sd.elementwise): no ONNX rule is derived from its "
+                       "sympy form yet")
+if "custom_vjp_call" in OPS:
+    RULES[OPS["custom_vjp_call"]] = RULES[OPS["stop_gradient"]]
+for _op in list(OPS.values()):
+    if getattr(_op, "user_defined", False) and _op not in RULES:
+        NOT_EXPORTABLE.setdefault(_op, USER_DEFINED_REASON)

@@ -145,7 +145,7 @@ def test_a_failing_rank_ends_every_rank(env, tmp_path, how):
 @needs_mpi
 @needs_digits
 def test_ranks_that_disagree_on_initial_weights_are_refused(env, tmp_path):
-    result = launch(env, tmp_path / "x", "--distributed", "--seed-by-rank", ranks=2, timeout=60, check=False)
+    result = launch(env, tmp_path / "x", "--distributed", "--seed-by-rank", ranks=2, timeout=180, check=False)
     text = result.stdout + result.stderr
     assert result.returncode != 0
     assert "the ranks have different initial weights" in text and "rank(s) [1] differ from rank 0" in text, text

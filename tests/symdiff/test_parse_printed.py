@@ -234,6 +234,7 @@ ATTRIBUTES_LEFT_OUT = {
     "max_pool2d_gather": "∂f/∂a₀ = 0: a zero printed without its shape",
     "causal_mask": "causal_mask omits its size", "embedding": "embedding's gradient scatters by hidden indices",
     "masked_fill": "masked_fill omits its value",
+    "custom_vjp_call": "custom_vjp_call(f) marks a composite whose hand-written rule text cannot carry",
 }
 
 
